@@ -1,0 +1,80 @@
+# Hypernest: the one entry point for building, generating and testing.
+# `make help` lists the targets.
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+export PATH := /usr/local/go/bin:$(PATH)
+# The machine's Go is the one we build and test with; never download another.
+export GOTOOLCHAIN ?= local
+
+HYPERNEST_CACHE ?= $(HOME)/.cache/hypernest
+export HYPERNEST_CACHE
+
+GO ?= go
+CONTROLLER_GEN := $(GO) tool controller-gen
+GINKGO := $(GO) tool ginkgo
+# Colour only on a terminal, so CI logs stay readable.
+GINKGO_FLAGS ?= $(if $(shell test -t 1 && echo tty),,--no-color)
+# Packages with plain unit tests: everything but the Ginkgo suites under tests/.
+UNIT_PKGS = $$($(GO) list ./... | grep -v '/tests/')
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  %-20s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+.PHONY: run
+run: ## Bring up the local cluster, install Hypernest through the operator and boot the example VM.
+	@echo "make run: not yet available. It needs the local cluster (issue 3), the components (issues 5-6)"
+	@echo "and virt-operator (issue 7). Today you can run 'make test' and use the CRDs in manifests/crds."
+	@exit 1
+
+##@ Development
+
+.PHONY: generate
+generate: ## Regenerate deepcopy code and the CRDs in manifests/crds from api/.
+	@echo "generating deepcopy functions and CRDs (controller-gen)"
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config=manifests/crds
+
+.PHONY: generate-verify
+generate-verify: ## Fail when generated files are stale (run 'make generate' and commit to fix).
+	@hack/generate-verify.sh
+
+.PHONY: build
+build: ## Build every Go package.
+	$(GO) build ./...
+
+.PHONY: vet
+vet: ## Run go vet over the project's packages.
+	$(GO) vet ./...
+
+.PHONY: fmt
+fmt: ## Format the Go code.
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: fmt-verify
+fmt-verify: ## Fail when a Go file is not gofmt-formatted.
+	@files=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$files" ]; then echo "not gofmt-formatted (run 'make fmt'): $$files"; exit 1; fi
+
+.PHONY: kube-binaries
+kube-binaries: ## Build Kubernetes and etcd binaries into $(HYPERNEST_CACHE) (cached by version).
+	@hack/kube-binaries.sh
+
+##@ Testing
+
+.PHONY: test
+test: fmt-verify vet generate-verify test-unit test-integration ## Run every test: format, vet, generated-file check, unit and integration.
+
+.PHONY: test-unit
+test-unit: ## Run unit tests.
+	$(GO) test -count=1 $(UNIT_PKGS)
+
+.PHONY: test-integration
+test-integration: ## Run integration tests against a real kube-apiserver + etcd (envtest).
+	@assets=$$(hack/kube-binaries.sh | tail -1) && \
+	  echo "KUBEBUILDER_ASSETS=$$assets" && \
+	  KUBEBUILDER_ASSETS=$$assets $(GINKGO) run $(GINKGO_FLAGS) --timeout=30m -r ./tests/integration

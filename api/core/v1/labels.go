@@ -1,0 +1,47 @@
+package v1
+
+// Well-known labels, annotations and finalizers. Their values are KubeVirt's, so tools
+// written for KubeVirt (selectors, dashboards, CAPK) find Hypernest's objects.
+const (
+	// AppLabel marks every object Hypernest creates; its value names the component.
+	AppLabel = "kubevirt.io"
+
+	// CreatedByLabel on a virt-launcher pod holds the UID of the VMI it runs.
+	CreatedByLabel = "kubevirt.io/created-by"
+	// DomainAnnotation on a virt-launcher pod holds the VMI's name.
+	DomainAnnotation = "kubevirt.io/domain"
+	// VirtualMachineInstanceIDLabel on a virt-launcher pod lets Services select one VMI.
+	VirtualMachineInstanceIDLabel = "vmi.kubevirt.io/id"
+	// VirtualMachineLabel is the label KubeVirt's examples put on VMs and their templates.
+	VirtualMachineLabel = "kubevirt.io/vm"
+	// VirtualMachineNameLabel on a VMI names the VM that created it.
+	VirtualMachineNameLabel = "vm.kubevirt.io/name"
+
+	// NodeNameLabel on a VMI names the node it runs on.
+	NodeNameLabel = "kubevirt.io/nodeName"
+	// NodeSchedulable on a Node is "true" while its virt-handler is alive and ready.
+	NodeSchedulable = "kubevirt.io/schedulable"
+	// VirtHandlerHeartbeat on a Node is the RFC 3339 time of virt-handler's last heartbeat.
+	VirtHandlerHeartbeat = "kubevirt.io/heartbeat"
+
+	// ManagedByLabel marks objects virt-operator owns.
+	ManagedByLabel = "app.kubernetes.io/managed-by"
+	// ManagedByLabelOperatorValue is ManagedByLabel's value on objects virt-operator owns.
+	ManagedByLabelOperatorValue = "virt-operator"
+
+	// VirtualMachineInstanceFinalizer keeps a VMI until its guest is gone.
+	VirtualMachineInstanceFinalizer = "kubevirt.io/foregroundDeleteVirtualMachine"
+	// VirtualMachineControllerFinalizer keeps a VM until its VMI is gone.
+	VirtualMachineControllerFinalizer = "kubevirt.io/virtualMachineControllerFinalize"
+	// VirtOperatorComponentFinalizer keeps a KubeVirt object until its components are gone.
+	VirtOperatorComponentFinalizer = "kubevirt.io/virtOperatorFinalizer"
+
+	// StartRequestDataPausedKey in a Start state change request's data starts the VMI
+	// paused when its value is StartRequestDataPausedTrue.
+	StartRequestDataPausedKey  = "paused"
+	StartRequestDataPausedTrue = "true"
+
+	// DefaultGracePeriodSeconds is used when terminationGracePeriodSeconds is not set;
+	// the same 30 s Kubernetes gives pods.
+	DefaultGracePeriodSeconds int64 = 30
+)

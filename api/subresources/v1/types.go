@@ -1,0 +1,88 @@
+package v1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// GroupName is the API group of the subresources virt-api serves.
+const GroupName = "subresources.kubevirt.io"
+
+// SchemeGroupVersion is subresources.kubevirt.io/v1.
+var SchemeGroupVersion = schema.GroupVersion{Group: GroupName, Version: "v1"}
+
+var (
+	// SchemeBuilder registers the request bodies with a scheme.
+	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
+	// AddToScheme adds the request bodies to a scheme.
+	AddToScheme = SchemeBuilder.AddToScheme
+)
+
+func addKnownTypes(scheme *runtime.Scheme) error {
+	scheme.AddKnownTypes(SchemeGroupVersion,
+		&StartOptions{}, &StopOptions{}, &RestartOptions{}, &PauseOptions{}, &UnpauseOptions{},
+	)
+	return nil
+}
+
+// StartOptions is the body of PUT .../virtualmachines/<name>/start.
+//
+// +kubebuilder:object:root=true
+type StartOptions struct {
+	metav1.TypeMeta `json:",inline"`
+	// Paused starts the guest paused.
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+	// DryRun, when [All], validates the request without acting on it.
+	// +optional
+	DryRun []string `json:"dryRun,omitempty"`
+}
+
+// StopOptions is the body of PUT .../virtualmachines/<name>/stop.
+//
+// +kubebuilder:object:root=true
+type StopOptions struct {
+	metav1.TypeMeta `json:",inline"`
+	// GracePeriod overrides the VMI's terminationGracePeriodSeconds for this stop; 0 with
+	// force kills the guest at once.
+	// +optional
+	GracePeriod *int64 `json:"gracePeriod,omitempty"`
+	// DryRun, when [All], validates the request without acting on it.
+	// +optional
+	DryRun []string `json:"dryRun,omitempty"`
+}
+
+// RestartOptions is the body of PUT .../virtualmachines/<name>/restart.
+//
+// +kubebuilder:object:root=true
+type RestartOptions struct {
+	metav1.TypeMeta `json:",inline"`
+	// GracePeriodSeconds overrides the VMI's terminationGracePeriodSeconds for the stop
+	// half of the restart.
+	// +optional
+	GracePeriodSeconds *int64 `json:"gracePeriodSeconds,omitempty"`
+	// DryRun, when [All], validates the request without acting on it.
+	// +optional
+	DryRun []string `json:"dryRun,omitempty"`
+}
+
+// PauseOptions is the body of PUT .../virtualmachineinstances/<name>/pause.
+//
+// +kubebuilder:object:root=true
+type PauseOptions struct {
+	metav1.TypeMeta `json:",inline"`
+	// DryRun, when [All], validates the request without acting on it.
+	// +optional
+	DryRun []string `json:"dryRun,omitempty"`
+}
+
+// UnpauseOptions is the body of PUT .../virtualmachineinstances/<name>/unpause.
+//
+// +kubebuilder:object:root=true
+type UnpauseOptions struct {
+	metav1.TypeMeta `json:",inline"`
+	// DryRun, when [All], validates the request without acting on it.
+	// +optional
+	DryRun []string `json:"dryRun,omitempty"`
+}
