@@ -56,6 +56,10 @@ vet: ## Run go vet over the project's packages.
 fmt: ## Format the Go code.
 	gofmt -w $$(git ls-files '*.go')
 
+.PHONY: shellcheck
+shellcheck: ## Lint the shell scripts.
+	shellcheck -x -S warning $$(git ls-files 'hack/*.sh' 'hack/**/*.sh') .ci/run
+
 .PHONY: fmt-verify
 fmt-verify: ## Fail when a Go file is not gofmt-formatted.
 	@files=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$files" ]; then echo "not gofmt-formatted (run 'make fmt'): $$files"; exit 1; fi
@@ -64,10 +68,31 @@ fmt-verify: ## Fail when a Go file is not gofmt-formatted.
 kube-binaries: ## Build Kubernetes and etcd binaries into $(HYPERNEST_CACHE) (cached by version).
 	@hack/kube-binaries.sh
 
+##@ Local cluster
+
+.PHONY: cluster-up
+cluster-up: ## Start the local single-node cluster (builds and caches what it needs first).
+	@hack/kube-binaries.sh >/dev/null
+	@hack/runtime-binaries.sh >/dev/null
+	@hack/cluster/images.sh
+	@hack/cluster/up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local cluster and remove its pods, network state and etcd data.
+	@hack/cluster/down.sh
+
+.PHONY: cluster-sync
+cluster-sync: ## Build Hypernest's images and import them into the local cluster.
+	@hack/cluster/sync.sh
+
+.PHONY: kubeconfig
+kubeconfig: ## Print the path of the local cluster's kubeconfig.
+	@source hack/cluster/common.sh && echo "$$HN_KUBECONFIG"
+
 ##@ Testing
 
 .PHONY: test
-test: fmt-verify vet generate-verify test-unit test-integration ## Run every test: format, vet, generated-file check, unit and integration.
+test: fmt-verify vet shellcheck generate-verify test-unit test-integration functest ## Run every test: format, vet, generated files, unit, integration, functional.
 
 .PHONY: test-unit
 test-unit: ## Run unit tests.
@@ -78,3 +103,7 @@ test-integration: ## Run integration tests against a real kube-apiserver + etcd 
 	@assets=$$(hack/kube-binaries.sh | tail -1) && \
 	  echo "KUBEBUILDER_ASSETS=$$assets" && \
 	  KUBEBUILDER_ASSETS=$$assets $(GINKGO) run $(GINKGO_FLAGS) --timeout=30m -r ./tests/integration
+
+.PHONY: functest
+functest: ## Run the functional tests on the cluster in KUBECONFIG, or on the local cluster (started if needed).
+	@GINKGO_FLAGS="$(GINKGO_FLAGS)" hack/functest.sh

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # settings used by the scripts that source this file
 # Shared settings for the scripts behind the make targets. Source it; do not run it.
 #
 # Everything slow to build (Kubernetes binaries, guest images, Bazel output) lives in
@@ -12,9 +13,17 @@ HYPERNEST_CACHE="${HYPERNEST_CACHE:-$HOME/.cache/hypernest}"
 KUBE_VERSION="${KUBE_VERSION:-v1.37.2}"
 ETCD_VERSION="${ETCD_VERSION:-v3.7.3}"
 
+# The node runtime of the local cluster (hack/runtime-binaries.sh), all from the Go proxy.
+CONTAINERD_VERSION="${CONTAINERD_VERSION:-v2.4.2}"
+RUNC_VERSION="${RUNC_VERSION:-v1.5.2}"
+CNI_VERSION="${CNI_VERSION:-v1.10.0}"
+COREDNS_VERSION="${COREDNS_VERSION:-v1.15.0}"
+CRICTL_VERSION="${CRICTL_VERSION:-v1.37.0}"
+RUNTIME_BIN_DIR="${RUNTIME_BIN_DIR:-$HYPERNEST_CACHE/runtime/containerd-$CONTAINERD_VERSION-runc-$RUNC_VERSION-cni-$CNI_VERSION-coredns-$COREDNS_VERSION-crictl-$CRICTL_VERSION/bin}"
+
 # Where hack/kube-binaries.sh puts kube-apiserver, kubectl, etcd, ... for KUBE_VERSION.
 # envtest reads the same folder through KUBEBUILDER_ASSETS.
-KUBE_BIN_DIR="$HYPERNEST_CACHE/kube/$KUBE_VERSION-etcd-$ETCD_VERSION/bin"
+KUBE_BIN_DIR="${KUBE_BIN_DIR:-$HYPERNEST_CACHE/kube/$KUBE_VERSION-etcd-$ETCD_VERSION/bin}"
 
 export PATH="/usr/local/go/bin:$PATH"
 # Never let the go command fetch another toolchain: the machine's Go is the one we test with.
@@ -24,3 +33,26 @@ export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 _hn_t0=$(date +%s)
 log() { printf '[%4ss] %s\n' "$(( $(date +%s) - _hn_t0 ))" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# with_heartbeat <label> <cmd...>: runs cmd, printing a line every 30 s so a long compile
+# is visibly alive; on failure it shows the end of the log and says where the rest is.
+with_heartbeat() {
+  local label="$1"; shift
+  local logf="${HEARTBEAT_LOG_DIR:-/tmp}/$label.log" start
+  start=$(date +%s)
+  "$@" >"$logf" 2>&1 &
+  local pid=$!
+  local next=30
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    local el=$(( $(date +%s) - start ))
+    if [ "$el" -ge "$next" ] && kill -0 "$pid" 2>/dev/null; then
+      log "  ... $label still running (${el}s)"; next=$(( next + 30 ))
+    fi
+  done
+  if ! wait "$pid"; then
+    tail -30 "$logf" >&2
+    die "$label failed; full log: $logf. Check that the Go module proxy is reachable (GOPROXY=$(go env GOPROXY)) and retry."
+  fi
+  log "  $label done in $(( $(date +%s) - start ))s"
+}

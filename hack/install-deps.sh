@@ -10,7 +10,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 #   curl                health checks of local servers
 #   openssl             certificates of the local cluster
 #   procps              pgrep/pkill for tearing down test processes
-PACKAGES=(make git ca-certificates curl openssl procps)
+#   libseccomp-dev, pkg-config   building runc with seccomp support
+#   iptables, conntrack  kube-proxy and the CNI portmap plugin (local cluster)
+#   iproute2            ip and ss: the cluster's bridge and the port checks
+#   util-linux          mount/umount and nsenter
+#   the shellcheck linter, for the scripts in hack/ (make test)
+PACKAGES=(shellcheck make git ca-certificates curl openssl procps libseccomp-dev pkg-config iptables conntrack iproute2 util-linux)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes binaries (kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubelet, kubectl) at KUBE_VERSION and etcd at ETCD_VERSION from the Go module proxy into
+# kubelet, kube-proxy, kubectl) at KUBE_VERSION and etcd at ETCD_VERSION from the Go module proxy into
 # the cache outside the checkout. Idempotent: a binary already in the cache is not rebuilt.
 #
 #   hack/kube-binaries.sh            build what is missing, print the bin folder
@@ -14,9 +14,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 if [ "${1:-}" = "--print" ]; then echo "$KUBE_BIN_DIR"; exit 0; fi
 
 # etcd, kube-apiserver and kubectl first: they are all envtest needs.
-BINS="${BINS:-etcd kube-apiserver kubectl kube-controller-manager kube-scheduler kubelet}"
+BINS="${BINS:-etcd kube-apiserver kubectl kube-controller-manager kube-scheduler kubelet kube-proxy}"
 WORK="$HYPERNEST_CACHE/kube/$KUBE_VERSION-etcd-$ETCD_VERSION/build"
 mkdir -p "$KUBE_BIN_DIR" "$WORK/kube" "$WORK/etcd" "$WORK/logs"
+export HEARTBEAT_LOG_DIR="$WORK/logs"
 
 command -v go >/dev/null || die "go not found; install Go 1.26 into /usr/local/go"
 
@@ -35,25 +36,6 @@ if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 log "building ${missing[*]} into $KUBE_BIN_DIR (cold builds take minutes each; logs in $WORK/logs)"
-
-# with_heartbeat <label> <cmd...>: runs cmd, printing a line every 30 s so a long compile
-# is visibly alive; on failure it shows the end of the log and says where the rest is.
-with_heartbeat() {
-  local label="$1"; shift
-  local logf="$WORK/logs/$label.log" start=$(date +%s)
-  "$@" >"$logf" 2>&1 &
-  local pid=$!
-  while kill -0 "$pid" 2>/dev/null; do
-    sleep 5
-    local el=$(( $(date +%s) - start ))
-    if kill -0 "$pid" 2>/dev/null && [ $(( el % 30 )) -lt 5 ]; then log "  ... $label still running (${el}s)"; fi
-  done
-  if ! wait "$pid"; then
-    tail -30 "$logf" >&2
-    die "$label failed; full log: $logf. Check that the Go module proxy is reachable (GOPROXY=$(go env GOPROXY)) and retry."
-  fi
-  log "  $label done in $(( $(date +%s) - start ))s"
-}
 
 # ---- etcd: the server module's root package is its main.
 if [[ " ${missing[*]} " == *" etcd "* ]]; then
@@ -87,7 +69,7 @@ if [ ${#kube_bins[@]} -gt 0 ]; then
         if grep -qE "^[[:space:]]+$m v0\.0\.0" "$kmod"; then printf '\t%s => %s %s\n' "$m" "$m" "$staging"; fi
       done
       printf ')\n\ntool (\n'
-      for b in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet; do printf '\tk8s.io/kubernetes/cmd/%s\n' "$b"; done
+      for b in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do printf '\tk8s.io/kubernetes/cmd/%s\n' "$b"; done
       printf ')\n'
     } > go.mod
     rm -f go.sum
