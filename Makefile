@@ -107,3 +107,9 @@ test-integration: ## Run integration tests against a real kube-apiserver + etcd 
 .PHONY: functest
 functest: ## Run the functional tests on the cluster in KUBECONFIG, or on the local cluster (started if needed).
 	@GINKGO_FLAGS="$(GINKGO_FLAGS)" hack/functest.sh
+
+##@ Benchmarks
+
+.PHONY: bench
+bench: ## Print performance figures (local cluster start, daemon memory, pod start latency).
+	@hack/bench/cluster.sh

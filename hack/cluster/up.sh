@@ -51,6 +51,7 @@ NODE_IP="$(node_ip)"
 [ -n "$NODE_IP" ] || die "cannot tell this machine's address (no default route); set HYPERNEST_NODE_IP to an address of this machine"
 ip -4 addr show | grep -q "inet $NODE_IP/" || die "HYPERNEST_NODE_IP=$NODE_IP is not an address of this machine"
 
+up_started=$(date +%s.%N)
 log "bringing up the local cluster: node $HN_NODE_NAME at $NODE_IP, API https://127.0.0.1:$HN_API_PORT"
 # A failed start leaves nothing half-running behind.
 # shellcheck disable=SC2154 # rc is assigned inside the trap
@@ -248,6 +249,7 @@ start_daemon kube-proxy "$KUBE_BIN_DIR/kube-proxy" --config="$HN_CLUSTER/kube-pr
 
 node_ready() { [ "$(hn_kubectl get node "$HN_NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
 wait_for 60 "node $HN_NODE_NAME to be Ready" kubelet node_ready
+node_ready_at=$(date +%s.%N)
 log "node $HN_NODE_NAME is Ready"
 
 # ---------------------------------------------------------------- add-ons
@@ -258,5 +260,9 @@ wait_for 30 "the default service account" kube-controller-manager default_sa
 log "cluster DNS is available at $HN_DNS_IP"
 
 trap - EXIT
+# For make bench: seconds from the start of this script to node Ready and to the end.
+printf 'node_ready=%s\nall_ready=%s\n' \
+  "$(awk -v a="$up_started" -v b="$node_ready_at" 'BEGIN{printf "%.2f", b-a}')" \
+  "$(awk -v a="$up_started" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}')" > "$HN_LOGS/up-timings"
 log "the local cluster is up. Use it with:"
 echo "  export KUBECONFIG=$HN_KUBECONFIG    # or: hack/kubectl.sh get nodes" >&2

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Benchmark of the local cluster (make bench). Prints figures; asserts nothing.
+#  - cold cluster-up: no certificates, no image store (binaries cached), to node Ready
+#  - warm cluster-up: the second start, to node Ready
+#  - idle RSS of every daemon
+#  - create -> Running latency of 20 pods created at once
+# It needs the node to itself: it refuses to run while a local cluster is up.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../cluster/common.sh"
+cd "$HYPERNEST_ROOT"
+
+for d in "${HN_DAEMONS[@]}"; do
+  [ -z "$(daemon_pid "$d")" ] || die "a local cluster is running; the benchmark starts its own. Stop it with 'make cluster-down' first"
+done
+hack/kube-binaries.sh >/dev/null
+hack/runtime-binaries.sh >/dev/null
+trap 'hack/cluster/down.sh --quiet >/dev/null 2>&1 || true' EXIT
+
+results=()
+report() { results+=("$(printf '%-44s %s' "$1" "$2")"); }
+up_timing() { sed -n "s/^$1=//p" "$HN_LOGS/up-timings"; }
+
+log "cold start: removing the cluster's certificates and image store"
+rm -rf "$HN_CLUSTER"
+t0=$(date +%s.%N)
+hack/cluster/images.sh >/dev/null 2>&1
+hack/cluster/up.sh 2>/dev/null
+cold_total=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}')
+report "cold cluster-up: to node Ready" "$(up_timing node_ready) s (+ image build; all add-ons ready: $cold_total s)"
+hack/cluster/down.sh >/dev/null 2>&1
+
+log "warm start"
+hack/cluster/up.sh 2>/dev/null
+report "warm cluster-up: to node Ready" "$(up_timing node_ready) s (DNS ready: $(up_timing all_ready) s)"
+
+log "letting the cluster settle for 20 s, then reading RSS"
+sleep 20
+for d in "${HN_DAEMONS[@]}"; do
+  pid="$(daemon_pid "$d")"
+  report "idle RSS $d" "$(awk '/^VmRSS/ {printf "%.0f MiB", $2/1024}' "/proc/$pid/status")"
+done
+
+log "pod create -> Running latency, 20 pods at once"
+hack/cluster/sync.sh >/dev/null 2>&1
+report "20 pods create -> Running" "$(go run ./hack/bench/podlatency --kubeconfig "$HN_KUBECONFIG" --pods 20 --image "$HN_TESTSERVER_IMAGE")"
+
+echo
+echo "Local cluster benchmark ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+printf '%s\n' "${results[@]}"
