@@ -8,6 +8,8 @@ SHELL := /usr/bin/env bash
 export PATH := /usr/local/go/bin:$(PATH)
 # The machine's Go is the one we build and test with; never download another.
 export GOTOOLCHAIN ?= local
+# vendor/ exists only for Bazel (make gazelle); the go command always uses go.sum.
+export GOFLAGS ?= -mod=mod -buildvcs=false
 
 HYPERNEST_CACHE ?= $(HOME)/.cache/hypernest
 export HYPERNEST_CACHE
@@ -35,10 +37,19 @@ run: ## Bring up the local cluster, install Hypernest through the operator and b
 ##@ Development
 
 .PHONY: generate
-generate: ## Regenerate deepcopy code and the CRDs in manifests/crds from api/.
+generate: ## Regenerate deepcopy code, the CRDs in manifests/crds and the Bazel BUILD files.
 	@echo "generating deepcopy functions and CRDs (controller-gen)"
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config=manifests/crds
+	@$(MAKE) -s gazelle
+
+.PHONY: gazelle
+gazelle: ## Regenerate the Bazel BUILD files of the Go packages (gazelle, from go.mod).
+	@hack/bazel/gazelle.sh
+
+.PHONY: rpm-deps
+rpm-deps: ## Re-resolve the Debian package trees images are built from (rewrites rpm/*.lock).
+	@hack/rpm-deps.sh
 
 .PHONY: generate-verify
 generate-verify: ## Fail when generated files are stale (run 'make generate' and commit to fix).
@@ -68,6 +79,30 @@ fmt-verify: ## Fail when a Go file is not gofmt-formatted.
 kube-binaries: ## Build Kubernetes and etcd binaries into $(HYPERNEST_CACHE) (cached by version).
 	@hack/kube-binaries.sh
 
+##@ Bazel (Debian's Bazel 4.2.3, offline; outputs cached in $(HYPERNEST_CACHE)/bazel)
+
+BAZEL := hack/bazel.sh
+# KubeVirt's example manifests, beside the checkout (tests/framework finds them the same way).
+HYPERNEST_CONFORMANCE_DIR ?= $(abspath ../shared/conformance/kubevirt-examples)
+# Everything of the project; vendor/ holds the Go dependencies (built only as needed).
+BAZEL_TARGETS := -- //... -//vendor/...
+
+.PHONY: bazel-build
+bazel-build: ## Build every binary and image with Bazel.
+	@$(BAZEL) build $(BAZEL_TARGETS)
+
+.PHONY: bazel-test
+bazel-test: ## Run the unit tests under Bazel.
+	@$(BAZEL) test --test_env=HYPERNEST_CONFORMANCE_DIR=$(HYPERNEST_CONFORMANCE_DIR) $(BAZEL_TARGETS)
+
+.PHONY: bazel-build-images
+bazel-build-images: ## Build every image tarball with Bazel and print its names and digest.
+	@hack/bazel/build-images.sh
+
+.PHONY: bazel-build-verify
+bazel-build-verify: ## Build the images twice, from scratch, and fail unless the digests match.
+	@hack/bazel/build-verify.sh
+
 ##@ Local cluster
 
 .PHONY: cluster-up
@@ -92,7 +127,7 @@ kubeconfig: ## Print the path of the local cluster's kubeconfig.
 ##@ Testing
 
 .PHONY: test
-test: fmt-verify vet shellcheck generate-verify test-unit test-integration functest ## Run every test: format, vet, generated files, unit, integration, functional.
+test: fmt-verify vet shellcheck generate-verify test-unit bazel-test test-integration functest ## Run every test: format, vet, generated files, unit, integration, functional.
 
 .PHONY: test-unit
 test-unit: ## Run unit tests.

@@ -21,6 +21,12 @@ COREDNS_VERSION="${COREDNS_VERSION:-v1.15.0}"
 CRICTL_VERSION="${CRICTL_VERSION:-v1.37.0}"
 RUNTIME_BIN_DIR="${RUNTIME_BIN_DIR:-$HYPERNEST_CACHE/runtime/containerd-$CONTAINERD_VERSION-runc-$RUNC_VERSION-cni-$CNI_VERSION-coredns-$COREDNS_VERSION-crictl-$CRICTL_VERSION/bin}"
 
+# Bazel (Debian's 4.2.3) with rules_go v0.34.0 patched for Go 1.26, gazelle for BUILD files.
+RULES_GO_VERSION=v0.34.0
+GAZELLE_VERSION=v0.42.0
+BAZEL_CACHE_DIR="$HYPERNEST_CACHE/bazel"
+BAZEL_TOOLS_DIR="$BAZEL_CACHE_DIR/tools-gazelle-$GAZELLE_VERSION"
+
 # Where hack/kube-binaries.sh puts kube-apiserver, kubectl, etcd, ... for KUBE_VERSION.
 # envtest reads the same folder through KUBEBUILDER_ASSETS.
 KUBE_BIN_DIR="${KUBE_BIN_DIR:-$HYPERNEST_CACHE/kube/$KUBE_VERSION-etcd-$ETCD_VERSION/bin}"
@@ -28,6 +34,8 @@ KUBE_BIN_DIR="${KUBE_BIN_DIR:-$HYPERNEST_CACHE/kube/$KUBE_VERSION-etcd-$ETCD_VER
 export PATH="/usr/local/go/bin:$PATH"
 # Never let the go command fetch another toolchain: the machine's Go is the one we test with.
 export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+# vendor/ exists only for Bazel (make gazelle); the go command always uses go.sum.
+export GOFLAGS="${GOFLAGS:--mod=mod -buildvcs=false}"
 
 # log prints a progress line with the elapsed time since the script started.
 _hn_t0=$(date +%s)

@@ -15,7 +15,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 #   iproute2            ip and ss: the cluster's bridge and the port checks
 #   util-linux          mount/umount and nsenter
 #   the shellcheck linter, for the scripts in hack/ (make test)
-PACKAGES=(shellcheck make git ca-certificates curl openssl procps libseccomp-dev pkg-config iptables conntrack iproute2 util-linux)
+#   bazel-bootstrap and rule sets   the Bazel build (Debian's Bazel 4.2.3, offline)
+#   gcc, libc6-dev      cgo (Bazel's C toolchain, runc)
+#   cpio dosfstools mtools syslinux syslinux-common qemu-utils   building the demo disk
+PACKAGES=(shellcheck bazel-bootstrap bazel-skylib bazel-platforms bazel-rules-java bazel-rules-proto
+  gcc libc6-dev cpio dosfstools mtools syslinux syslinux-common qemu-utils make git ca-certificates curl openssl procps libseccomp-dev pkg-config iptables conntrack iproute2 util-linux)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -7,7 +7,9 @@
 //	    --layer /tmp/pause-root --entrypoint /pause
 //
 // Each --layer is a folder whose contents become the image's filesystem root, or
-// SRC=DEST to place one file or folder at DEST. Layers are stacked in order.
+// SRC=DEST to place one file or folder at DEST. Layers are stacked in order, on top of
+// one layer made of the --deb packages' files (a merged-/usr Debian root), if any.
+// Every --tag names the same image (one image, several names).
 package main
 
 import (
@@ -41,8 +43,9 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func main() {
-	var layers, entrypoint, cmd, env, labels stringList
-	tag := flag.String("tag", "", "image reference to tag the image with, e.g. localhost/hypernest/pause:v1 (required)")
+	var tags, debs, layers, entrypoint, cmd, env, labels stringList
+	flag.Var(&tags, "tag", "image reference to tag the image with, e.g. localhost/hypernest/pause:v1; repeat for more (required)")
+	flag.Var(&debs, "deb", "a Debian package whose files go into the base layer; repeat for more")
 	output := flag.String("output", "", "path of the image tarball to write (required)")
 	user := flag.String("user", "", "user the image runs as, e.g. 65532:65532")
 	workdir := flag.String("workdir", "", "working directory")
@@ -52,16 +55,18 @@ func main() {
 	flag.Var(&env, "env", "KEY=VALUE environment variable; repeat for more")
 	flag.Var(&labels, "label", "KEY=VALUE image label; repeat for more")
 	flag.Parse()
-	if *tag == "" || *output == "" || len(layers) == 0 {
-		fmt.Fprintln(os.Stderr, "image-builder: --tag, --output and at least one --layer are required (see -h)")
+	if len(tags) == 0 || *output == "" || len(layers)+len(debs) == 0 {
+		fmt.Fprintln(os.Stderr, "image-builder: --tag, --output and at least one --layer or --deb are required (see -h)")
 		os.Exit(2)
 	}
-	digest, err := build(*tag, *output, layers, imageConfig{entrypoint, cmd, env, labels, *user, *workdir})
+	digest, err := build(tags, *output, debs, layers, imageConfig{entrypoint, cmd, env, labels, *user, *workdir})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "image-builder: %s: %v\n", *tag, err)
+		fmt.Fprintf(os.Stderr, "image-builder: %s: %v\n", tags[0], err)
 		os.Exit(1)
 	}
-	fmt.Printf("%s %s\n", *tag, digest)
+	for _, tag := range tags {
+		fmt.Printf("%s %s\n", tag, digest)
+	}
 }
 
 type imageConfig struct {
@@ -69,17 +74,33 @@ type imageConfig struct {
 	user, workdir                string
 }
 
-func build(tag, output string, layerSpecs []string, cfg imageConfig) (v1.Hash, error) {
-	ref, err := name.NewTag(tag)
-	if err != nil {
-		return v1.Hash{}, fmt.Errorf("bad --tag: %w", err)
+func build(tags []string, output string, debs, layerSpecs []string, cfg imageConfig) (v1.Hash, error) {
+	refs := map[name.Reference]v1.Image{}
+	var refList []name.Tag
+	for _, tag := range tags {
+		ref, err := name.NewTag(tag)
+		if err != nil {
+			return v1.Hash{}, fmt.Errorf("bad --tag %q: %w", tag, err)
+		}
+		refList = append(refList, ref)
 	}
-	img := empty.Image
+	var layerData [][]byte
+	if len(debs) > 0 {
+		data, err := debLayerTar(debs)
+		if err != nil {
+			return v1.Hash{}, fmt.Errorf("package layer: %w", err)
+		}
+		layerData = append(layerData, data)
+	}
 	for _, spec := range layerSpecs {
 		data, err := layerTar(spec)
 		if err != nil {
 			return v1.Hash{}, fmt.Errorf("layer %s: %w", spec, err)
 		}
+		layerData = append(layerData, data)
+	}
+	img := empty.Image
+	for _, data := range layerData {
 		layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 			return io.NopCloser(bytes.NewReader(data)), nil
 		})
@@ -121,8 +142,19 @@ func build(tag, output string, layerSpecs []string, cfg imageConfig) (v1.Hash, e
 	if err := os.MkdirAll(filepath.Dir(output), 0o755); err != nil {
 		return v1.Hash{}, err
 	}
+	for _, ref := range refList {
+		refs[ref] = img
+	}
 	tmp := output + ".tmp"
-	if err := tarball.WriteToFile(tmp, ref, img); err != nil {
+	f, err := os.Create(tmp)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if err := tarball.MultiRefWrite(refs, f); err != nil {
+		f.Close()
+		return v1.Hash{}, err
+	}
+	if err := f.Close(); err != nil {
 		return v1.Hash{}, err
 	}
 	if err := os.Rename(tmp, output); err != nil {
