@@ -92,8 +92,9 @@ bazel-build: ## Build every binary and image with Bazel.
 	@$(BAZEL) build $(BAZEL_TARGETS)
 
 .PHONY: bazel-test
-bazel-test: ## Run the unit tests under Bazel.
+bazel-test: ## Run the unit tests under Bazel, and check that a tampered package lock is refused.
 	@$(BAZEL) test --test_env=HYPERNEST_CONFORMANCE_DIR=$(HYPERNEST_CONFORMANCE_DIR) $(BAZEL_TARGETS)
+	@hack/bazel/lock-tamper-check.sh
 
 .PHONY: bazel-build-images
 bazel-build-images: ## Build every image tarball with Bazel and print its names and digest.

@@ -5,8 +5,11 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 cd "$HYPERNEST_ROOT"
 
-trap 'rm -f vendor' EXIT
 "$(dirname "${BASH_SOURCE[0]}")/vendor.sh"
+# gazelle does not follow the vendor/ link, so the tree moves into place while it runs.
+rm -f vendor
+mv _out/bazel/vendor vendor
+trap 'mv vendor _out/bazel/vendor' EXIT
 # gazelle must see vendor/ to resolve imports to //vendor labels, and so rewrites its
 # BUILD files too; fixbuild then brings them back to what hack/bazel/vendor.sh made.
 "$BAZEL_TOOLS_DIR/gazelle" -repo_root=. -go_prefix=github.com/hypernest/hypernest 2>&1 \
