@@ -41,6 +41,8 @@ generate: ## Regenerate deepcopy code, the CRDs in manifests/crds and the Bazel 
 	@echo "generating deepcopy functions and CRDs (controller-gen)"
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config=manifests/crds
+	@echo "generating protobuf code (protoc)"
+	@hack/generate-proto.sh
 	@$(MAKE) -s gazelle
 
 .PHONY: gazelle

@@ -18,7 +18,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 #   bazel-bootstrap and rule sets   the Bazel build (Debian's Bazel 4.2.3, offline)
 #   gcc, libc6-dev      cgo (Bazel's C toolchain, runc)
 #   cpio dosfstools mtools syslinux syslinux-common qemu-utils   building the demo disk
-PACKAGES=(shellcheck bazel-bootstrap bazel-skylib bazel-platforms bazel-rules-java bazel-rules-proto
+#   protobuf-compiler   protoc, for make generate (the launcher command API)
+#   libvirt-dev         cgo build of virt-launcher (libvirt.org/go/libvirt)
+#   libvirt-clients libxml2-utils   virt-xml-validate checks generated domain XML
+#   libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86   virt-launcher's integration
+#                       tests run real libvirt + QEMU on the host
+PACKAGES=(protobuf-compiler libvirt-dev libvirt-clients libxml2-utils libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 shellcheck bazel-bootstrap bazel-skylib bazel-platforms bazel-rules-java bazel-rules-proto
   gcc libc6-dev cpio dosfstools mtools syslinux syslinux-common qemu-utils make git ca-certificates curl openssl procps libseccomp-dev pkg-config iptables conntrack iproute2 util-linux)
 
 missing=()

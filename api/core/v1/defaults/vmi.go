@@ -1,0 +1,116 @@
+// Package defaults fills in what a VirtualMachineInstance spec leaves out, the way
+// KubeVirt's mutating webhook does: virt-api applies it before the VMI is stored, and
+// virt-launcher again before converting a spec, so both see the same complete spec.
+package defaults
+
+import (
+	k8sv1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
+
+	v1 "github.com/hypernest/hypernest/api/core/v1"
+)
+
+// DefaultMachineType is the machine type of a guest that names none (KubeVirt's default).
+const DefaultMachineType = "q35"
+
+// DefaultNetworkName is the name of the pod network and interface added to a VMI that
+// declares none (KubeVirt adds the same).
+const DefaultNetworkName = "default"
+
+// SetVirtualMachineInstanceSpecDefaults completes spec in place.
+//
+// Where KubeVirt's default depends on cluster configuration, this is Hypernest's: the
+// pod network binding is masquerade (KubeVirt's defaultNetworkInterface is bridge unless
+// configured; Hypernest implements masquerade only).
+func SetVirtualMachineInstanceSpecDefaults(spec *v1.VirtualMachineInstanceSpec) {
+	domain := &spec.Domain
+	if domain.Machine == nil {
+		domain.Machine = &v1.Machine{}
+	}
+	if domain.Machine.Type == "" {
+		domain.Machine.Type = DefaultMachineType
+	}
+	if domain.Memory == nil {
+		domain.Memory = &v1.Memory{}
+	}
+	if domain.Memory.Guest == nil {
+		if req, ok := domain.Resources.Requests[k8sv1.ResourceMemory]; ok {
+			domain.Memory.Guest = ptr.To(req.DeepCopy())
+		}
+	}
+	if domain.CPU == nil {
+		domain.CPU = &v1.CPU{}
+	}
+	if domain.CPU.Sockets == 0 {
+		domain.CPU.Sockets = 1
+	}
+	if domain.CPU.Cores == 0 {
+		domain.CPU.Cores = 1
+	}
+	if domain.CPU.Threads == 0 {
+		domain.CPU.Threads = 1
+	}
+
+	// Every volume is shown to the guest: one without a disk gets a virtio disk.
+	hasDisk := map[string]bool{}
+	for _, d := range domain.Devices.Disks {
+		hasDisk[d.Name] = true
+	}
+	for _, vol := range spec.Volumes {
+		if !hasDisk[vol.Name] {
+			domain.Devices.Disks = append(domain.Devices.Disks, v1.Disk{Name: vol.Name})
+		}
+	}
+	for i := range domain.Devices.Disks {
+		d := &domain.Devices.Disks[i]
+		switch {
+		case d.CDRom != nil:
+			if d.CDRom.Bus == "" {
+				d.CDRom.Bus = v1.DiskBusSATA
+			}
+			if d.CDRom.ReadOnly == nil {
+				d.CDRom.ReadOnly = ptr.To(true)
+			}
+			if d.CDRom.Tray == "" {
+				d.CDRom.Tray = "closed"
+			}
+		case d.LUN != nil:
+			if d.LUN.Bus == "" {
+				d.LUN.Bus = v1.DiskBusSCSI
+			}
+		default:
+			if d.Disk == nil {
+				d.Disk = &v1.DiskTarget{}
+			}
+			if d.Disk.Bus == "" {
+				d.Disk.Bus = v1.DiskBusVirtio
+			}
+		}
+	}
+
+	// A VMI without networks gets the pod network, unless it opted out.
+	if len(spec.Networks) == 0 && len(domain.Devices.Interfaces) == 0 &&
+		(domain.Devices.AutoattachPodInterface == nil || *domain.Devices.AutoattachPodInterface) {
+		spec.Networks = []v1.Network{{Name: DefaultNetworkName, NetworkSource: v1.NetworkSource{Pod: &v1.PodNetwork{}}}}
+		domain.Devices.Interfaces = []v1.Interface{{Name: DefaultNetworkName}}
+	}
+	for i := range domain.Devices.Interfaces {
+		iface := &domain.Devices.Interfaces[i]
+		b := iface.InterfaceBindingMethod
+		if b.Bridge == nil && b.Masquerade == nil && b.SRIOV == nil && b.Slirp == nil && b.Macvtap == nil &&
+			b.Passt == nil && b.PasstBinding == nil && iface.Binding == nil {
+			iface.Masquerade = &v1.InterfaceMasquerade{}
+		}
+		if iface.Model == "" {
+			iface.Model = "virtio"
+		}
+		for j := range iface.Ports {
+			if iface.Ports[j].Protocol == "" {
+				iface.Ports[j].Protocol = "TCP"
+			}
+		}
+	}
+	if spec.TerminationGracePeriodSeconds == nil {
+		spec.TerminationGracePeriodSeconds = ptr.To(v1.DefaultGracePeriodSeconds)
+	}
+}

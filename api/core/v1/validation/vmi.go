@@ -1,0 +1,414 @@
+// Package validation checks VirtualMachineInstance specs. virt-launcher runs it before
+// libvirt sees a spec, and virt-api's admission webhook before the apiserver stores one,
+// so a user learns about a mistake from the field that holds it.
+//
+// A field KubeVirt has and Hypernest does not implement yet is refused here with
+// "not supported" (never silently ignored).
+package validation
+
+import (
+	"fmt"
+
+	k8sv1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/sets"
+	k8svalidation "k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	v1 "github.com/hypernest/hypernest/api/core/v1"
+)
+
+// MinGuestMemory is the smallest guest the demo and KubeVirt's examples boot with; a
+// Debian kernel does not boot in 64 MiB (it resets silently), 128 MiB is enough.
+var MinGuestMemory = resource.MustParse("128Mi")
+
+// notSupported refuses a field Hypernest does not implement yet.
+func notSupported(path *field.Path, what string) *field.Error {
+	return field.Forbidden(path, what+" is not supported by Hypernest yet")
+}
+
+// ValidateVirtualMachineInstanceSpec checks a VMI spec found at path (spec for a VMI,
+// spec.template.spec for a VM).
+func ValidateVirtualMachineInstanceSpec(path *field.Path, spec *v1.VirtualMachineInstanceSpec) field.ErrorList {
+	var errs field.ErrorList
+	volumes := sets.New[string]()
+	volumesPath := path.Child("volumes")
+	for i, vol := range spec.Volumes {
+		errs = append(errs, validateVolume(volumesPath.Index(i), &vol, volumes)...)
+		volumes.Insert(vol.Name)
+	}
+	networks := sets.New[string]()
+	networksPath := path.Child("networks")
+	podNetworks := 0
+	for i, net := range spec.Networks {
+		p := networksPath.Index(i)
+		errs = append(errs, validateName(p.Child("name"), net.Name, networks, "network")...)
+		networks.Insert(net.Name)
+		switch {
+		case net.Pod != nil && net.Multus != nil:
+			errs = append(errs, field.Invalid(p, net.Name, "set exactly one of pod and multus"))
+		case net.Pod != nil:
+			podNetworks++
+			if podNetworks > 1 {
+				errs = append(errs, field.Invalid(p.Child("pod"), net.Name, "only one network may be the pod network"))
+			}
+			if net.Pod.VMIPv6NetworkCIDR != "" {
+				errs = append(errs, notSupported(p.Child("pod", "vmIPv6NetworkCIDR"), "IPv6 guest networking"))
+			}
+		case net.Multus != nil:
+			errs = append(errs, notSupported(p.Child("multus"), "Multus secondary networks"))
+		default:
+			errs = append(errs, field.Required(p, "set one of pod and multus"))
+		}
+	}
+	errs = append(errs, validateDomain(path.Child("domain"), &spec.Domain, volumes, networks)...)
+
+	if spec.TerminationGracePeriodSeconds != nil && *spec.TerminationGracePeriodSeconds < 0 {
+		errs = append(errs, field.Invalid(path.Child("terminationGracePeriodSeconds"), *spec.TerminationGracePeriodSeconds, "must be 0 or more"))
+	}
+	if spec.Hostname != "" {
+		for _, msg := range k8svalidation.IsDNS1123Label(spec.Hostname) {
+			errs = append(errs, field.Invalid(path.Child("hostname"), spec.Hostname, msg))
+		}
+	}
+	if spec.ReadinessProbe != nil {
+		errs = append(errs, notSupported(path.Child("readinessProbe"), "readinessProbe"))
+	}
+	if spec.LivenessProbe != nil {
+		errs = append(errs, notSupported(path.Child("livenessProbe"), "livenessProbe"))
+	}
+	if len(spec.AccessCredentials) > 0 {
+		errs = append(errs, notSupported(path.Child("accessCredentials"), "accessCredentials"))
+	}
+	if spec.StartStrategy != nil && *spec.StartStrategy != v1.StartStrategyPaused {
+		errs = append(errs, field.NotSupported(path.Child("startStrategy"), *spec.StartStrategy, []string{string(v1.StartStrategyPaused)}))
+	}
+	if spec.Architecture != "" && spec.Architecture != "amd64" {
+		errs = append(errs, field.NotSupported(path.Child("architecture"), spec.Architecture, []string{"amd64"}))
+	}
+	return errs
+}
+
+func validateName(path *field.Path, name string, seen sets.Set[string], what string) field.ErrorList {
+	var errs field.ErrorList
+	if name == "" {
+		return append(errs, field.Required(path, what+" names are required"))
+	}
+	for _, msg := range k8svalidation.IsDNS1123Label(name) {
+		errs = append(errs, field.Invalid(path, name, msg))
+	}
+	if seen.Has(name) {
+		errs = append(errs, field.Duplicate(path, name))
+	}
+	return errs
+}
+
+func validateVolume(path *field.Path, vol *v1.Volume, seen sets.Set[string]) field.ErrorList {
+	errs := validateName(path.Child("name"), vol.Name, seen, "volume")
+	sources := 0
+	count := func(set bool) {
+		if set {
+			sources++
+		}
+	}
+	src := vol.VolumeSource
+	count(src.ContainerDisk != nil)
+	count(src.CloudInitNoCloud != nil)
+	count(src.CloudInitConfigDrive != nil)
+	count(src.EmptyDisk != nil)
+	count(src.HostDisk != nil)
+	count(src.PersistentVolumeClaim != nil)
+	count(src.Ephemeral != nil)
+	count(src.DataVolume != nil)
+	count(src.ConfigMap != nil)
+	count(src.Secret != nil)
+	count(src.DownwardAPI != nil)
+	count(src.ServiceAccount != nil)
+	switch {
+	case sources == 0:
+		return append(errs, field.Required(path, "set one volume source, e.g. containerDisk or cloudInitNoCloud"))
+	case sources > 1:
+		return append(errs, field.Invalid(path, vol.Name, "set exactly one volume source"))
+	}
+
+	switch {
+	case src.ContainerDisk != nil:
+		if src.ContainerDisk.Image == "" {
+			errs = append(errs, field.Required(path.Child("containerDisk", "image"), "the image holding the disk"))
+		}
+		if src.ContainerDisk.ImagePullSecret != "" {
+			errs = append(errs, notSupported(path.Child("containerDisk", "imagePullSecret"), "imagePullSecret"))
+		}
+	case src.CloudInitNoCloud != nil:
+		s := src.CloudInitNoCloud
+		errs = append(errs, validateCloudInit(path.Child("cloudInitNoCloud"), s.UserData, s.UserDataBase64, s.UserDataSecretRef,
+			s.NetworkData, s.NetworkDataBase64, s.NetworkDataSecretRef)...)
+	case src.CloudInitConfigDrive != nil:
+		s := src.CloudInitConfigDrive
+		errs = append(errs, validateCloudInit(path.Child("cloudInitConfigDrive"), s.UserData, s.UserDataBase64, s.UserDataSecretRef,
+			s.NetworkData, s.NetworkDataBase64, s.NetworkDataSecretRef)...)
+	case src.EmptyDisk != nil:
+		if src.EmptyDisk.Capacity.Sign() <= 0 {
+			errs = append(errs, field.Invalid(path.Child("emptyDisk", "capacity"), src.EmptyDisk.Capacity.String(), "must be more than 0"))
+		}
+	case src.HostDisk != nil:
+		errs = append(errs, notSupported(path.Child("hostDisk"), "hostDisk"))
+	case src.PersistentVolumeClaim != nil:
+		errs = append(errs, notSupported(path.Child("persistentVolumeClaim"), "persistentVolumeClaim"))
+	case src.Ephemeral != nil:
+		errs = append(errs, notSupported(path.Child("ephemeral"), "ephemeral"))
+	case src.DataVolume != nil:
+		errs = append(errs, notSupported(path.Child("dataVolume"), "dataVolume (it needs CDI)"))
+	case src.ConfigMap != nil:
+		errs = append(errs, notSupported(path.Child("configMap"), "configMap volumes"))
+	case src.Secret != nil:
+		errs = append(errs, notSupported(path.Child("secret"), "secret volumes"))
+	case src.DownwardAPI != nil:
+		errs = append(errs, notSupported(path.Child("downwardAPI"), "downwardAPI volumes"))
+	case src.ServiceAccount != nil:
+		errs = append(errs, notSupported(path.Child("serviceAccount"), "serviceAccount volumes"))
+	}
+	return errs
+}
+
+func validateCloudInit(path *field.Path, userData, userDataBase64 string, userDataSecret *k8sv1.LocalObjectReference,
+	networkData, networkDataBase64 string, networkDataSecret *k8sv1.LocalObjectReference) field.ErrorList {
+	var errs field.ErrorList
+	forms := 0
+	for _, set := range []bool{userData != "", userDataBase64 != "", userDataSecret != nil} {
+		if set {
+			forms++
+		}
+	}
+	if forms > 1 {
+		errs = append(errs, field.Invalid(path, "", "set at most one of userData, userDataBase64 and secretRef"))
+	}
+	forms = 0
+	for _, set := range []bool{networkData != "", networkDataBase64 != "", networkDataSecret != nil} {
+		if set {
+			forms++
+		}
+	}
+	if forms > 1 {
+		errs = append(errs, field.Invalid(path, "", "set at most one of networkData, networkDataBase64 and networkDataSecretRef"))
+	}
+	if userDataSecret != nil && userDataSecret.Name == "" {
+		errs = append(errs, field.Required(path.Child("secretRef", "name"), "the Secret's name"))
+	}
+	if networkDataSecret != nil && networkDataSecret.Name == "" {
+		errs = append(errs, field.Required(path.Child("networkDataSecretRef", "name"), "the Secret's name"))
+	}
+	return errs
+}
+
+func validateDomain(path *field.Path, domain *v1.DomainSpec, volumes, networks sets.Set[string]) field.ErrorList {
+	var errs field.ErrorList
+	guest := GuestMemory(domain)
+	switch {
+	case guest == nil:
+		errs = append(errs, field.Required(path.Child("memory", "guest"), "set memory.guest or resources.requests.memory"))
+	case guest.Cmp(MinGuestMemory) < 0:
+		errs = append(errs, field.Invalid(path.Child("memory", "guest"), guest.String(),
+			fmt.Sprintf("must be at least %s: smaller guests do not boot", MinGuestMemory.String())))
+	}
+	if domain.Memory != nil {
+		if domain.Memory.Hugepages != nil {
+			errs = append(errs, notSupported(path.Child("memory", "hugepages"), "hugepages"))
+		}
+		if domain.Memory.MaxGuest != nil {
+			errs = append(errs, notSupported(path.Child("memory", "maxGuest"), "memory hotplug"))
+		}
+	}
+	if limit, ok := domain.Resources.Limits[k8sv1.ResourceMemory]; ok && guest != nil && limit.Cmp(*guest) < 0 {
+		errs = append(errs, field.Invalid(path.Child("resources", "limits", "memory"), limit.String(), "must be at least the guest memory"))
+	}
+	if cpu := domain.CPU; cpu != nil {
+		p := path.Child("cpu")
+		if cpu.DedicatedCPUPlacement {
+			errs = append(errs, notSupported(p.Child("dedicatedCpuPlacement"), "dedicatedCpuPlacement"))
+		}
+		if cpu.IsolateEmulatorThread {
+			errs = append(errs, notSupported(p.Child("isolateEmulatorThread"), "isolateEmulatorThread"))
+		}
+		if cpu.NUMA != nil {
+			errs = append(errs, notSupported(p.Child("numa"), "guest NUMA"))
+		}
+		if cpu.Realtime != nil {
+			errs = append(errs, notSupported(p.Child("realtime"), "realtime"))
+		}
+		if cpu.MaxSockets != 0 {
+			errs = append(errs, notSupported(p.Child("maxSockets"), "CPU hotplug"))
+		}
+		for i, f := range cpu.Features {
+			switch f.Policy {
+			case "", "force", "require", "optional", "disable", "forbid":
+			default:
+				errs = append(errs, field.NotSupported(p.Child("features").Index(i).Child("policy"), f.Policy,
+					[]string{"force", "require", "optional", "disable", "forbid"}))
+			}
+		}
+	}
+	if fw := domain.Firmware; fw != nil {
+		if fw.Bootloader != nil && fw.Bootloader.EFI != nil {
+			errs = append(errs, notSupported(path.Child("firmware", "bootloader", "efi"), "EFI boot"))
+		}
+		if fw.KernelBoot != nil {
+			errs = append(errs, notSupported(path.Child("firmware", "kernelBoot"), "kernelBoot"))
+		}
+	}
+	if f := domain.Features; f != nil && f.Hyperv != nil {
+		errs = append(errs, notSupported(path.Child("features", "hyperv"), "Hyper-V enlightenments"))
+	}
+	if domain.IOThreadsPolicy != nil {
+		errs = append(errs, notSupported(path.Child("ioThreadsPolicy"), "ioThreadsPolicy"))
+	}
+	errs = append(errs, validateDevices(path.Child("devices"), &domain.Devices, volumes, networks)...)
+	return errs
+}
+
+var diskBuses = []string{string(v1.DiskBusVirtio), string(v1.DiskBusSATA), string(v1.DiskBusSCSI), string(v1.DiskBusUSB)}
+
+func validateDevices(path *field.Path, devices *v1.Devices, volumes, networks sets.Set[string]) field.ErrorList {
+	var errs field.ErrorList
+	disks := sets.New[string]()
+	bootOrders := map[uint]string{}
+	disksPath := path.Child("disks")
+	for i, disk := range devices.Disks {
+		p := disksPath.Index(i)
+		if disk.Name == "" {
+			errs = append(errs, field.Required(p.Child("name"), "the name of the volume the disk shows"))
+			continue
+		}
+		if disks.Has(disk.Name) {
+			errs = append(errs, field.Duplicate(p.Child("name"), disk.Name))
+		}
+		disks.Insert(disk.Name)
+		if !volumes.Has(disk.Name) {
+			errs = append(errs, field.Invalid(p.Child("name"), disk.Name, fmt.Sprintf("volume %q not found", disk.Name)))
+		}
+		targets := 0
+		var bus v1.DiskBus
+		if disk.Disk != nil {
+			targets++
+			bus = disk.Disk.Bus
+		}
+		if disk.CDRom != nil {
+			targets++
+			bus = disk.CDRom.Bus
+			if bus == v1.DiskBusVirtio {
+				errs = append(errs, field.NotSupported(p.Child("cdrom", "bus"), bus, []string{"sata", "scsi"}))
+			}
+		}
+		if disk.LUN != nil {
+			targets++
+			errs = append(errs, notSupported(p.Child("lun"), "lun disks"))
+		}
+		if targets > 1 {
+			errs = append(errs, field.Invalid(p, disk.Name, "set at most one of disk, cdrom and lun"))
+		}
+		if bus != "" && !sets.New(diskBuses...).Has(string(bus)) {
+			errs = append(errs, field.NotSupported(p.Child(targetName(disk), "bus"), bus, diskBuses))
+		}
+		if disk.BootOrder != nil {
+			if *disk.BootOrder < 1 {
+				errs = append(errs, field.Invalid(p.Child("bootOrder"), *disk.BootOrder, "must be 1 or more"))
+			} else if other, taken := bootOrders[*disk.BootOrder]; taken {
+				errs = append(errs, field.Invalid(p.Child("bootOrder"), *disk.BootOrder, fmt.Sprintf("disk %q has the same boot order", other)))
+			} else {
+				bootOrders[*disk.BootOrder] = disk.Name
+			}
+		}
+		if disk.BlockSize != nil {
+			errs = append(errs, notSupported(p.Child("blockSize"), "blockSize"))
+		}
+		if disk.Shareable != nil && *disk.Shareable {
+			errs = append(errs, notSupported(p.Child("shareable"), "shareable disks"))
+		}
+		if disk.DedicatedIOThread != nil && *disk.DedicatedIOThread {
+			errs = append(errs, notSupported(p.Child("dedicatedIOThread"), "dedicatedIOThread"))
+		}
+	}
+
+	interfaces := sets.New[string]()
+	ifacesPath := path.Child("interfaces")
+	for i, iface := range devices.Interfaces {
+		p := ifacesPath.Index(i)
+		errs = append(errs, validateName(p.Child("name"), iface.Name, interfaces, "interface")...)
+		interfaces.Insert(iface.Name)
+		if !networks.Has(iface.Name) {
+			errs = append(errs, field.Invalid(p.Child("name"), iface.Name, fmt.Sprintf("network %q not found", iface.Name)))
+		}
+		b := iface.InterfaceBindingMethod
+		switch {
+		case b.Bridge != nil:
+			errs = append(errs, notSupported(p.Child("bridge"), "the bridge binding"))
+		case b.SRIOV != nil:
+			errs = append(errs, notSupported(p.Child("sriov"), "SR-IOV"))
+		case b.Slirp != nil:
+			errs = append(errs, notSupported(p.Child("slirp"), "the slirp binding (deprecated)"))
+		case b.Macvtap != nil:
+			errs = append(errs, notSupported(p.Child("macvtap"), "the macvtap binding (discontinued)"))
+		case b.Passt != nil:
+			errs = append(errs, notSupported(p.Child("passt"), "the passt binding (discontinued)"))
+		case b.PasstBinding != nil:
+			errs = append(errs, notSupported(p.Child("passtBinding"), "the passtBinding binding"))
+		case iface.Binding != nil:
+			errs = append(errs, notSupported(p.Child("binding"), "network binding plugins"))
+		}
+		switch iface.Model {
+		case "", "virtio", "e1000", "e1000e", "igb", "ne2k_pci", "pcnet", "rtl8139":
+		default:
+			errs = append(errs, field.NotSupported(p.Child("model"), iface.Model,
+				[]string{"virtio", "e1000", "e1000e", "igb", "ne2k_pci", "pcnet", "rtl8139"}))
+		}
+		for j, port := range iface.Ports {
+			if port.Protocol != "" && port.Protocol != "TCP" && port.Protocol != "UDP" {
+				errs = append(errs, field.NotSupported(p.Child("ports").Index(j).Child("protocol"), port.Protocol, []string{"TCP", "UDP"}))
+			}
+		}
+		if iface.DHCPOptions != nil {
+			errs = append(errs, notSupported(p.Child("dhcpOptions"), "dhcpOptions"))
+		}
+		if iface.State != "" && iface.State != "up" {
+			errs = append(errs, notSupported(p.Child("state"), "interface state "+string(iface.State)))
+		}
+	}
+	for i, input := range devices.Inputs {
+		p := path.Child("inputs").Index(i)
+		if input.Type != "tablet" {
+			errs = append(errs, field.NotSupported(p.Child("type"), input.Type, []string{"tablet"}))
+		}
+		if input.Bus != "" && input.Bus != "usb" && input.Bus != "virtio" {
+			errs = append(errs, field.NotSupported(p.Child("bus"), input.Bus, []string{"usb", "virtio"}))
+		}
+	}
+	if w := devices.Watchdog; w != nil {
+		if w.I6300ESB == nil {
+			errs = append(errs, field.Required(path.Child("watchdog", "i6300esb"), "the watchdog model"))
+		} else if a := w.I6300ESB.Action; a != "" && a != "poweroff" && a != "reset" && a != "shutdown" {
+			errs = append(errs, field.NotSupported(path.Child("watchdog", "i6300esb", "action"), a, []string{"poweroff", "reset", "shutdown"}))
+		}
+	}
+	return errs
+}
+
+func targetName(disk v1.Disk) string {
+	switch {
+	case disk.CDRom != nil:
+		return "cdrom"
+	case disk.LUN != nil:
+		return "lun"
+	}
+	return "disk"
+}
+
+// GuestMemory is the memory the guest sees: memory.guest, or else resources.requests.memory.
+func GuestMemory(domain *v1.DomainSpec) *resource.Quantity {
+	if domain.Memory != nil && domain.Memory.Guest != nil {
+		return domain.Memory.Guest
+	}
+	if req, ok := domain.Resources.Requests[k8sv1.ResourceMemory]; ok {
+		return &req
+	}
+	return nil
+}

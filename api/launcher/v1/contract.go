@@ -1,0 +1,69 @@
+// Package launcherv1 is the contract between virt-controller (which renders the
+// virt-launcher pod), virt-launcher (which runs in it) and virt-handler (which drives it):
+// the pod's labels, volumes and paths, the command API (launcher.proto), and the memory
+// the pod reserves on top of the guest.
+package launcherv1
+
+import "path/filepath"
+
+// The launcher pod runs one container, as one unprivileged user.
+const (
+	// ComputeContainerName is the launcher container's name.
+	ComputeContainerName = "compute"
+	// LauncherUID (and GID) is the user virt-launcher, libvirt and QEMU run as. 107 is
+	// KubeVirt's "qemu" user, so files prepared for KubeVirt keep working.
+	LauncherUID = 107
+)
+
+// Volumes of the launcher pod and where the launcher container mounts them.
+const (
+	// SocketsVolume is an emptyDir shared with the node: virt-handler reaches the command
+	// socket, the serial console and VNC through the kubelet's copy of it.
+	SocketsVolume = "sockets"
+	SocketsDir    = "/var/run/kubevirt/sockets"
+	// PrivateVolume is an emptyDir only the launcher uses: libvirt's state, disk overlays,
+	// cloud-init ISOs and emptyDisks.
+	PrivateVolume = "private"
+	PrivateDir    = "/var/run/kubevirt-private"
+	// ContainerDisksDir holds one image volume per containerDisk, named after the VMI
+	// volume, each mounted read-only at ContainerDisksDir/<volume name>.
+	ContainerDisksDir = "/var/run/kubevirt/container-disks"
+)
+
+// Files in SocketsDir.
+const (
+	// CommandSocket serves the Launcher gRPC API; mode 0600, owned by LauncherUID.
+	CommandSocket = "launcher.sock"
+	// SerialSocket is the guest's first serial port (virtctl console).
+	SerialSocket = "serial0"
+	// VNCSocket is the guest's graphical console (virtctl vnc).
+	VNCSocket = "vnc"
+)
+
+// Labels and annotations of the launcher pod (values are KubeVirt's).
+const (
+	// AppLabelValue is the value of the kubevirt.io label on launcher pods.
+	AppLabelValue = "virt-launcher"
+)
+
+// Extended resources virt-handler's device plugins offer; the launcher pod requests the
+// ones it needs, so an unprivileged pod gets exactly those device nodes.
+const (
+	KVMResource      = "devices.kubevirt.io/kvm"
+	TunResource      = "devices.kubevirt.io/tun"
+	VhostNetResource = "devices.kubevirt.io/vhost-net"
+)
+
+// KubeletPodsDir is where the kubelet keeps pod volumes on the node.
+const KubeletPodsDir = "/var/lib/kubelet/pods"
+
+// SocketsDirOnNode is where a launcher pod's sockets volume is on its node (emptyDir
+// volumes live in the kubelet's pod folder), as virt-handler sees it.
+func SocketsDirOnNode(kubeletPodsDir, podUID string) string {
+	return filepath.Join(kubeletPodsDir, podUID, "volumes", "kubernetes.io~empty-dir", SocketsVolume)
+}
+
+// ContainerDiskPath is where a containerDisk volume's image is mounted in the launcher.
+func ContainerDiskPath(volumeName string) string {
+	return filepath.Join(ContainerDisksDir, volumeName)
+}
