@@ -137,10 +137,12 @@ test-unit: ## Run unit tests.
 	$(GO) test -count=1 $(UNIT_PKGS)
 
 .PHONY: test-integration
-test-integration: ## Run integration tests against a real kube-apiserver + etcd (envtest).
+test-integration: ## Run integration tests: a real apiserver (envtest), real libvirt + QEMU (virt-launcher).
 	@assets=$$(hack/kube-binaries.sh | tail -1) && \
-	  echo "KUBEBUILDER_ASSETS=$$assets" && \
-	  KUBEBUILDER_ASSETS=$$assets $(GINKGO) run $(GINKGO_FLAGS) --timeout=30m -r ./tests/integration
+	  $(BAZEL) build //hack/demo-disk:disk >/dev/null 2>&1 || { echo "building the demo disk failed: run hack/bazel.sh build //hack/demo-disk:disk"; exit 1; } && \
+	  echo "KUBEBUILDER_ASSETS=$$assets HYPERNEST_DEMO_DISK=_out/bazel-bin/hack/demo-disk/demo.qcow2" && \
+	  KUBEBUILDER_ASSETS=$$assets HYPERNEST_DEMO_DISK=$(CURDIR)/_out/bazel-bin/hack/demo-disk/demo.qcow2 \
+	  $(GINKGO) run $(GINKGO_FLAGS) --timeout=30m -r ./tests/integration
 
 .PHONY: functest
 functest: ## Run the functional tests on the cluster in KUBECONFIG, or on the local cluster (started if needed).

@@ -21,9 +21,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 #   protobuf-compiler   protoc, for make generate (the launcher command API)
 #   libvirt-dev         cgo build of virt-launcher (libvirt.org/go/libvirt)
 #   libvirt-clients libxml2-utils   virt-xml-validate checks generated domain XML
+#   xorriso             reads cloud-init ISOs back in virt-launcher's tests
 #   libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86   virt-launcher's integration
 #                       tests run real libvirt + QEMU on the host
-PACKAGES=(protobuf-compiler libvirt-dev libvirt-clients libxml2-utils libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 shellcheck bazel-bootstrap bazel-skylib bazel-platforms bazel-rules-java bazel-rules-proto
+PACKAGES=(protobuf-compiler libvirt-dev libvirt-clients libxml2-utils xorriso libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 shellcheck bazel-bootstrap bazel-skylib bazel-platforms bazel-rules-java bazel-rules-proto
   gcc libc6-dev cpio dosfstools mtools syslinux syslinux-common qemu-utils make git ca-certificates curl openssl procps libseccomp-dev pkg-config iptables conntrack iproute2 util-linux)
 
 missing=()

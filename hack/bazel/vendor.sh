@@ -10,7 +10,7 @@ cd "$HYPERNEST_ROOT"
 "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
 store=_out/bazel/vendor
-stamp="$(cat go.mod go.sum hack/bazel/fixbuild/main.go third_party/rules_go/*.patch | sha256sum | cut -c1-16)-$GAZELLE_VERSION"
+stamp="$(cat go.mod go.sum hack/bazel/fixbuild/*.go third_party/rules_go/*.patch | sha256sum | cut -c1-16)-$GAZELLE_VERSION"
 if [ "$(cat "$store/.hypernest-stamp" 2>/dev/null)" != "$stamp" ]; then
   log "vendoring Go dependencies for Bazel"
   rm -rf vendor "$store"

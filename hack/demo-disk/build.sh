@@ -37,7 +37,7 @@ cp "$work/busybox/bin/busybox" "$root/bin/busybox"
 cp "$guest/init" "$root/init"
 cp "$guest/inittab" "$root/etc/inittab"
 cp "$guest/udhcpc.script" "$root/etc/udhcpc.script"
-cp -r "$guest/acpi/." "$root/etc/acpi/"
+cp -rL "$guest/acpi/." "$root/etc/acpi/"   # -L: Bazel hands us symlinks
 echo 'root::0:0:root:/root:/bin/sh' > "$root/etc/passwd"
 echo 'root:x:0:' > "$root/etc/group"
 chmod 1777 "$root/tmp"

@@ -48,6 +48,9 @@ type Options struct {
 	SocketsDir string
 	// DirectIO tells whether disk files support O_DIRECT, which cache=none needs.
 	DirectIO bool
+	// GuestAgentSocket is where the guest agent's channel ends (libvirt's default path
+	// under the session's config folder is too long for a unix socket).
+	GuestAgentSocket string
 }
 
 // Name is the libvirt domain name of a VMI: <namespace>_<name>, as KubeVirt names it.
@@ -420,9 +423,9 @@ func devices(list *libvirtxml.DomainDeviceList, spec *v1.DomainSpec, opts Option
 		}
 		list.Watchdogs = []libvirtxml.DomainWatchdog{{Model: "i6300esb", Action: action, Alias: &libvirtxml.DomainAlias{Name: "ua-" + w.Name}}}
 	}
-	// The guest agent's channel, as KubeVirt always adds it; libvirt places the socket.
+	// The guest agent's channel, as KubeVirt always adds it.
 	list.Channels = []libvirtxml.DomainChannel{{
-		Source: &libvirtxml.DomainChardevSource{UNIX: &libvirtxml.DomainChardevSourceUNIX{Mode: "bind"}},
+		Source: &libvirtxml.DomainChardevSource{UNIX: &libvirtxml.DomainChardevSourceUNIX{Mode: "bind", Path: opts.GuestAgentSocket}},
 		Target: &libvirtxml.DomainChannelTarget{VirtIO: &libvirtxml.DomainChannelTargetVirtIO{Name: "org.qemu.guest_agent.0"}},
 	}}
 	// No USB controller unless an input needs one (q35 would add one by default).

@@ -56,11 +56,12 @@ func vmiFromExample(t *testing.T, file string) *v1.VirtualMachineInstance {
 // one masquerade tap per interface.
 func podOptions(vmi *v1.VirtualMachineInstance, emulate bool) domain.Options {
 	opts := domain.Options{
-		UseEmulation: emulate,
-		Disks:        map[string]domain.DiskSource{},
-		Interfaces:   map[string]*launcherv1.InterfacePlumbing{},
-		SocketsDir:   launcherv1.SocketsDir,
-		DirectIO:     true,
+		UseEmulation:     emulate,
+		Disks:            map[string]domain.DiskSource{},
+		Interfaces:       map[string]*launcherv1.InterfacePlumbing{},
+		SocketsDir:       launcherv1.SocketsDir,
+		DirectIO:         true,
+		GuestAgentSocket: filepath.Join(launcherv1.PrivateDir, "qga.sock"),
 	}
 	for _, vol := range vmi.Spec.Volumes {
 		src := domain.DiskSource{Path: filepath.Join(launcherv1.PrivateDir, "disks", vol.Name+".qcow2"), Format: "qcow2"}

@@ -1,10 +1,17 @@
 // Command fixbuild adjusts gazelle's BUILD files under vendor/ to what rules_go v0.34.0
-// understands. gazelle v0.42.0 (the newest that builds here) writes select() branches for
-// platforms rules_go v0.34.0 does not declare (qnx, osx, ...), which Bazel rejects at
-// analysis ("no such target '@io_bazel_rules_go//go/platform:qnx'"). Those branches can
-// never match on the platforms rules_go knows, so dropping them changes no build.
+// can build:
 //
-//	fixbuild -rules-go _out/bazel/rules_go vendor
+//   - gazelle v0.42.0 (the newest that builds here) writes select() branches for platforms
+//     rules_go v0.34.0 does not declare (qnx, osx, ...), which Bazel rejects at analysis
+//     ("no such target '@io_bazel_rules_go//go/platform:qnx'"). Those branches can never
+//     match on the platforms rules_go knows, so dropping them changes no build.
+//
+//   - gazelle skips `#cgo pkg-config:` lines ("pkg-config not supported") and rules_go's
+//     builder ignores them, so a cgo package such as libvirt.org/go/libvirt links without
+//     its C libraries. fixbuild asks pkg-config, as the go command would, and writes the
+//     flags into the BUILD file (marked "# keep").
+//
+//     fixbuild -rules-go _out/bazel/rules_go vendor
 package main
 
 import (
@@ -41,6 +48,12 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Printf("fixbuild: dropped select branches for platforms unknown to rules_go in %d BUILD files\n", changed)
+	cgo, err := addPkgConfigFlags(flag.Arg(0))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fixbuild:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("fixbuild: added pkg-config flags to %d cgo packages\n", cgo)
 }
 
 // knownPlatforms returns every GOOS, GOARCH and GOOS_GOARCH rules_go declares a

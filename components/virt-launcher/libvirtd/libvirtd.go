@@ -1,0 +1,149 @@
+// Package libvirtd runs the launcher's private libvirt daemon: libvirtd in session mode
+// (qemu:///session), as the launcher's own unprivileged user, with every socket and
+// state file under the pod's private folder. libvirtd starts virtlogd for itself.
+package libvirtd
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+)
+
+// URI is the libvirt connection URI of the launcher's daemon.
+const URI = "qemu:///session"
+
+// startTimeout bounds how long libvirtd may take to create its socket. It normally takes
+// well under a second; KubeVirt budgets 10 s for libvirt's start on loaded nodes.
+const startTimeout = 30 * time.Second
+
+// Environment returns the variables that point libvirt (daemon and client alike) at the
+// launcher's private folder. The launcher sets them on itself before connecting.
+//
+// The folder names are one letter on purpose: libvirt puts each domain's QEMU monitor
+// socket at $XDG_CONFIG_HOME/libvirt/qemu/lib/domain-<id>-<name, 20 chars>/monitor.sock,
+// and a unix socket path has at most 107 bytes.
+func Environment(privateDir string) map[string]string {
+	base := filepath.Join(privateDir, "v")
+	return map[string]string{
+		"HOME":            filepath.Join(base, "h"),
+		"XDG_RUNTIME_DIR": filepath.Join(base, "r"),
+		"XDG_CONFIG_HOME": filepath.Join(base, "c"),
+		"XDG_CACHE_HOME":  filepath.Join(base, "k"),
+	}
+}
+
+// Daemon is a running libvirtd.
+type Daemon struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// Start sets the environment, writes the daemon's configuration and starts libvirtd,
+// returning once its socket answers. Its log lines go to the logger.
+func Start(ctx context.Context, log logr.Logger, binary, privateDir string, verbose bool) (*Daemon, error) {
+	env := Environment(privateDir)
+	for k, v := range env {
+		if err := os.MkdirAll(v, 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.Setenv(k, v); err != nil {
+			return nil, err
+		}
+	}
+	confDir := filepath.Join(env["XDG_CONFIG_HOME"], "libvirt")
+	if err := os.MkdirAll(confDir, 0o700); err != nil {
+		return nil, err
+	}
+	logOutputs := `log_outputs = "2:stderr"` // warnings and errors only
+	if verbose {
+		logOutputs = `log_outputs = "1:stderr"`
+	}
+	// No host paths: images and sockets are the launcher's; QEMU runs as the same user.
+	conf := logOutputs + "\n"
+	if err := os.WriteFile(filepath.Join(confDir, "libvirtd.conf"), []byte(conf), 0o600); err != nil {
+		return nil, err
+	}
+
+	cmd := exec.Command(binary)
+	cmd.Env = os.Environ()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout = cmd.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", binary, err)
+	}
+	d := &Daemon{cmd: cmd, done: make(chan error, 1)}
+	go relay(log.WithName("libvirtd"), stderr)
+	go func() { d.done <- cmd.Wait() }()
+
+	socket := filepath.Join(env["XDG_RUNTIME_DIR"], "libvirt", "libvirt-sock")
+	deadline := time.Now().Add(startTimeout)
+	for {
+		if _, err := os.Stat(socket); err == nil {
+			return d, nil
+		}
+		select {
+		case err := <-d.done:
+			return nil, fmt.Errorf("libvirtd exited while starting: %v", err)
+		case <-ctx.Done():
+			d.Stop()
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			d.Stop()
+			return nil, fmt.Errorf("libvirtd did not create %s within %s", socket, startTimeout)
+		}
+	}
+}
+
+// Done is closed with the daemon's exit error when it exits.
+func (d *Daemon) Done() <-chan error { return d.done }
+
+// Stop terminates the daemon.
+func (d *Daemon) Stop() {
+	if d.cmd.Process != nil {
+		_ = d.cmd.Process.Signal(os.Interrupt)
+	}
+}
+
+// harmless are errors libvirtd logs at every start inside a launcher pod, about host
+// facilities a session daemon does not use: no D-Bus, no dnsmasq (no libvirt networks),
+// no DMI tables, no /dev/kvm under emulation. Repeating them would bury real errors.
+var harmless = []string{
+	"Unable to find 'dnsmasq' binary",
+	"Unable to get system bus connection",
+	"Unable to get session bus connection",
+	"DBus not available",
+	"udevGetDMIData",
+	"virHostCPUGetCPUID",
+}
+
+func relay(log logr.Logger, r io.Reader) {
+	scanner := bufio.NewScanner(r)
+	for scanner.Scan() {
+		line := scanner.Text()
+		quiet := false
+		for _, h := range harmless {
+			if strings.Contains(line, h) {
+				quiet = true
+				break
+			}
+		}
+		if quiet {
+			log.V(1).Info(line)
+			continue
+		}
+		log.Info(line)
+	}
+}

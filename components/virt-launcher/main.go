@@ -1,0 +1,41 @@
+// Command virt-launcher runs one VirtualMachineInstance: the main process of its pod,
+// driven by virt-handler over the command API on a unix socket.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
+	"github.com/hypernest/hypernest/components/virt-launcher/dhcp"
+	"github.com/hypernest/hypernest/components/virt-launcher/launcher"
+)
+
+func main() {
+	cfg := launcher.Config{}
+	flag.StringVar(&cfg.SocketsDir, "sockets-dir", launcherv1.SocketsDir, "folder for the command, console and VNC sockets (shared with virt-handler)")
+	flag.StringVar(&cfg.PrivateDir, "private-dir", launcherv1.PrivateDir, "the launcher's private writable folder")
+	flag.StringVar(&cfg.ContainerDisksDir, "container-disks-dir", launcherv1.ContainerDisksDir, "where containerDisk images are mounted, one folder per volume")
+	flag.StringVar(&cfg.SecretsDir, "secrets-dir", filepath.Join(launcherv1.PrivateDir, "secret"), "where cloud-init Secrets are mounted, one folder per volume")
+	flag.StringVar(&cfg.Libvirtd, "libvirtd", "/usr/sbin/libvirtd", "the libvirtd binary")
+	flag.StringVar(&cfg.QemuImg, "qemu-img", "/usr/bin/qemu-img", "the qemu-img binary")
+	flag.DurationVar(&cfg.FinalGrace, "final-grace", 10*time.Second, "how long to keep answering after the domain is gone")
+	flag.DurationVar(&cfg.TerminationGrace, "termination-grace", 30*time.Second, "how long SIGTERM gives the guest to shut down (the VMI's terminationGracePeriodSeconds)")
+	flag.BoolVar(&cfg.Verbose, "v", false, "verbose logging, including libvirt's")
+	flag.Parse()
+
+	log := zap.New(zap.UseDevMode(cfg.Verbose)).WithName("virt-launcher")
+	cfg.Network = dhcp.NewServer(log.WithName("dhcp"))
+	code, err := launcher.Run(context.Background(), log, cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "virt-launcher: %v\n", err)
+		os.Exit(1)
+	}
+	os.Exit(int(code))
+}

@@ -1,0 +1,360 @@
+// Package manager runs the launcher's one domain through libvirt: it prepares the disks,
+// defines and starts the domain, pauses, shuts down and kills it, and follows its state
+// through libvirt's lifecycle events, publishing every change to subscribers (the command
+// server's WatchDomain streams).
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"libvirt.org/go/libvirt"
+
+	v1 "github.com/hypernest/hypernest/api/core/v1"
+	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
+	"github.com/hypernest/hypernest/components/virt-launcher/disks"
+	"github.com/hypernest/hypernest/components/virt-launcher/domain"
+)
+
+// ErrNoDomain is returned by commands that need a domain before Sync created one.
+var ErrNoDomain = errors.New("no domain: Sync has not created one yet")
+
+// resyncPeriod is how often the state is read even without an event, in case libvirt
+// dropped one (it does not queue events for a client that reconnects).
+const resyncPeriod = 5 * time.Second
+
+// Manager owns the launcher's domain.
+type Manager struct {
+	log       logr.Logger
+	conn      *libvirt.Connect
+	preparer  *disks.Preparer
+	sockets   string
+	directIO  bool
+	mu        sync.Mutex
+	name      string // libvirt domain name, once Sync defined it
+	vmiUID    string
+	status    *launcherv1.DomainStatus
+	started   bool
+	subs      map[chan *launcherv1.DomainStatus]struct{}
+	final     chan struct{}
+	finalOnce sync.Once
+	timer     *time.Timer // destroys the domain when a shutdown's grace period ends
+}
+
+var eventLoopOnce sync.Once
+
+// New connects to the launcher's libvirt daemon at uri.
+func New(log logr.Logger, uri string, preparer *disks.Preparer, socketsDir string) (*Manager, error) {
+	eventLoopOnce.Do(func() {
+		if err := libvirt.EventRegisterDefaultImpl(); err != nil {
+			log.Error(err, "registering libvirt's event loop")
+			return
+		}
+		go func() {
+			for {
+				if err := libvirt.EventRunDefaultImpl(); err != nil {
+					log.Error(err, "libvirt event loop")
+					time.Sleep(time.Second)
+				}
+			}
+		}()
+	})
+	conn, err := libvirt.NewConnect(uri)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to libvirt at %s: %w", uri, err)
+	}
+	m := &Manager{
+		log:      log,
+		conn:     conn,
+		preparer: preparer,
+		sockets:  socketsDir,
+		directIO: disks.SupportsDirectIO(preparer.PrivateDir),
+		status:   &launcherv1.DomainStatus{State: launcherv1.DomainState_NO_DOMAIN},
+		subs:     map[chan *launcherv1.DomainStatus]struct{}{},
+		final:    make(chan struct{}),
+	}
+	if _, err := conn.DomainEventLifecycleRegister(nil, func(_ *libvirt.Connect, d *libvirt.Domain, ev *libvirt.DomainEventLifecycle) {
+		m.log.V(1).Info("domain event", "event", ev.String())
+		m.refresh()
+	}); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("subscribing to libvirt's domain events: %w", err)
+	}
+	go func() {
+		for range time.Tick(resyncPeriod) {
+			m.refresh()
+		}
+	}()
+	return m, nil
+}
+
+// Close releases the libvirt connection.
+func (m *Manager) Close() { m.conn.Close() }
+
+// Sync creates and starts the domain for vmi, or does nothing when it already exists.
+func (m *Manager) Sync(ctx context.Context, vmi *v1.VirtualMachineInstance, ifaces []*launcherv1.InterfacePlumbing, opts *launcherv1.LaunchOptions) error {
+	m.mu.Lock()
+	if m.name != "" {
+		same := m.vmiUID == string(vmi.UID)
+		m.mu.Unlock()
+		if !same {
+			return fmt.Errorf("this launcher runs the domain of VMI %s, not %s", m.vmiUID, vmi.UID)
+		}
+		return nil
+	}
+	m.mu.Unlock()
+
+	sources, err := m.preparer.Prepare(ctx, vmi)
+	if err != nil {
+		return err
+	}
+	byName := map[string]*launcherv1.InterfacePlumbing{}
+	for _, p := range ifaces {
+		byName[p.Name] = p
+	}
+	dom, err := domain.Convert(vmi, domain.Options{
+		UseEmulation:     opts.GetUseEmulation(),
+		Disks:            sources,
+		Interfaces:       byName,
+		SocketsDir:       m.sockets,
+		DirectIO:         m.directIO,
+		GuestAgentSocket: filepath.Join(m.preparer.PrivateDir, "qga.sock"),
+	})
+	if err != nil {
+		return err
+	}
+	xml, err := dom.Marshal()
+	if err != nil {
+		return err
+	}
+	m.log.V(1).Info("defining domain", "xml", xml)
+	d, err := m.conn.DomainDefineXML(xml)
+	if err != nil {
+		return fmt.Errorf("libvirt refused the domain: %w", err)
+	}
+	defer d.Free()
+	flags := libvirt.DOMAIN_NONE
+	if vmi.Spec.StartStrategy != nil && *vmi.Spec.StartStrategy == v1.StartStrategyPaused {
+		flags = libvirt.DOMAIN_START_PAUSED
+	}
+	m.mu.Lock()
+	m.name, m.vmiUID, m.started = dom.Name, string(vmi.UID), true
+	m.mu.Unlock()
+	if err := d.CreateWithFlags(flags); err != nil {
+		return fmt.Errorf("starting the domain: %w", err)
+	}
+	m.log.Info("domain started", "domain", dom.Name, "paused", flags == libvirt.DOMAIN_START_PAUSED)
+	m.refresh()
+	return nil
+}
+
+func (m *Manager) lookup() (*libvirt.Domain, error) {
+	m.mu.Lock()
+	name := m.name
+	m.mu.Unlock()
+	if name == "" {
+		return nil, ErrNoDomain
+	}
+	return m.conn.LookupDomainByName(name)
+}
+
+// Pause suspends the guest.
+func (m *Manager) Pause() error {
+	return m.withDomain(func(d *libvirt.Domain) error { return d.Suspend() })
+}
+
+// Unpause resumes the guest.
+func (m *Manager) Unpause() error {
+	return m.withDomain(func(d *libvirt.Domain) error { return d.Resume() })
+}
+
+// Kill destroys the domain at once.
+func (m *Manager) Kill() error {
+	return m.withDomain(func(d *libvirt.Domain) error {
+		if active, _ := d.IsActive(); !active {
+			return nil
+		}
+		return d.Destroy()
+	})
+}
+
+// Shutdown presses the guest's ACPI power button and destroys the domain if it still runs
+// after grace. A grace of 0 destroys it at once.
+func (m *Manager) Shutdown(grace time.Duration) error {
+	if grace <= 0 {
+		return m.Kill()
+	}
+	err := m.withDomain(func(d *libvirt.Domain) error {
+		if active, _ := d.IsActive(); !active {
+			return nil
+		}
+		return d.ShutdownFlags(libvirt.DOMAIN_SHUTDOWN_ACPI_POWER_BTN)
+	})
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	if m.timer == nil {
+		m.log.Info("shutting down the guest", "gracePeriod", grace)
+		m.timer = time.AfterFunc(grace, func() {
+			m.log.Info("the guest did not shut down within its grace period; destroying it", "gracePeriod", grace)
+			if err := m.Kill(); err != nil {
+				m.log.Error(err, "destroying the domain")
+			}
+		})
+	}
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *Manager) withDomain(op func(*libvirt.Domain) error) error {
+	d, err := m.lookup()
+	if err != nil {
+		return err
+	}
+	defer d.Free()
+	if err := op(d); err != nil {
+		return err
+	}
+	m.refresh()
+	return nil
+}
+
+// Stats reports the domain's CPU time and memory.
+func (m *Manager) Stats() (*launcherv1.DomainStats, error) {
+	d, err := m.lookup()
+	if err != nil {
+		return nil, err
+	}
+	defer d.Free()
+	info, err := d.GetInfo()
+	if err != nil {
+		return nil, err
+	}
+	stats := &launcherv1.DomainStats{CpuTimeNanoseconds: info.CpuTime, MemoryActualKib: info.Memory}
+	if mem, err := d.MemoryStats(uint32(libvirt.DOMAIN_MEMORY_STAT_NR), 0); err == nil {
+		for _, s := range mem {
+			if s.Tag == int32(libvirt.DOMAIN_MEMORY_STAT_RSS) {
+				stats.MemoryRssKib = s.Val
+			}
+		}
+	}
+	return stats, nil
+}
+
+// Status returns the domain's current status.
+func (m *Manager) Status() *launcherv1.DomainStatus {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return cloneStatus(m.status)
+}
+
+// Subscribe returns a channel receiving the current status and every change after it,
+// and a function to stop.
+func (m *Manager) Subscribe() (<-chan *launcherv1.DomainStatus, func()) {
+	ch := make(chan *launcherv1.DomainStatus, 16)
+	m.mu.Lock()
+	m.subs[ch] = struct{}{}
+	ch <- cloneStatus(m.status)
+	m.mu.Unlock()
+	return ch, func() {
+		m.mu.Lock()
+		delete(m.subs, ch)
+		m.mu.Unlock()
+	}
+}
+
+// Final is closed once the domain stopped for good (shut off or crashed after it ran).
+func (m *Manager) Final() <-chan struct{} { return m.final }
+
+// refresh reads the domain's state and publishes it when it changed.
+func (m *Manager) refresh() {
+	status := &launcherv1.DomainStatus{State: launcherv1.DomainState_NO_DOMAIN}
+	if d, err := m.lookup(); err == nil {
+		state, reason, err := d.GetState()
+		if err == nil {
+			status.State, status.Reason = mapState(state, reason)
+		}
+		if xml, err := d.GetXMLDesc(0); err == nil {
+			status.Interfaces = interfacesFromXML(xml)
+		}
+		d.Free()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	status.VmiUid = m.vmiUID
+	status.StartedAt = m.status.StartedAt
+	if status.State == launcherv1.DomainState_RUNNING && status.StartedAt == "" {
+		status.StartedAt = time.Now().UTC().Format(time.RFC3339)
+	}
+	changed := status.State != m.status.State || status.Reason != m.status.Reason || len(status.Interfaces) != len(m.status.Interfaces)
+	m.status = status
+	if changed {
+		m.log.Info("domain state", "state", status.State.String(), "reason", status.Reason)
+		for ch := range m.subs {
+			select {
+			case ch <- cloneStatus(status):
+			default: // a slow subscriber gets the next change; it always has the latest via Status
+			}
+		}
+	}
+	if m.started && (status.State == launcherv1.DomainState_SHUTOFF || status.State == launcherv1.DomainState_CRASHED) {
+		if m.timer != nil {
+			m.timer.Stop()
+		}
+		m.finalOnce.Do(func() { close(m.final) })
+	}
+}
+
+func cloneStatus(s *launcherv1.DomainStatus) *launcherv1.DomainStatus {
+	c := &launcherv1.DomainStatus{State: s.State, Reason: s.Reason, VmiUid: s.VmiUid, StartedAt: s.StartedAt, GuestOs: s.GuestOs}
+	for _, i := range s.Interfaces {
+		c.Interfaces = append(c.Interfaces, &launcherv1.GuestInterface{Name: i.Name, Mac: i.Mac, Ips: append([]string(nil), i.Ips...), InterfaceName: i.InterfaceName})
+	}
+	return c
+}
+
+// mapState turns libvirt's state and reason into the launcher API's.
+func mapState(state libvirt.DomainState, reason int) (launcherv1.DomainState, string) {
+	switch state {
+	case libvirt.DOMAIN_RUNNING:
+		return launcherv1.DomainState_RUNNING, runningReasons[libvirt.DomainRunningReason(reason)]
+	case libvirt.DOMAIN_PAUSED:
+		return launcherv1.DomainState_PAUSED, pausedReasons[libvirt.DomainPausedReason(reason)]
+	case libvirt.DOMAIN_SHUTDOWN:
+		return launcherv1.DomainState_SHUTTING_DOWN, "Shutdown"
+	case libvirt.DOMAIN_SHUTOFF:
+		return launcherv1.DomainState_SHUTOFF, shutoffReasons[libvirt.DomainShutoffReason(reason)]
+	case libvirt.DOMAIN_CRASHED:
+		return launcherv1.DomainState_CRASHED, "Crashed"
+	}
+	return launcherv1.DomainState_DOMAIN_STATE_UNSPECIFIED, ""
+}
+
+var runningReasons = map[libvirt.DomainRunningReason]string{
+	libvirt.DOMAIN_RUNNING_BOOTED:   "Booted",
+	libvirt.DOMAIN_RUNNING_UNPAUSED: "Unpaused",
+	libvirt.DOMAIN_RUNNING_MIGRATED: "Migrated",
+}
+
+var pausedReasons = map[libvirt.DomainPausedReason]string{
+	libvirt.DOMAIN_PAUSED_USER:          "User",
+	libvirt.DOMAIN_PAUSED_IOERROR:       "IOError",
+	libvirt.DOMAIN_PAUSED_STARTING_UP:   "StartingUp",
+	libvirt.DOMAIN_PAUSED_SHUTTING_DOWN: "ShuttingDown",
+	libvirt.DOMAIN_PAUSED_CRASHED:       "Crashed",
+}
+
+var shutoffReasons = map[libvirt.DomainShutoffReason]string{
+	libvirt.DOMAIN_SHUTOFF_SHUTDOWN:  "Shutdown",
+	libvirt.DOMAIN_SHUTOFF_DESTROYED: "Destroyed",
+	libvirt.DOMAIN_SHUTOFF_CRASHED:   "Crashed",
+	libvirt.DOMAIN_SHUTOFF_FAILED:    "Failed",
+	libvirt.DOMAIN_SHUTOFF_SAVED:     "Saved",
+	libvirt.DOMAIN_SHUTOFF_MIGRATED:  "Migrated",
+}

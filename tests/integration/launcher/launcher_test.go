@@ -1,0 +1,278 @@
+// Package launcher_test runs the real virt-launcher binary on this machine, unprivileged,
+// against real libvirt and QEMU (TCG), outside any cluster: it boots the demo disk from
+// KubeVirt's vmi-nocloud.yaml and drives the guest through the command API.
+package launcher_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+
+	v1 "github.com/hypernest/hypernest/api/core/v1"
+	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
+	"github.com/hypernest/hypernest/api/scheme"
+	"github.com/hypernest/hypernest/tests/framework"
+)
+
+func TestLauncher(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "virt-launcher against real libvirt and QEMU")
+}
+
+// Boots run under QEMU's TCG on a possibly busy 2-core machine: the demo guest needs
+// about 10 s when idle; allow far more.
+const bootTimeout = 4 * time.Minute
+
+// nobody is the unprivileged user the launcher runs as here (in a pod it is uid 107).
+const nobody = 65534
+
+var (
+	launcherBinary string
+	demoDisk       string
+)
+
+var _ = BeforeSuite(func() {
+	Expect(os.Geteuid()).To(BeZero(), "these tests start the launcher as an unprivileged user, which needs root; run them as root (make test-integration)")
+	demoDisk = os.Getenv("HYPERNEST_DEMO_DISK")
+	Expect(demoDisk).NotTo(BeEmpty(), "HYPERNEST_DEMO_DISK is not set: run make test-integration, which builds the demo disk with Bazel")
+	for _, tool := range []string{"/usr/sbin/libvirtd", "/usr/bin/qemu-img", "/usr/bin/qemu-system-x86_64"} {
+		_, err := os.Stat(tool)
+		Expect(err).NotTo(HaveOccurred(), "%s is missing; run hack/install-deps.sh", tool)
+	}
+	built, err := gexec.Build("github.com/hypernest/hypernest/components/virt-launcher")
+	Expect(err).NotTo(HaveOccurred())
+	// gexec's folder is private to root; the unprivileged launcher needs one it can reach.
+	bin, err := os.MkdirTemp("", "hypernest-launcher-bin-")
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(os.RemoveAll, bin)
+	Expect(os.Chmod(bin, 0o755)).To(Succeed())
+	data, err := os.ReadFile(built)
+	Expect(err).NotTo(HaveOccurred())
+	launcherBinary = filepath.Join(bin, "virt-launcher")
+	Expect(os.WriteFile(launcherBinary, data, 0o755)).To(Succeed())
+})
+
+var _ = AfterSuite(func() { gexec.CleanupBuildArtifacts() })
+
+// pod is a launcher pod's folders on this machine, owned by the launcher's user.
+type pod struct {
+	root, sockets, private, containerDisks string
+	session                                *gexec.Session
+	client                                 launcherv1.LauncherClient
+}
+
+func newPod() *pod {
+	// Short: the launcher's unix socket paths must fit in 107 bytes.
+	root, err := os.MkdirTemp("", "hn-")
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(os.RemoveAll, root)
+	Expect(os.Chmod(root, 0o755)).To(Succeed())
+	p := &pod{root: root, sockets: filepath.Join(root, "sockets"), private: filepath.Join(root, "private"),
+		containerDisks: filepath.Join(root, "container-disks")}
+	for _, dir := range []string{p.sockets, p.private} {
+		Expect(os.Mkdir(dir, 0o700)).To(Succeed())
+		Expect(os.Chown(dir, nobody, nobody)).To(Succeed())
+	}
+	// The containerDisk volume as the image volume mounts it: /disk/<file>, read-only.
+	diskDir := filepath.Join(p.containerDisks, "containerdisk", "disk")
+	Expect(os.MkdirAll(diskDir, 0o755)).To(Succeed())
+	data, err := os.ReadFile(demoDisk)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(os.WriteFile(filepath.Join(diskDir, "demo.qcow2"), data, 0o444)).To(Succeed())
+	return p
+}
+
+// start runs virt-launcher as the unprivileged user and connects to its command socket.
+func (p *pod) start() {
+	cmd := exec.Command(launcherBinary, "--sockets-dir", p.sockets, "--private-dir", p.private,
+		"--container-disks-dir", p.containerDisks, "--final-grace", "2s", "--termination-grace", "20s")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	var err error
+	p.session, err = gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() {
+		p.session.Kill()
+		killProcessesOf(p.root)
+	})
+	socket := filepath.Join(p.sockets, launcherv1.CommandSocket)
+	Eventually(func() error { _, err := os.Stat(socket); return err }).WithTimeout(time.Minute).Should(Succeed())
+	conn, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(conn.Close)
+	p.client = launcherv1.NewLauncherClient(conn)
+	Eventually(func() (bool, error) {
+		r, err := p.client.Ping(context.Background(), &launcherv1.Empty{})
+		return r.GetOk(), err
+	}).WithTimeout(time.Minute).Should(BeTrue())
+}
+
+// killProcessesOf ends every process of a test pod: libvirtd, virtlogd and QEMU outlive a
+// killed launcher, and all of them carry the pod's folder in their environment.
+func killProcessesOf(root string) {
+	procs, _ := filepath.Glob("/proc/[0-9]*/environ")
+	for _, environ := range procs {
+		data, err := os.ReadFile(environ)
+		if err != nil || !strings.Contains(string(data), root) {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscanf(environ, "/proc/%d/environ", &pid); err == nil && pid != os.Getpid() {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+func (p *pod) state() launcherv1.DomainState {
+	s, err := p.client.GetDomain(context.Background(), &launcherv1.Empty{})
+	Expect(err).NotTo(HaveOccurred())
+	return s.State
+}
+
+// serial connects to the guest's serial console and returns everything it prints.
+func (p *pod) serial() *gbytes.Buffer {
+	buf := gbytes.NewBuffer()
+	conn, err := net.Dial("unix", filepath.Join(p.sockets, launcherv1.SerialSocket))
+	Expect(err).NotTo(HaveOccurred())
+	go func() {
+		defer conn.Close()
+		r := bufio.NewReader(conn)
+		for {
+			line, err := r.ReadString('\n')
+			_, _ = buf.Write([]byte(strings.ReplaceAll(line, "\r", "")))
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return buf
+}
+
+// nocloudVMI is KubeVirt's vmi-nocloud.yaml, unchanged but for the pod network: no
+// virt-handler wires one here (the cluster tests cover networking).
+func nocloudVMI() []byte {
+	dir, err := framework.ConformanceExamplesDir()
+	Expect(err).NotTo(HaveOccurred())
+	docs, err := framework.ReadYAMLDocuments(filepath.Join(dir, "vmi-nocloud.yaml"))
+	Expect(err).NotTo(HaveOccurred())
+	obj, _, err := scheme.StrictDecoder().Decode(docs[0], nil, nil)
+	Expect(err).NotTo(HaveOccurred())
+	vmi := obj.(*v1.VirtualMachineInstance)
+	vmi.Namespace, vmi.UID = "default", types.UID("00000000-0000-4000-8000-00000000c0de")
+	vmi.Spec.Domain.Devices.AutoattachPodInterface = ptr.To(false)
+	data, err := json.Marshal(vmi)
+	Expect(err).NotTo(HaveOccurred())
+	return data
+}
+
+func (p *pod) sync(vmi []byte) {
+	r, err := p.client.Sync(context.Background(), &launcherv1.SyncRequest{Vmi: vmi, Options: &launcherv1.LaunchOptions{UseEmulation: true}})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(r.Message).To(BeEmpty())
+	Expect(r.Ok).To(BeTrue())
+}
+
+var _ = Describe("virt-launcher", func() {
+	It("boots vmi-nocloud.yaml's demo disk, runs its cloud-init user data, pauses, resumes and shuts down", func() {
+		p := newPod()
+		p.start()
+		Expect(p.state()).To(Equal(launcherv1.DomainState_NO_DOMAIN))
+
+		By("syncing the VMI: the domain is defined and started")
+		p.sync(nocloudVMI())
+		Expect(p.state()).To(Equal(launcherv1.DomainState_RUNNING))
+		console := p.serial()
+		Eventually(console).WithTimeout(bootTimeout).Should(gbytes.Say("printed from cloud-init userdata"))
+		Eventually(console).WithTimeout(bootTimeout).Should(gbytes.Say("demo-guest: ready"))
+
+		By("a second sync of the same VMI changes nothing")
+		p.sync(nocloudVMI())
+		Expect(p.state()).To(Equal(launcherv1.DomainState_RUNNING))
+
+		By("pausing and unpausing")
+		r, err := p.client.Pause(context.Background(), &launcherv1.Empty{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(r.Ok).To(BeTrue(), r.Message)
+		Expect(p.state()).To(Equal(launcherv1.DomainState_PAUSED))
+		r, err = p.client.Unpause(context.Background(), &launcherv1.Empty{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(r.Ok).To(BeTrue(), r.Message)
+		Expect(p.state()).To(Equal(launcherv1.DomainState_RUNNING))
+
+		By("shutting down through ACPI: the guest powers off by itself and the launcher exits 0")
+		watch, err := p.client.WatchDomain(context.Background(), &launcherv1.Empty{})
+		Expect(err).NotTo(HaveOccurred())
+		r, err = p.client.Shutdown(context.Background(), &launcherv1.ShutdownRequest{GracePeriodSeconds: 180})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(r.Ok).To(BeTrue(), r.Message)
+		Eventually(console).WithTimeout(bootTimeout).Should(gbytes.Say("ACPI power button pressed"))
+		// "Shutdown", not "Destroyed": the guest powered off before the grace period ended.
+		Eventually(func() string {
+			s, err := watch.Recv()
+			Expect(err).NotTo(HaveOccurred())
+			return s.State.String() + "/" + s.Reason
+		}).WithTimeout(bootTimeout).Should(Equal("SHUTOFF/Shutdown"))
+		Eventually(p.session).WithTimeout(time.Minute).Should(gexec.Exit(0))
+	})
+
+	It("destroys the domain on Kill", func() {
+		p := newPod()
+		p.start()
+		p.sync(nocloudVMI())
+		r, err := p.client.Kill(context.Background(), &launcherv1.Empty{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(r.Ok).To(BeTrue(), r.Message)
+		status, err := p.client.GetDomain(context.Background(), &launcherv1.Empty{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(status.State).To(Equal(launcherv1.DomainState_SHUTOFF))
+		Expect(status.Reason).To(Equal("Destroyed"))
+		Eventually(p.session).WithTimeout(time.Minute).Should(gexec.Exit(0))
+	})
+
+	It("reports a crash and exits 1 when QEMU is killed", func() {
+		p := newPod()
+		p.start()
+		p.sync(nocloudVMI())
+		watch, err := p.client.WatchDomain(context.Background(), &launcherv1.Empty{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(exec.Command("pkill", "-KILL", "-f", "qemu-system-x86_64 -name guest=default_vmi-nocloud.*"+p.root).Run()).To(Succeed())
+		Eventually(func() string {
+			s, err := watch.Recv()
+			Expect(err).NotTo(HaveOccurred())
+			return s.State.String() + "/" + s.Reason
+		}).WithTimeout(time.Minute).Should(Equal("SHUTOFF/Crashed"))
+		Eventually(p.session).WithTimeout(time.Minute).Should(gexec.Exit(1))
+	})
+
+	It("refuses a malformed spec before libvirt sees it, naming the field", func() {
+		p := newPod()
+		p.start()
+		vmi := &v1.VirtualMachineInstance{}
+		Expect(json.Unmarshal(nocloudVMI(), vmi)).To(Succeed())
+		vmi.Spec.Domain.Devices.Disks[1].Name = "cloudinit"
+		data, err := json.Marshal(vmi)
+		Expect(err).NotTo(HaveOccurred())
+		r, err := p.client.Sync(context.Background(), &launcherv1.SyncRequest{Vmi: data, Options: &launcherv1.LaunchOptions{UseEmulation: true}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(r.Ok).To(BeFalse())
+		Expect(r.Message).To(ContainSubstring(`spec.domain.devices.disks[1].name: Invalid value: "cloudinit": volume "cloudinit" not found`))
+		Expect(p.state()).To(Equal(launcherv1.DomainState_NO_DOMAIN))
+	})
+})
