@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -22,7 +21,7 @@ func main() {
 	flag.StringVar(&cfg.SocketsDir, "sockets-dir", launcherv1.SocketsDir, "folder for the command, console and VNC sockets (shared with virt-handler)")
 	flag.StringVar(&cfg.PrivateDir, "private-dir", launcherv1.PrivateDir, "the launcher's private writable folder")
 	flag.StringVar(&cfg.ContainerDisksDir, "container-disks-dir", launcherv1.ContainerDisksDir, "where containerDisk images are mounted, one folder per volume")
-	flag.StringVar(&cfg.SecretsDir, "secrets-dir", filepath.Join(launcherv1.PrivateDir, "secret"), "where cloud-init Secrets are mounted, one folder per volume")
+	flag.StringVar(&cfg.SecretsDir, "secrets-dir", launcherv1.SecretsDir, "where cloud-init Secrets are mounted, one folder per volume")
 	flag.StringVar(&cfg.Libvirtd, "libvirtd", "/usr/sbin/libvirtd", "the libvirtd binary")
 	flag.StringVar(&cfg.QemuImg, "qemu-img", "/usr/bin/qemu-img", "the qemu-img binary")
 	flag.DurationVar(&cfg.FinalGrace, "final-grace", 10*time.Second, "how long to keep answering after the domain is gone")

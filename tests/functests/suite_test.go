@@ -3,14 +3,22 @@
 package functests
 
 import (
+	"context"
 	"os"
 	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	hnscheme "github.com/hypernest/hypernest/api/scheme"
 )
 
 func TestFunctional(t *testing.T) {
@@ -21,6 +29,8 @@ func TestFunctional(t *testing.T) {
 var (
 	restConfig *rest.Config
 	kubeClient kubernetes.Interface
+	// crClient knows Hypernest's types and CRDs besides Kubernetes'.
+	crClient client.Client
 	// testImage is the functional tests' workload (tests/images/testserver), imported into
 	// the local cluster by `make cluster-sync`.
 	testImage = envOr("HYPERNEST_TESTSERVER_IMAGE", "localhost/hypernest/testserver:devel")
@@ -36,7 +46,26 @@ var _ = BeforeSuite(func() {
 	restConfig.QPS, restConfig.Burst = 50, 100
 	kubeClient, err = kubernetes.NewForConfig(restConfig)
 	Expect(err).NotTo(HaveOccurred())
+	scheme := runtime.NewScheme()
+	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
+	Expect(apiextensionsv1.AddToScheme(scheme)).To(Succeed())
+	Expect(hnscheme.AddToScheme(scheme)).To(Succeed())
+	crClient, err = client.New(restConfig, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
 })
+
+// apply creates an object, or updates it to what is given when it exists.
+func apply(ctx context.Context, obj client.Object) {
+	err := crClient.Create(ctx, obj)
+	if !apierrors.IsAlreadyExists(err) {
+		Expect(err).NotTo(HaveOccurred())
+		return
+	}
+	current := obj.DeepCopyObject().(client.Object)
+	Expect(crClient.Get(ctx, client.ObjectKeyFromObject(obj), current)).To(Succeed())
+	obj.SetResourceVersion(current.GetResourceVersion())
+	Expect(crClient.Update(ctx, obj)).To(Succeed())
+}
 
 func envOr(name, fallback string) string {
 	if v := os.Getenv(name); v != "" {

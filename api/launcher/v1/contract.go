@@ -28,6 +28,9 @@ const (
 	// ContainerDisksDir holds one image volume per containerDisk, named after the VMI
 	// volume, each mounted read-only at ContainerDisksDir/<volume name>.
 	ContainerDisksDir = "/var/run/kubevirt/container-disks"
+	// SecretsDir holds, per cloud-init volume that reads a Secret, a folder with the
+	// Secret's keys (SecretsDir/<volume name>/userdata, ...).
+	SecretsDir = "/var/run/kubevirt-private/secret"
 )
 
 // Files in SocketsDir.

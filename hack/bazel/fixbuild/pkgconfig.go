@@ -23,6 +23,9 @@ func tagSet(tag string) bool {
 	return buildTags[tag]
 }
 
+// keptPkgConfig matches a clinkopts attribute fixbuild wrote before, in either layout.
+var keptPkgConfig = regexp.MustCompile(`    clinkopts = \[[^\]]*\],  # keep: from pkg-config[^\n]*\n`)
+
 // cgoDirective is a `#cgo [constraints] VERB: args` line of a cgo preamble.
 var cgoDirective = regexp.MustCompile(`^\s*#cgo\s+(.*?)\s*(pkg-config|LDFLAGS|CFLAGS|CPPFLAGS):\s*(.*)$`)
 
@@ -101,8 +104,9 @@ func addPkgConfigFlags(root string) (int, error) {
 				quoted = append(quoted, strconv.Quote(l))
 			}
 		}
-		line := fmt.Sprintf("    clinkopts = [%s],  # keep: from pkg-config %s\n", strings.Join(quoted, ", "), strings.Join(pkgs, " "))
-		text := regexp.MustCompile(`(?m)^    clinkopts = \[.*\],  # keep: from pkg-config.*\n`).ReplaceAllString(string(build), "")
+		// Written the way gazelle formats lists, so a later gazelle run keeps it as it is.
+		line := fmt.Sprintf("    clinkopts = [\n        %s,\n    ],  # keep: from pkg-config %s\n", strings.Join(quoted, ",\n        "), strings.Join(pkgs, " "))
+		text := keptPkgConfig.ReplaceAllString(string(build), "")
 		text = strings.Replace(text, "    cgo = True,\n", "    cgo = True,\n"+line, 1)
 		changed++
 		return os.WriteFile(path, []byte(text), 0o644)

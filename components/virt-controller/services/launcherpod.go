@@ -1,0 +1,216 @@
+// Package services holds what virt-controller renders for a VMI; today the virt-launcher
+// pod that runs it, per the contract in api/launcher/v1.
+package services
+
+import (
+	"fmt"
+	"path/filepath"
+
+	k8sv1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	v1 "github.com/hypernest/hypernest/api/core/v1"
+	"github.com/hypernest/hypernest/api/core/v1/defaults"
+	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
+)
+
+// defaultCPURequest is the CPU a launcher pod requests when the VMI asks for none
+// (KubeVirt's cpuRequest default).
+var defaultCPURequest = resource.MustParse("100m")
+
+// podGraceExtra is added to the VMI's grace period for the pod: the launcher needs the
+// guest's grace period to shut it down, and a little more to report and exit.
+const podGraceExtra = 15
+
+// LauncherPodConfig is the cluster configuration the pod depends on.
+type LauncherPodConfig struct {
+	// Image of virt-launcher.
+	Image string
+	// ImagePullPolicy of the launcher and of containerDisks without their own.
+	ImagePullPolicy k8sv1.PullPolicy
+	// UseEmulation: no /dev/kvm is requested, the guest runs under TCG.
+	UseEmulation bool
+}
+
+// RenderLauncherPod renders the pod that runs vmi.
+func RenderLauncherPod(vmi *v1.VirtualMachineInstance, cfg LauncherPodConfig) (*k8sv1.Pod, error) {
+	spec := vmi.DeepCopy()
+	defaults.SetVirtualMachineInstanceSpecDefaults(&spec.Spec)
+
+	labels := map[string]string{}
+	for k, val := range vmi.Labels {
+		labels[k] = val
+	}
+	labels[v1.AppLabel] = launcherv1.AppLabelValue
+	labels[v1.CreatedByLabel] = string(vmi.UID)
+	labels[v1.VirtualMachineInstanceIDLabel] = vmi.Name
+
+	guest := guestMemory(spec)
+	if guest == nil {
+		return nil, fmt.Errorf("spec.domain.memory.guest: the VMI sets neither memory.guest nor resources.requests.memory")
+	}
+	memory := guest.DeepCopy()
+	if !spec.Spec.Domain.Resources.OvercommitGuestOverhead {
+		memory.Add(launcherv1.MemoryOverhead(spec, cfg.UseEmulation))
+	}
+	cpu := defaultCPURequest
+	if req, ok := spec.Spec.Domain.Resources.Requests[k8sv1.ResourceCPU]; ok {
+		cpu = req
+	}
+	requests := k8sv1.ResourceList{k8sv1.ResourceMemory: memory, k8sv1.ResourceCPU: cpu}
+	limits := k8sv1.ResourceList{}
+	if lim, ok := spec.Spec.Domain.Resources.Limits[k8sv1.ResourceMemory]; ok {
+		lim = lim.DeepCopy()
+		lim.Add(launcherv1.MemoryOverhead(spec, cfg.UseEmulation))
+		limits[k8sv1.ResourceMemory] = lim
+	}
+	if lim, ok := spec.Spec.Domain.Resources.Limits[k8sv1.ResourceCPU]; ok {
+		limits[k8sv1.ResourceCPU] = lim
+	}
+	one := resource.MustParse("1")
+	if !cfg.UseEmulation {
+		requests[launcherv1.KVMResource], limits[launcherv1.KVMResource] = one, one
+	}
+	if len(spec.Spec.Domain.Devices.Interfaces) > 0 {
+		requests[launcherv1.TunResource], limits[launcherv1.TunResource] = one, one
+	}
+
+	grace := v1.DefaultGracePeriodSeconds
+	if spec.Spec.TerminationGracePeriodSeconds != nil {
+		grace = *spec.Spec.TerminationGracePeriodSeconds
+	}
+
+	volumes := []k8sv1.Volume{
+		{Name: launcherv1.SocketsVolume, VolumeSource: k8sv1.VolumeSource{EmptyDir: &k8sv1.EmptyDirVolumeSource{}}},
+		{Name: launcherv1.PrivateVolume, VolumeSource: k8sv1.VolumeSource{EmptyDir: &k8sv1.EmptyDirVolumeSource{}}},
+	}
+	mounts := []k8sv1.VolumeMount{
+		{Name: launcherv1.SocketsVolume, MountPath: launcherv1.SocketsDir},
+		{Name: launcherv1.PrivateVolume, MountPath: launcherv1.PrivateDir},
+	}
+	for _, vol := range spec.Spec.Volumes {
+		switch {
+		case vol.ContainerDisk != nil:
+			policy := vol.ContainerDisk.ImagePullPolicy
+			if policy == "" {
+				policy = cfg.ImagePullPolicy
+			}
+			if policy == "" {
+				policy = k8sv1.PullIfNotPresent
+			}
+			// The image itself is the volume (a Kubernetes image volume), read-only:
+			// nothing to copy, and pods and VMs share the node's image store.
+			name := "container-disk-" + vol.Name
+			volumes = append(volumes, k8sv1.Volume{Name: name, VolumeSource: k8sv1.VolumeSource{
+				Image: &k8sv1.ImageVolumeSource{Reference: vol.ContainerDisk.Image, PullPolicy: policy},
+			}})
+			mounts = append(mounts, k8sv1.VolumeMount{Name: name, MountPath: launcherv1.ContainerDiskPath(vol.Name), ReadOnly: true})
+		case vol.CloudInitNoCloud != nil || vol.CloudInitConfigDrive != nil:
+			secrets := cloudInitSecrets(&vol)
+			if len(secrets) == 0 {
+				continue
+			}
+			// User data and network data may come from two Secrets: one projected folder
+			// holds both (their keys differ), where the launcher reads them.
+			var sources []k8sv1.VolumeProjection
+			for _, name := range secrets {
+				sources = append(sources, k8sv1.VolumeProjection{Secret: &k8sv1.SecretProjection{LocalObjectReference: k8sv1.LocalObjectReference{Name: name}}})
+			}
+			name := "cloud-init-" + vol.Name
+			volumes = append(volumes, k8sv1.Volume{Name: name, VolumeSource: k8sv1.VolumeSource{Projected: &k8sv1.ProjectedVolumeSource{Sources: sources}}})
+			mounts = append(mounts, k8sv1.VolumeMount{Name: name, MountPath: filepath.Join(launcherv1.SecretsDir, vol.Name), ReadOnly: true})
+		}
+	}
+
+	pod := &k8sv1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName:    "virt-launcher-" + vmi.Name + "-",
+			Namespace:       vmi.Namespace,
+			Labels:          labels,
+			Annotations:     map[string]string{v1.DomainAnnotation: vmi.Name},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(vmi, v1.VirtualMachineInstanceGroupVersionKind)},
+		},
+		Spec: k8sv1.PodSpec{
+			RestartPolicy:                 k8sv1.RestartPolicyNever,
+			TerminationGracePeriodSeconds: ptr.To(grace + podGraceExtra),
+			// The launcher needs no Kubernetes API access: virt-handler feeds it.
+			AutomountServiceAccountToken: ptr.To(false),
+			EnableServiceLinks:           ptr.To(false),
+			Hostname:                     spec.Spec.Hostname,
+			Subdomain:                    spec.Spec.Subdomain,
+			NodeSelector:                 nodeSelector(spec),
+			Affinity:                     spec.Spec.Affinity,
+			Tolerations:                  spec.Spec.Tolerations,
+			TopologySpreadConstraints:    spec.Spec.TopologySpreadConstraints,
+			SchedulerName:                spec.Spec.SchedulerName,
+			PriorityClassName:            spec.Spec.PriorityClassName,
+			ServiceAccountName:           spec.Spec.ServiceAccountName,
+			DNSPolicy:                    spec.Spec.DNSPolicy,
+			DNSConfig:                    spec.Spec.DNSConfig,
+			SecurityContext: &k8sv1.PodSecurityContext{
+				RunAsUser:      ptr.To[int64](launcherv1.LauncherUID),
+				RunAsGroup:     ptr.To[int64](launcherv1.LauncherUID),
+				FSGroup:        ptr.To[int64](launcherv1.LauncherUID),
+				RunAsNonRoot:   ptr.To(true),
+				SeccompProfile: &k8sv1.SeccompProfile{Type: k8sv1.SeccompProfileTypeRuntimeDefault},
+			},
+			Containers: []k8sv1.Container{{
+				Name:            launcherv1.ComputeContainerName,
+				Image:           cfg.Image,
+				ImagePullPolicy: cfg.ImagePullPolicy,
+				Command:         []string{"/usr/bin/virt-launcher", "--termination-grace", fmt.Sprintf("%ds", grace)},
+				Resources:       k8sv1.ResourceRequirements{Requests: requests, Limits: limits},
+				VolumeMounts:    mounts,
+				SecurityContext: &k8sv1.SecurityContext{
+					AllowPrivilegeEscalation: ptr.To(false),
+					Capabilities:             &k8sv1.Capabilities{Drop: []k8sv1.Capability{"ALL"}},
+				},
+			}},
+			Volumes: volumes,
+		},
+	}
+	if len(limits) == 0 {
+		pod.Spec.Containers[0].Resources.Limits = nil
+	}
+	return pod, nil
+}
+
+// nodeSelector is the VMI's, plus: only nodes where virt-handler runs.
+func nodeSelector(vmi *v1.VirtualMachineInstance) map[string]string {
+	sel := map[string]string{v1.NodeSchedulable: "true"}
+	for k, val := range vmi.Spec.NodeSelector {
+		sel[k] = val
+	}
+	return sel
+}
+
+// cloudInitSecrets lists the Secrets a cloud-init volume reads its data from.
+func cloudInitSecrets(vol *v1.Volume) []string {
+	var user, network *k8sv1.LocalObjectReference
+	if c := vol.CloudInitNoCloud; c != nil {
+		user, network = c.UserDataSecretRef, c.NetworkDataSecretRef
+	}
+	if c := vol.CloudInitConfigDrive; c != nil {
+		user, network = c.UserDataSecretRef, c.NetworkDataSecretRef
+	}
+	var names []string
+	if user != nil {
+		names = append(names, user.Name)
+	}
+	if network != nil && (user == nil || network.Name != user.Name) {
+		names = append(names, network.Name)
+	}
+	return names
+}
+
+func guestMemory(vmi *v1.VirtualMachineInstance) *resource.Quantity {
+	if m := vmi.Spec.Domain.Memory; m != nil && m.Guest != nil {
+		return m.Guest
+	}
+	if req, ok := vmi.Spec.Domain.Resources.Requests[k8sv1.ResourceMemory]; ok {
+		return &req
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+// Command virt-handler is Hypernest's node agent (a privileged DaemonSet): it runs the
+// VMIs scheduled to its node through their launchers, offers /dev/kvm, /dev/net/tun and
+// /dev/vhost-net to launcher pods as device-plugin resources, and heartbeats the node.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+
+	k8sv1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	v1 "github.com/hypernest/hypernest/api/core/v1"
+	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
+	"github.com/hypernest/hypernest/components/virt-handler/deviceplugin"
+	"github.com/hypernest/hypernest/components/virt-handler/heartbeat"
+	"github.com/hypernest/hypernest/components/virt-handler/vmi"
+)
+
+func main() {
+	var (
+		nodeName, kubeletPods, pluginDir, probeAddr, metricsAddr string
+		useEmulation                                             bool
+		zapOpts                                                  zap.Options
+	)
+	flag.StringVar(&nodeName, "node-name", os.Getenv("NODE_NAME"), "the node this handler runs on (default: $NODE_NAME)")
+	flag.StringVar(&kubeletPods, "kubelet-pods-dir", launcherv1.KubeletPodsDir, "the kubelet's pod folder as mounted into this container")
+	flag.StringVar(&pluginDir, "device-plugins-dir", "/var/lib/kubelet/device-plugins", "the kubelet's device plugin folder")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8080", "address of /healthz and /readyz")
+	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "address of /metrics (0 disables it)")
+	flag.BoolVar(&useEmulation, "use-emulation", false, "run guests under QEMU's TCG instead of KVM (developerConfiguration.useEmulation)")
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	log := zap.New(zap.UseFlagOptions(&zapOpts)).WithName("virt-handler")
+	ctrl.SetLogger(log)
+	if nodeName == "" {
+		fmt.Fprintln(os.Stderr, "virt-handler: the node name is unknown; pass --node-name or set NODE_NAME (from spec.nodeName)")
+		os.Exit(2)
+	}
+
+	scheme := runtime.NewScheme()
+	must(clientgoscheme.AddToScheme(scheme))
+	must(v1.AddToScheme(scheme))
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                 scheme,
+		HealthProbeBindAddress: probeAddr,
+		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
+		// Only this node's VMIs and pods: a handler's cache stays small on a big cluster.
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&v1.VirtualMachineInstance{}: {Label: labels.SelectorFromSet(labels.Set{v1.NodeNameLabel: nodeName})},
+			&k8sv1.Pod{}:                 {Field: fields.OneTermEqualSelector("spec.nodeName", nodeName)},
+		}},
+	})
+	must(err)
+	var plugins []*deviceplugin.Plugin
+	for resource, device := range map[string]string{
+		launcherv1.KVMResource:      "/dev/kvm",
+		launcherv1.TunResource:      "/dev/net/tun",
+		launcherv1.VhostNetResource: "/dev/vhost-net",
+	} {
+		plugins = append(plugins, &deviceplugin.Plugin{Log: log.WithName("device-plugin"), Resource: resource, Device: device, Count: deviceplugin.DefaultCount, Dir: pluginDir})
+	}
+	must(mgr.AddHealthzCheck("ping", func(_ *http.Request) error { return nil }))
+	must(mgr.AddReadyzCheck("device-plugins", func(_ *http.Request) error {
+		for _, p := range plugins {
+			if !p.Ready() {
+				return fmt.Errorf("the kubelet does not know %s yet", p.Resource)
+			}
+		}
+		return nil
+	}))
+
+	must((&vmi.Reconciler{
+		Client:         mgr.GetClient(),
+		Log:            log.WithName("vmi"),
+		Recorder:       mgr.GetEventRecorderFor("virt-handler"),
+		NodeName:       nodeName,
+		KubeletPodsDir: kubeletPods,
+		UseEmulation:   useEmulation,
+	}).SetupWithManager(mgr))
+
+	ctx := ctrl.SetupSignalHandler()
+	for _, p := range plugins {
+		go p.Run(ctx)
+	}
+	go heartbeat.Run(ctx, log.WithName("heartbeat"), mgr.GetClient(), nodeName)
+
+	log.Info("starting", "node", nodeName, "useEmulation", useEmulation)
+	if err := mgr.Start(ctx); err != nil {
+		log.Error(err, "virt-handler stopped")
+		os.Exit(1)
+	}
+}
+
+func must(err error) {
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "virt-handler: %v\n", err)
+		os.Exit(1)
+	}
+}

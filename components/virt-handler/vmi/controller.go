@@ -1,0 +1,407 @@
+// Package vmi is virt-handler's VMI controller: for every VirtualMachineInstance
+// scheduled to its node it connects to the VMI's launcher, wires the pod network, hands
+// the launcher the domain to run, and keeps the VMI's status in step with the domain.
+// Domains outlive virt-handler: a restarted handler re-adopts them without touching them.
+package vmi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	k8sv1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	v1 "github.com/hypernest/hypernest/api/core/v1"
+	"github.com/hypernest/hypernest/api/core/v1/defaults"
+	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
+	"github.com/hypernest/hypernest/components/virt-handler/launcherclient"
+	"github.com/hypernest/hypernest/components/virt-handler/network"
+)
+
+// Retry intervals. The launcher answers within a second of its pod starting; QEMU under
+// TCG on a loaded node can take far longer to reach a state, hence the periodic resync.
+const (
+	launcherRetry = 2 * time.Second
+	resyncPeriod  = 30 * time.Second
+)
+
+// Reconciler runs the VMIs of one node.
+type Reconciler struct {
+	client.Client
+	Log      logr.Logger
+	Recorder record.EventRecorder
+	NodeName string
+	// KubeletPodsDir is the kubelet's pod folder as virt-handler sees it.
+	KubeletPodsDir string
+	// UseEmulation runs guests under TCG (developerConfiguration.useEmulation).
+	UseEmulation bool
+
+	mu        sync.Mutex
+	launchers map[types.UID]*launcher
+	changes   chan event.GenericEvent
+}
+
+// launcher is the connection to one VMI's launcher and its domain watch.
+type launcher struct {
+	name     types.NamespacedName
+	client   *launcherclient.Client
+	podUID   types.UID
+	cancel   context.CancelFunc
+	plumbing []*launcherv1.InterfacePlumbing
+}
+
+// SetupWithManager wires the controller: VMIs on this node, their launcher pods, and
+// domain changes the launchers stream.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.launchers = map[types.UID]*launcher{}
+	r.changes = make(chan event.GenericEvent, 64)
+	onThisNode := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		return o.GetLabels()[v1.NodeNameLabel] == r.NodeName
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("virt-handler-vmi").
+		For(&v1.VirtualMachineInstance{}, builder.WithPredicates(onThisNode)).
+		Watches(&k8sv1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			name := o.GetAnnotations()[v1.DomainAnnotation]
+			if o.GetLabels()[v1.AppLabel] != launcherv1.AppLabelValue || name == "" {
+				return nil
+			}
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
+		})).
+		WatchesRawSource(source.Channel(r.changes, &handler.EnqueueRequestForObject{})).
+		Complete(r)
+}
+
+// Reconcile brings one VMI's domain and status in line.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := r.Log.WithValues("vmi", req.NamespacedName)
+	vmi := &v1.VirtualMachineInstance{}
+	if err := r.Get(ctx, req.NamespacedName, vmi); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forgetByName(req.NamespacedName)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	if vmi.Status.NodeName != r.NodeName || vmi.Status.Phase.IsFinal() {
+		r.forget(vmi.UID)
+		return ctrl.Result{}, nil
+	}
+	if vmi.Status.Phase != v1.Scheduled && vmi.Status.Phase != v1.Running {
+		return ctrl.Result{}, nil
+	}
+
+	pod, err := r.launcherPod(ctx, vmi)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	newStatus := vmi.Status.DeepCopy()
+	switch {
+	case pod == nil:
+		r.forget(vmi.UID)
+		r.finish(newStatus, v1.Failed, v1.PodNotExistsReason)
+		return ctrl.Result{}, r.updateStatus(ctx, vmi, newStatus)
+	case pod.Status.Phase == k8sv1.PodPending:
+		return ctrl.Result{RequeueAfter: launcherRetry}, nil
+	case pod.Status.Phase == k8sv1.PodSucceeded || pod.Status.Phase == k8sv1.PodFailed:
+		// The launcher is gone, and told how the guest ended through its exit code.
+		r.forget(vmi.UID)
+		if pod.Status.Phase == k8sv1.PodSucceeded {
+			r.finish(newStatus, v1.Succeeded, "GuestShutdown")
+		} else {
+			r.finish(newStatus, v1.Failed, "LauncherFailed")
+		}
+		return ctrl.Result{}, r.updateStatus(ctx, vmi, newStatus)
+	}
+
+	l, err := r.connect(ctx, vmi, pod)
+	if err != nil {
+		log.V(1).Info("launcher not reachable yet", "error", err.Error())
+		return ctrl.Result{RequeueAfter: launcherRetry}, nil
+	}
+	callCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	domain, err := l.client.GetDomain(callCtx, &launcherv1.Empty{})
+	if err != nil {
+		log.V(1).Info("launcher not answering yet", "error", err.Error())
+		return ctrl.Result{RequeueAfter: launcherRetry}, nil
+	}
+
+	if vmi.DeletionTimestamp != nil {
+		if domain.State == launcherv1.DomainState_RUNNING || domain.State == launcherv1.DomainState_PAUSED {
+			grace := int64(v1.DefaultGracePeriodSeconds)
+			if vmi.Spec.TerminationGracePeriodSeconds != nil {
+				grace = *vmi.Spec.TerminationGracePeriodSeconds
+			}
+			if _, err := l.client.Shutdown(callCtx, &launcherv1.ShutdownRequest{GracePeriodSeconds: grace}); err != nil {
+				return ctrl.Result{}, err
+			}
+			r.Recorder.Eventf(vmi, k8sv1.EventTypeNormal, "ShuttingDown", "Shutting down the guest (grace period %ds)", grace)
+		}
+		return ctrl.Result{RequeueAfter: resyncPeriod}, nil
+	}
+
+	if domain.State == launcherv1.DomainState_NO_DOMAIN {
+		if err := r.start(callCtx, vmi, l, newStatus); err != nil {
+			log.Error(err, "starting the domain")
+			setCondition(newStatus, v1.VirtualMachineInstanceSynchronized, k8sv1.ConditionFalse, "SyncFailed", err.Error())
+			r.Recorder.Eventf(vmi, k8sv1.EventTypeWarning, "SyncFailed", "%v", err)
+			if uerr := r.updateStatus(ctx, vmi, newStatus); uerr != nil {
+				return ctrl.Result{}, uerr
+			}
+			return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+		}
+		return ctrl.Result{RequeueAfter: launcherRetry}, nil
+	}
+
+	r.applyDomain(vmi, pod, l, domain, newStatus)
+	if err := r.updateStatus(ctx, vmi, newStatus); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: resyncPeriod}, nil
+}
+
+// start wires the network and has the launcher define and start the domain.
+func (r *Reconciler) start(ctx context.Context, vmi *v1.VirtualMachineInstance, l *launcher, status *v1.VirtualMachineInstanceStatus) error {
+	spec := vmi.DeepCopy()
+	defaults.SetVirtualMachineInstanceSpecDefaults(&spec.Spec)
+	pid, err := l.client.PID(ctx)
+	if err != nil {
+		return fmt.Errorf("finding the launcher's process: %w", err)
+	}
+	plumbing, err := network.Plumb(pid, spec)
+	if err != nil {
+		return fmt.Errorf("wiring the pod network: %w", err)
+	}
+	l.plumbing = plumbing
+	data, err := json.Marshal(vmi)
+	if err != nil {
+		return err
+	}
+	res, err := l.client.Sync(ctx, &launcherv1.SyncRequest{
+		Vmi:        data,
+		Interfaces: plumbing,
+		Options:    &launcherv1.LaunchOptions{UseEmulation: r.UseEmulation},
+	})
+	if err != nil {
+		return err
+	}
+	if !res.Ok {
+		return errors.New(res.Message)
+	}
+	setCondition(status, v1.VirtualMachineInstanceSynchronized, k8sv1.ConditionTrue, "", "")
+	r.Recorder.Event(vmi, k8sv1.EventTypeNormal, "Created", "The launcher defined and started the domain")
+	return nil
+}
+
+// applyDomain maps the domain's state onto the VMI's status.
+func (r *Reconciler) applyDomain(vmi *v1.VirtualMachineInstance, pod *k8sv1.Pod, l *launcher, d *launcherv1.DomainStatus, s *v1.VirtualMachineInstanceStatus) {
+	for _, c := range pod.Spec.Containers {
+		if c.Name == launcherv1.ComputeContainerName {
+			s.LauncherContainerImageVersion = c.Image
+		}
+	}
+	notMigratable := "live migration is not supported by Hypernest yet"
+	switch d.State {
+	case launcherv1.DomainState_RUNNING, launcherv1.DomainState_PAUSED, launcherv1.DomainState_SHUTTING_DOWN:
+		r.setPhase(vmi, s, v1.Running)
+		s.Reason = ""
+		if d.State == launcherv1.DomainState_PAUSED {
+			setCondition(s, v1.VirtualMachineInstancePaused, k8sv1.ConditionTrue, v1.PausedByUserReason, "The guest is paused")
+			setCondition(s, v1.VirtualMachineInstanceReady, k8sv1.ConditionFalse, v1.PausedByUserReason, "The guest is paused")
+		} else {
+			removeCondition(s, v1.VirtualMachineInstancePaused)
+			setCondition(s, v1.VirtualMachineInstanceReady, k8sv1.ConditionTrue, "", "")
+		}
+		setCondition(s, v1.VirtualMachineInstanceIsMigratable, k8sv1.ConditionFalse, "NotMigratable", notMigratable)
+		s.Interfaces = statusInterfaces(l.plumbing, d)
+	case launcherv1.DomainState_SHUTOFF:
+		if d.Reason == "Crashed" || d.Reason == "Failed" {
+			r.finish(s, v1.Failed, "Guest"+d.Reason)
+			r.Recorder.Eventf(vmi, k8sv1.EventTypeWarning, "Stopped", "The guest stopped: %s", d.Reason)
+		} else {
+			r.finish(s, v1.Succeeded, "GuestShutdown")
+			r.Recorder.Eventf(vmi, k8sv1.EventTypeNormal, "Stopped", "The guest stopped: %s", d.Reason)
+		}
+	case launcherv1.DomainState_CRASHED:
+		r.finish(s, v1.Failed, "GuestCrashed")
+		r.Recorder.Event(vmi, k8sv1.EventTypeWarning, "Stopped", "The guest crashed")
+	}
+}
+
+// statusInterfaces reports each interface with the address the outside reaches it at:
+// for masquerade that is the pod's IP.
+func statusInterfaces(plumbing []*launcherv1.InterfacePlumbing, d *launcherv1.DomainStatus) []v1.VirtualMachineInstanceNetworkInterface {
+	macs := map[string]string{}
+	for _, gi := range d.Interfaces {
+		macs[gi.Name] = gi.Mac
+	}
+	var out []v1.VirtualMachineInstanceNetworkInterface
+	for _, p := range plumbing {
+		iface := v1.VirtualMachineInstanceNetworkInterface{Name: p.Name, MAC: macs[p.Name], InfoSource: "domain"}
+		if iface.MAC == "" {
+			iface.MAC = p.Mac
+		}
+		if p.PodIp != "" {
+			iface.IP, iface.IPs, iface.PodInterfaceName = p.PodIp, []string{p.PodIp}, "eth0"
+		}
+		out = append(out, iface)
+	}
+	return out
+}
+
+func (r *Reconciler) setPhase(vmi *v1.VirtualMachineInstance, s *v1.VirtualMachineInstanceStatus, phase v1.VirtualMachineInstancePhase) {
+	if s.Phase == phase {
+		return
+	}
+	s.Phase = phase
+	s.PhaseTransitionTimestamps = append(s.PhaseTransitionTimestamps, v1.VirtualMachineInstancePhaseTransitionTimestamp{
+		Phase: phase, PhaseTransitionTimestamp: metav1.Now(),
+	})
+	if phase == v1.Running {
+		r.Recorder.Event(vmi, k8sv1.EventTypeNormal, "Started", "The guest is running")
+	}
+}
+
+func (r *Reconciler) finish(s *v1.VirtualMachineInstanceStatus, phase v1.VirtualMachineInstancePhase, reason string) {
+	if s.Phase != phase {
+		s.Phase = phase
+		s.PhaseTransitionTimestamps = append(s.PhaseTransitionTimestamps, v1.VirtualMachineInstancePhaseTransitionTimestamp{
+			Phase: phase, PhaseTransitionTimestamp: metav1.Now(),
+		})
+	}
+	s.Reason = reason
+	setCondition(s, v1.VirtualMachineInstanceReady, k8sv1.ConditionFalse, v1.GuestNotRunningReason, "The guest is not running")
+	removeCondition(s, v1.VirtualMachineInstancePaused)
+}
+
+func (r *Reconciler) updateStatus(ctx context.Context, vmi *v1.VirtualMachineInstance, s *v1.VirtualMachineInstanceStatus) error {
+	if equality.Semantic.DeepEqual(&vmi.Status, s) {
+		return nil
+	}
+	patch := client.MergeFrom(vmi.DeepCopy())
+	vmi.Status = *s
+	return r.Status().Patch(ctx, vmi, patch)
+}
+
+// launcherPod finds the VMI's launcher pod on this node.
+func (r *Reconciler) launcherPod(ctx context.Context, vmi *v1.VirtualMachineInstance) (*k8sv1.Pod, error) {
+	pods := &k8sv1.PodList{}
+	if err := r.List(ctx, pods, client.InNamespace(vmi.Namespace), client.MatchingLabels{v1.CreatedByLabel: string(vmi.UID)}); err != nil {
+		return nil, err
+	}
+	var found *k8sv1.Pod
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.Spec.NodeName != r.NodeName {
+			continue
+		}
+		// Prefer a live pod over a finished one.
+		if found == nil || (found.Status.Phase != k8sv1.PodRunning && p.Status.Phase == k8sv1.PodRunning) {
+			found = p
+		}
+	}
+	return found, nil
+}
+
+// connect returns the connection to the VMI's launcher, opening it (and its domain watch)
+// the first time.
+func (r *Reconciler) connect(ctx context.Context, vmi *v1.VirtualMachineInstance, pod *k8sv1.Pod) (*launcher, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if l, ok := r.launchers[vmi.UID]; ok && l.podUID == pod.UID {
+		return l, nil
+	} else if ok {
+		l.cancel()
+		l.client.Close()
+		delete(r.launchers, vmi.UID)
+	}
+	socket := filepath.Join(launcherv1.SocketsDirOnNode(r.KubeletPodsDir, string(pod.UID)), launcherv1.CommandSocket)
+	c, err := launcherclient.Dial(socket)
+	if err != nil {
+		return nil, err
+	}
+	watchCtx, cancel := context.WithCancel(context.Background())
+	l := &launcher{name: types.NamespacedName{Namespace: vmi.Namespace, Name: vmi.Name}, client: c, podUID: pod.UID, cancel: cancel}
+	// A domain already running (virt-handler restarted) keeps its network: read it back.
+	if vmi.Status.Phase == v1.Running {
+		l.plumbing = plumbingFromStatus(vmi)
+	}
+	r.launchers[vmi.UID] = l
+	go r.watch(watchCtx, l, vmi)
+	return l, nil
+}
+
+// plumbingFromStatus recovers what a previous virt-handler reported, so a restarted one
+// keeps the VMI's interfaces as they are.
+func plumbingFromStatus(vmi *v1.VirtualMachineInstance) []*launcherv1.InterfacePlumbing {
+	var out []*launcherv1.InterfacePlumbing
+	for _, i := range vmi.Status.Interfaces {
+		out = append(out, &launcherv1.InterfacePlumbing{Name: i.Name, Mac: i.MAC, PodIp: i.IP})
+	}
+	return out
+}
+
+// watch turns the launcher's domain stream into reconciles of the VMI.
+func (r *Reconciler) watch(ctx context.Context, l *launcher, vmi *v1.VirtualMachineInstance) {
+	target := &v1.VirtualMachineInstance{ObjectMeta: metav1.ObjectMeta{Namespace: vmi.Namespace, Name: vmi.Name}}
+	for ctx.Err() == nil {
+		stream, err := l.client.WatchDomain(ctx, &launcherv1.Empty{})
+		if err == nil {
+			for {
+				if _, err = stream.Recv(); err != nil {
+					break
+				}
+				r.changes <- event.GenericEvent{Object: target}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(launcherRetry):
+			// The launcher exited or restarts: the pod's phase tells the rest.
+			r.changes <- event.GenericEvent{Object: target}
+		}
+	}
+}
+
+func (r *Reconciler) forget(uid types.UID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if l, ok := r.launchers[uid]; ok {
+		l.cancel()
+		l.client.Close()
+		delete(r.launchers, uid)
+	}
+}
+
+// forgetByName drops the connection of a VMI that no longer exists.
+func (r *Reconciler) forgetByName(name types.NamespacedName) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for uid, l := range r.launchers {
+		if l.name == name {
+			l.cancel()
+			l.client.Close()
+			delete(r.launchers, uid)
+		}
+	}
+}

@@ -1,0 +1,116 @@
+// Package install renders the objects of a Hypernest installation. virt-operator applies
+// them from the KubeVirt CR; tests that need one component apply it the same way.
+package install
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	k8sv1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	v1 "github.com/hypernest/hypernest/api/core/v1"
+	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
+)
+
+// HandlerName names virt-handler's DaemonSet, service account and RBAC objects.
+const HandlerName = "virt-handler"
+
+// Config is what every component's objects depend on.
+type Config struct {
+	Namespace       string
+	ImageRegistry   string // e.g. localhost/hypernest
+	ImageTag        string // e.g. devel
+	ImagePullPolicy k8sv1.PullPolicy
+	UseEmulation    bool
+}
+
+// Image is a component's image reference.
+func (c Config) Image(component string) string {
+	return c.ImageRegistry + "/" + component + ":" + c.ImageTag
+}
+
+func componentLabels(name string) map[string]string {
+	return map[string]string{v1.AppLabel: name, v1.ManagedByLabel: v1.ManagedByLabelOperatorValue}
+}
+
+// HandlerObjects are virt-handler's service account, least-privilege RBAC and DaemonSet.
+func HandlerObjects(cfg Config) (*k8sv1.ServiceAccount, *rbacv1.ClusterRole, *rbacv1.ClusterRoleBinding, *appsv1.DaemonSet) {
+	labels := componentLabels(HandlerName)
+	sa := &k8sv1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: HandlerName, Namespace: cfg.Namespace, Labels: labels}}
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubevirt.io:" + HandlerName, Labels: labels},
+		Rules: []rbacv1.PolicyRule{
+			// Its node's VMIs: read them, write their status.
+			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstances"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstances/status"}, Verbs: []string{"get", "patch", "update"}},
+			// Launcher pods, to find their sockets and network namespaces.
+			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}},
+			// The heartbeat labels and annotates its node.
+			{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "patch"}},
+			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch", "update"}},
+			{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch", "update"}},
+		},
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubevirt.io:" + HandlerName, Labels: labels},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: HandlerName, Namespace: cfg.Namespace}},
+	}
+
+	hostPath := func(name, path string, kind k8sv1.HostPathType) k8sv1.Volume {
+		return k8sv1.Volume{Name: name, VolumeSource: k8sv1.VolumeSource{HostPath: &k8sv1.HostPathVolumeSource{Path: path, Type: &kind}}}
+	}
+	args := []string{}
+	if cfg.UseEmulation {
+		args = append(args, "--use-emulation")
+	}
+	ds := &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: HandlerName, Namespace: cfg.Namespace, Labels: labels},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{v1.AppLabel: HandlerName}},
+			Template: k8sv1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: k8sv1.PodSpec{
+					ServiceAccountName: HandlerName,
+					// The node's PID namespace: launchers' processes (and so their network
+					// namespaces) are found by the PIDs their sockets report.
+					HostPID:           true,
+					PriorityClassName: "system-node-critical",
+					Tolerations:       []k8sv1.Toleration{{Operator: k8sv1.TolerationOpExists}},
+					Containers: []k8sv1.Container{{
+						Name:            HandlerName,
+						Image:           cfg.Image(HandlerName),
+						ImagePullPolicy: cfg.ImagePullPolicy,
+						Args:            args,
+						Env: []k8sv1.EnvVar{{Name: "NODE_NAME", ValueFrom: &k8sv1.EnvVarSource{
+							FieldRef: &k8sv1.ObjectFieldSelector{FieldPath: "spec.nodeName"},
+						}}},
+						// Privileged: it wires taps, bridges and NAT in other pods' network
+						// namespaces and serves device plugins. Nothing else of Hypernest is.
+						SecurityContext: &k8sv1.SecurityContext{Privileged: ptr.To(true)},
+						Resources: k8sv1.ResourceRequirements{Requests: k8sv1.ResourceList{
+							k8sv1.ResourceCPU: mustQuantity("10m"), k8sv1.ResourceMemory: mustQuantity("64Mi"),
+						}},
+						ReadinessProbe: &k8sv1.Probe{ProbeHandler: k8sv1.ProbeHandler{HTTPGet: &k8sv1.HTTPGetAction{Path: "/readyz", Port: intstrFromInt(8080)}}},
+						VolumeMounts: []k8sv1.VolumeMount{
+							{Name: "kubelet-pods", MountPath: launcherv1.KubeletPodsDir, MountPropagation: ptr.To(k8sv1.MountPropagationHostToContainer)},
+							{Name: "device-plugins", MountPath: "/var/lib/kubelet/device-plugins"},
+						},
+					}},
+					Volumes: []k8sv1.Volume{
+						hostPath("kubelet-pods", launcherv1.KubeletPodsDir, k8sv1.HostPathDirectory),
+						hostPath("device-plugins", "/var/lib/kubelet/device-plugins", k8sv1.HostPathDirectory),
+					},
+				},
+			},
+		},
+	}
+	return sa, role, binding, ds
+}
+
+func mustQuantity(s string) resource.Quantity { return resource.MustParse(s) }
+
+func intstrFromInt(i int) intstr.IntOrString { return intstr.FromInt32(int32(i)) }

@@ -1,0 +1,312 @@
+package functests
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	appsv1 "k8s.io/api/apps/v1"
+	k8sv1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	v1 "github.com/hypernest/hypernest/api/core/v1"
+	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
+	"github.com/hypernest/hypernest/api/scheme"
+	"github.com/hypernest/hypernest/components/virt-controller/services"
+	"github.com/hypernest/hypernest/components/virt-handler/launcherclient"
+	"github.com/hypernest/hypernest/components/virt-operator/install"
+	"github.com/hypernest/hypernest/tests/framework"
+)
+
+// Guests run under QEMU's TCG here: boots take 10-60 s on an idle 2-core machine.
+const vmiTimeout = 5 * time.Minute
+
+var installCfg = install.Config{
+	Namespace:       "kubevirt",
+	ImageRegistry:   envOr("HYPERNEST_IMAGE_REGISTRY", "localhost/hypernest"),
+	ImageTag:        envOr("HYPERNEST_IMAGE_TAG", "devel"),
+	ImagePullPolicy: k8sv1.PullIfNotPresent,
+	// KVM is not usable on this project's machines; set HYPERNEST_USE_EMULATION=false on KVM nodes.
+	UseEmulation: envOr("HYPERNEST_USE_EMULATION", "true") == "true",
+}
+
+// Until virt-controller exists (the next issue), these specs do its part: they install
+// the CRDs and virt-handler, render the launcher pod, and mark the VMI Scheduled.
+var _ = Describe("VMIs on a node (virt-handler + virt-launcher)", Ordered, func() {
+	BeforeAll(func(ctx SpecContext) {
+		installCRDs(ctx)
+		installHandler(ctx)
+	})
+
+	It("runs KubeVirt's vmi-nocloud.yaml: Running with the pod's IP, cloud-init output on the console", func(ctx SpecContext) {
+		ns := newTestNamespace()
+		vmi := exampleVMI("vmi-nocloud.yaml")
+		pod := startVMI(ctx, ns, vmi)
+		vmi = waitForVMIPhase(ctx, ns, vmi.Name, v1.Running)
+		Expect(vmi.Status.NodeName).To(Equal(pod.Spec.NodeName))
+		Expect(vmi.Status.Interfaces).To(HaveLen(1))
+		Expect(vmi.Status.Interfaces[0].IP).To(Equal(podIP(ctx, pod)), "the VMI reports its pod's IP (masquerade)")
+		Expect(condition(vmi, v1.VirtualMachineInstanceReady)).To(Equal(k8sv1.ConditionTrue))
+		Expect(condition(vmi, v1.VirtualMachineInstanceIsMigratable)).To(Equal(k8sv1.ConditionFalse))
+		Expect(vmi.Status.LauncherContainerImageVersion).To(Equal(installCfg.Image("virt-launcher")))
+		Eventually(serialConsole(pod)).WithTimeout(vmiTimeout).Should(gbytes.Say("printed from cloud-init userdata"))
+
+		By("restarting virt-handler: the guest keeps running and the new handler reports it Running")
+		qemu := qemuPID(vmi)
+		restartHandler(ctx)
+		Consistently(func() v1.VirtualMachineInstancePhase { return getVMI(ctx, ns, vmi.Name).Status.Phase }).
+			WithTimeout(15 * time.Second).Should(Equal(v1.Running))
+		Expect(qemuPID(vmi)).To(Equal(qemu), "QEMU was restarted")
+		after := getVMI(ctx, ns, vmi.Name)
+		Expect(after.Status.PhaseTransitionTimestamps).To(HaveLen(len(vmi.Status.PhaseTransitionTimestamps)))
+		Expect(condition(after, v1.VirtualMachineInstanceReady)).To(Equal(k8sv1.ConditionTrue))
+
+		By("killing QEMU: the VMI fails, with the reason")
+		Expect(syscallKill(qemu)).To(Succeed())
+		failed := waitForVMIPhase(ctx, ns, vmi.Name, v1.Failed)
+		Expect(failed.Status.Reason).To(Or(Equal("GuestCrashed"), Equal("LauncherFailed")))
+	})
+
+	It("forwards the declared ports of the pod IP to the guest (masquerade)", func(ctx SpecContext) {
+		ns := newTestNamespace()
+		vmi := exampleVMI("vmi-nocloud.yaml")
+		vmi.Name = "vmi-web"
+		vmi.Spec.Domain.Devices.Interfaces = []v1.Interface{{Name: "default", Ports: []v1.Port{{Name: "http", Port: 80}},
+			InterfaceBindingMethod: v1.InterfaceBindingMethod{Masquerade: &v1.InterfaceMasquerade{}}}}
+		vmi.Spec.Networks = []v1.Network{{Name: "default", NetworkSource: v1.NetworkSource{Pod: &v1.PodNetwork{}}}}
+		for i := range vmi.Spec.Volumes {
+			if c := vmi.Spec.Volumes[i].CloudInitNoCloud; c != nil {
+				c.UserData = "#!/bin/sh\nmkdir -p /www\necho hello from the guest > /www/index.html\nhttpd -p 80 -h /www\necho web server started\n"
+			}
+		}
+		pod := startVMI(ctx, ns, vmi)
+		waitForVMIPhase(ctx, ns, vmi.Name, v1.Running)
+		Eventually(serialConsole(pod)).WithTimeout(vmiTimeout).Should(gbytes.Say("web server started"))
+
+		url := fmt.Sprintf("http://%s:80/", podIP(ctx, pod))
+		Eventually(func() string {
+			name := fmt.Sprintf("client-%d", time.Now().UnixNano()%100000)
+			createPod(ns, testPod(name, "get", url))
+			p := waitForPodPhase(ns, name, k8sv1.PodSucceeded, k8sv1.PodFailed)
+			return string(p.Status.Phase) + ": " + podLogs(ns, name)
+		}).WithTimeout(2 * time.Minute).Should(Equal("Succeeded: 200 hello from the guest\n"))
+	})
+
+	It("refuses a malformed spec before libvirt sees it, naming the field", func(ctx SpecContext) {
+		ns := newTestNamespace()
+		vmi := exampleVMI("vmi-nocloud.yaml")
+		vmi.Name = "vmi-bad"
+		vmi.Spec.Domain.Devices.Disks[1].Name = "cloudinit"
+		startVMI(ctx, ns, vmi)
+		Eventually(func() string {
+			got := getVMI(ctx, ns, vmi.Name)
+			for _, c := range got.Status.Conditions {
+				if c.Type == v1.VirtualMachineInstanceSynchronized && c.Status == k8sv1.ConditionFalse {
+					return c.Message
+				}
+			}
+			return ""
+		}).WithTimeout(vmiTimeout).Should(ContainSubstring(`spec.domain.devices.disks[1].name: Invalid value: "cloudinit": volume "cloudinit" not found`))
+		Expect(getVMI(ctx, ns, vmi.Name).Status.Phase).To(Equal(v1.Scheduled))
+	})
+})
+
+// exampleVMI decodes one of KubeVirt's example manifests, unchanged.
+func exampleVMI(file string) *v1.VirtualMachineInstance {
+	dir, err := framework.ConformanceExamplesDir()
+	Expect(err).NotTo(HaveOccurred())
+	docs, err := framework.ReadYAMLDocuments(filepath.Join(dir, file))
+	Expect(err).NotTo(HaveOccurred())
+	obj, _, err := scheme.StrictDecoder().Decode(docs[0], nil, nil)
+	Expect(err).NotTo(HaveOccurred())
+	return obj.(*v1.VirtualMachineInstance)
+}
+
+// startVMI creates the VMI and its launcher pod, and once the pod runs, marks the VMI
+// Scheduled to the pod's node (virt-controller's job, next issue).
+func startVMI(ctx context.Context, ns string, vmi *v1.VirtualMachineInstance) *k8sv1.Pod {
+	vmi.Namespace = ns
+	Expect(crClient.Create(ctx, vmi)).To(Succeed())
+	pod, err := services.RenderLauncherPod(vmi, services.LauncherPodConfig{
+		Image: installCfg.Image("virt-launcher"), ImagePullPolicy: installCfg.ImagePullPolicy, UseEmulation: installCfg.UseEmulation,
+	})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(crClient.Create(ctx, pod)).To(Succeed())
+	pod = waitForPodPhase(ns, pod.Name, k8sv1.PodRunning)
+
+	patch := client.MergeFrom(vmi.DeepCopy())
+	if vmi.Labels == nil {
+		vmi.Labels = map[string]string{}
+	}
+	vmi.Labels[v1.NodeNameLabel] = pod.Spec.NodeName
+	Expect(crClient.Patch(ctx, vmi, patch)).To(Succeed())
+	statusPatch := client.MergeFrom(vmi.DeepCopy())
+	vmi.Status.Phase = v1.Scheduled
+	vmi.Status.NodeName = pod.Spec.NodeName
+	vmi.Status.PhaseTransitionTimestamps = []v1.VirtualMachineInstancePhaseTransitionTimestamp{{Phase: v1.Scheduled, PhaseTransitionTimestamp: metav1.Now()}}
+	Expect(crClient.Status().Patch(ctx, vmi, statusPatch)).To(Succeed())
+	return pod
+}
+
+func getVMI(ctx context.Context, ns, name string) *v1.VirtualMachineInstance {
+	vmi := &v1.VirtualMachineInstance{}
+	Expect(crClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, vmi)).To(Succeed())
+	return vmi
+}
+
+func waitForVMIPhase(ctx context.Context, ns, name string, phase v1.VirtualMachineInstancePhase) *v1.VirtualMachineInstance {
+	var vmi *v1.VirtualMachineInstance
+	Eventually(func() v1.VirtualMachineInstancePhase {
+		vmi = getVMI(ctx, ns, name)
+		return vmi.Status.Phase
+	}).WithTimeout(vmiTimeout).WithPolling(time.Second).Should(Equal(phase), func() string {
+		data, _ := json.MarshalIndent(vmi.Status, "", "  ")
+		return "VMI status: " + string(data)
+	})
+	return vmi
+}
+
+func condition(vmi *v1.VirtualMachineInstance, t v1.VirtualMachineInstanceConditionType) k8sv1.ConditionStatus {
+	for _, c := range vmi.Status.Conditions {
+		if c.Type == t {
+			return c.Status
+		}
+	}
+	return ""
+}
+
+func podIP(ctx context.Context, pod *k8sv1.Pod) string {
+	p := &k8sv1.Pod{}
+	Expect(crClient.Get(ctx, client.ObjectKeyFromObject(pod), p)).To(Succeed())
+	return p.Status.PodIP
+}
+
+// serialConsole reads the guest's serial console through the launcher pod's sockets
+// volume on the node (virtctl console, through virt-api, is the next issue's). It needs
+// the test to run on the node, as it does on the local cluster.
+func serialConsole(pod *k8sv1.Pod) *gbytes.Buffer {
+	socket := filepath.Join(launcherv1.SocketsDirOnNode(launcherv1.KubeletPodsDir, string(pod.UID)), launcherv1.SerialSocket)
+	var conn net.Conn
+	Eventually(func() error {
+		var err error
+		conn, err = launcherclient.DialUnix(context.Background(), socket)
+		return err
+	}).WithTimeout(vmiTimeout).Should(Succeed(), "the serial console socket %s (the tests read it on the node)", socket)
+	DeferCleanup(conn.Close)
+	buf := gbytes.NewBuffer()
+	go func() {
+		r := bufio.NewReader(conn)
+		for {
+			line, err := r.ReadString('\n')
+			_, _ = buf.Write([]byte(strings.ReplaceAll(line, "\r", "")))
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return buf
+}
+
+// qemuPID finds the QEMU process running the VMI on this node.
+func qemuPID(vmi *v1.VirtualMachineInstance) int {
+	out, err := exec.Command("pgrep", "-f", "qemu-system-x86_64 -name guest="+vmi.Namespace+"_"+vmi.Name+",").Output()
+	Expect(err).NotTo(HaveOccurred(), "no QEMU process for %s/%s on this node", vmi.Namespace, vmi.Name)
+	pid, err := strconv.Atoi(strings.Fields(string(out))[0])
+	Expect(err).NotTo(HaveOccurred())
+	return pid
+}
+
+func syscallKill(pid int) error {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	return p.Kill()
+}
+
+// installCRDs applies the generated CRDs (virt-operator's job, a later issue).
+func installCRDs(ctx context.Context) {
+	root, err := framework.RepoRoot()
+	Expect(err).NotTo(HaveOccurred())
+	files, err := framework.YAMLFiles(filepath.Join(root, "manifests", "crds"))
+	Expect(err).NotTo(HaveOccurred())
+	for _, f := range files {
+		docs, err := framework.ReadYAMLDocuments(f)
+		Expect(err).NotTo(HaveOccurred())
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		Expect(yaml.Unmarshal(docs[0], crd)).To(Succeed())
+		apply(ctx, crd)
+	}
+	Eventually(func() error {
+		return crClient.List(ctx, &v1.VirtualMachineInstanceList{})
+	}).WithTimeout(time.Minute).Should(Succeed())
+}
+
+// installHandler deploys virt-handler (virt-operator's job, a later issue) and waits
+// until it runs and its node is schedulable for VMIs.
+func installHandler(ctx context.Context) {
+	ns := &k8sv1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: installCfg.Namespace}}
+	if err := crClient.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		Expect(err).NotTo(HaveOccurred())
+	}
+	sa, role, binding, ds := install.HandlerObjects(installCfg)
+	for _, o := range []client.Object{sa, role, binding, ds} {
+		apply(ctx, o)
+	}
+	Eventually(func() int32 {
+		got := &appsv1.DaemonSet{}
+		Expect(crClient.Get(ctx, client.ObjectKeyFromObject(ds), got)).To(Succeed())
+		return got.Status.NumberReady
+	}).WithTimeout(3*time.Minute).Should(BeNumerically(">=", 1), "virt-handler did not become ready")
+	Eventually(func() string {
+		nodes := &k8sv1.NodeList{}
+		Expect(crClient.List(ctx, nodes)).To(Succeed())
+		for _, n := range nodes.Items {
+			if n.Labels[v1.NodeSchedulable] == "true" && !n.Status.Allocatable.Name(launcherv1.TunResource, "").IsZero() {
+				return n.Name
+			}
+		}
+		return ""
+	}).WithTimeout(2*time.Minute).ShouldNot(BeEmpty(), "no node is schedulable for VMIs (heartbeat label and device plugins)")
+}
+
+// restartHandler deletes the virt-handler pods and waits for their replacements.
+func restartHandler(ctx context.Context) {
+	pods := &k8sv1.PodList{}
+	Expect(crClient.List(ctx, pods, client.InNamespace(installCfg.Namespace), client.MatchingLabels{v1.AppLabel: install.HandlerName})).To(Succeed())
+	Expect(pods.Items).NotTo(BeEmpty())
+	for i := range pods.Items {
+		Expect(crClient.Delete(ctx, &pods.Items[i], client.GracePeriodSeconds(1))).To(Succeed())
+	}
+	Eventually(func() bool {
+		fresh := &k8sv1.PodList{}
+		Expect(crClient.List(ctx, fresh, client.InNamespace(installCfg.Namespace), client.MatchingLabels{v1.AppLabel: install.HandlerName})).To(Succeed())
+		for _, p := range fresh.Items {
+			if p.UID == pods.Items[0].UID || p.DeletionTimestamp != nil {
+				continue
+			}
+			for _, c := range p.Status.Conditions {
+				if c.Type == k8sv1.PodReady && c.Status == k8sv1.ConditionTrue {
+					return true
+				}
+			}
+		}
+		return false
+	}).WithTimeout(3 * time.Minute).Should(BeTrue())
+}
