@@ -4,6 +4,7 @@
 #  - warm cluster-up: the second start, to node Ready
 #  - idle RSS of every daemon
 #  - create -> Running latency of 20 pods created at once
+#  - VMIs (virt-handler + virt-launcher): Sync -> running, boot, launcher memory
 # It needs the node to itself: it refuses to run while a local cluster is up.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../cluster/common.sh"
@@ -44,6 +45,14 @@ log "pod create -> Running latency, 20 pods at once"
 hack/cluster/sync.sh >/dev/null 2>&1
 report "20 pods create -> Running" "$(go run ./hack/bench/podlatency --kubeconfig "$HN_KUBECONFIG" --pods 20 --image "$HN_TESTSERVER_IMAGE")"
 
+log "VMIs: Sync -> running, TCG boot to the cloud-init marker, launcher memory (3 VMIs)"
+conformance="${HYPERNEST_CONFORMANCE_DIR:-$HYPERNEST_ROOT/../shared/conformance/kubevirt-examples}"
+vmi_report="$(go run ./hack/bench/vmi --kubeconfig "$HN_KUBECONFIG" --conformance "$conformance" --count 3)" \
+  || die "the VMI benchmark failed: $vmi_report"
+
 echo
 echo "Local cluster benchmark ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
 printf '%s\n' "${results[@]}"
+echo
+echo "VMI benchmark"
+echo "$vmi_report"

@@ -137,6 +137,10 @@ func RenderLauncherPod(vmi *v1.VirtualMachineInstance, cfg LauncherPodConfig) (*
 			TerminationGracePeriodSeconds: ptr.To(grace + podGraceExtra),
 			// The launcher needs no Kubernetes API access: virt-handler feeds it.
 			AutomountServiceAccountToken: ptr.To(false),
+			// The pod's pause process becomes PID 1 and reaps orphans: libvirtd's QEMU
+			// capability probe daemonizes, and a zombie nobody reaps stalls libvirt's
+			// "kill painfully" wait for 40 s on every domain start.
+			ShareProcessNamespace: ptr.To(true),
 			EnableServiceLinks:           ptr.To(false),
 			Hostname:                     spec.Spec.Hostname,
 			Subdomain:                    spec.Spec.Subdomain,

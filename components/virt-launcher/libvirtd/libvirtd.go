@@ -1,6 +1,6 @@
 // Package libvirtd runs the launcher's private libvirt daemon: libvirtd in session mode
 // (qemu:///session), as the launcher's own unprivileged user, with every socket and
-// state file under the pod's private folder. libvirtd starts virtlogd for itself.
+// state file under the pod's private folder.
 package libvirtd
 
 import (
@@ -66,9 +66,13 @@ func Start(ctx context.Context, log logr.Logger, binary, privateDir string, verb
 	if verbose {
 		logOutputs = `log_outputs = "1:stderr"`
 	}
-	// No host paths: images and sockets are the launcher's; QEMU runs as the same user.
-	conf := logOutputs + "\n"
-	if err := os.WriteFile(filepath.Join(confDir, "libvirtd.conf"), []byte(conf), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(confDir, "libvirtd.conf"), []byte(logOutputs+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	// QEMU writes its log file itself: no virtlogd, ~18 MiB less in every launcher pod.
+	// (virtlogd's job is rotating logs of long-lived host daemons; a launcher lives as
+	// long as its one guest.)
+	if err := os.WriteFile(filepath.Join(confDir, "qemu.conf"), []byte("stdio_handler = \"file\"\n"), 0o600); err != nil {
 		return nil, err
 	}
 

@@ -35,6 +35,7 @@ type Manager struct {
 	preparer  *disks.Preparer
 	sockets   string
 	directIO  bool
+	syncMu    sync.Mutex // one Sync at a time: a retried Sync waits for the first, then finds its domain
 	mu        sync.Mutex
 	name      string // libvirt domain name, once Sync defined it
 	vmiUID    string
@@ -98,6 +99,8 @@ func (m *Manager) Close() { m.conn.Close() }
 
 // Sync creates and starts the domain for vmi, or does nothing when it already exists.
 func (m *Manager) Sync(ctx context.Context, vmi *v1.VirtualMachineInstance, ifaces []*launcherv1.InterfacePlumbing, opts *launcherv1.LaunchOptions) error {
+	m.syncMu.Lock()
+	defer m.syncMu.Unlock()
 	m.mu.Lock()
 	if m.name != "" {
 		same := m.vmiUID == string(vmi.UID)
@@ -109,10 +112,12 @@ func (m *Manager) Sync(ctx context.Context, vmi *v1.VirtualMachineInstance, ifac
 	}
 	m.mu.Unlock()
 
+	began := time.Now()
 	sources, err := m.preparer.Prepare(ctx, vmi)
 	if err != nil {
 		return err
 	}
+	prepared := time.Now()
 	byName := map[string]*launcherv1.InterfacePlumbing{}
 	for _, p := range ifaces {
 		byName[p.Name] = p
@@ -148,7 +153,8 @@ func (m *Manager) Sync(ctx context.Context, vmi *v1.VirtualMachineInstance, ifac
 	if err := d.CreateWithFlags(flags); err != nil {
 		return fmt.Errorf("starting the domain: %w", err)
 	}
-	m.log.Info("domain started", "domain", dom.Name, "paused", flags == libvirt.DOMAIN_START_PAUSED)
+	m.log.Info("domain started", "domain", dom.Name, "paused", flags == libvirt.DOMAIN_START_PAUSED,
+		"prepareDisks", prepared.Sub(began).String(), "total", time.Since(began).String())
 	m.refresh()
 	return nil
 }

@@ -78,6 +78,8 @@ func (s *Server) Sync(ctx context.Context, req *launcherv1.SyncRequest) (*launch
 	}
 	defaults.SetVirtualMachineInstanceSpecDefaults(&vmi.Spec)
 	if s.network != nil && len(req.Interfaces) > 0 {
+		began := time.Now()
+		defer func() { s.log.Info("sync", "took", time.Since(began).String()) }()
 		if err := s.network.Serve(req.Interfaces); err != nil {
 			return result(fmt.Errorf("starting guest networking: %w", err))
 		}
