@@ -1,6 +1,6 @@
 """hypernest_image: a reproducible container image tarball built by //hack/image-builder.
 
-The image is a Docker/OCI image tarball (what `ctr images import` loads), with:
+The image is an OCI image layout in a tarball (what `ctr images import` loads), with:
   - one base layer of Debian packages' files (debs, from a lock in rpm/), if any;
   - one layer per entry of files (label -> absolute path in the image);
 all with fixed timestamps and root ownership, so the same inputs give the same digest.

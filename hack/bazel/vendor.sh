@@ -10,7 +10,10 @@ cd "$HYPERNEST_ROOT"
 "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
 store=_out/bazel/vendor
-stamp="$(cat go.mod go.sum hack/bazel/fixbuild/*.go third_party/rules_go/*.patch | sha256sum | cut -c1-16)-$GAZELLE_VERSION"
+# What vendor/ depends on: the module's requirements, the packages the project imports
+# (go mod vendor copies only those), and the tools that write its BUILD files.
+imports="$(go list -f '{{join .Imports " "}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./... | tr ' ' '\n' | sort -u)"
+stamp="$( { cat go.mod go.sum hack/bazel/fixbuild/*.go third_party/rules_go/*.patch; echo "$imports"; } | sha256sum | cut -c1-16)-$GAZELLE_VERSION"
 if [ "$(cat "$store/.hypernest-stamp" 2>/dev/null)" != "$stamp" ]; then
   log "vendoring Go dependencies for Bazel"
   rm -rf vendor "$store"

@@ -67,6 +67,12 @@ hn_crictl() {
   "$RUNTIME_BIN_DIR/crictl" --config "$HN_CLUSTER/crictl.yaml" "$@"
 }
 
+# image_names <tarball>: the image names an OCI layout tarball (hack/image-builder) carries,
+# one per line: what `ctr images import` names the image.
+image_names() {
+  tar -xOf "$1" index.json | grep -o '"io.containerd.image.name": *"[^"]*"' | sed 's/.*: *"\(.*\)"/\1/'
+}
+
 # daemon_pid <name>: the PID of a running daemon of ours, or nothing. The PID file holds
 # "<pid> <binary>"; a PID reused by another program does not count.
 daemon_pid() {

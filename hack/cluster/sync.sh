@@ -8,9 +8,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$HYPERNEST_ROOT"
 
 [ -n "$(daemon_pid containerd)" ] || die "the local cluster is not running; start it with 'make cluster-up'"
-mapfile -t tarballs < <(hack/bazel/build-images.sh --quiet)
+# Not a process substitution: a failed build must stop the sync, not import nothing.
+list="$(hack/bazel/build-images.sh --quiet)" || die "building the images failed; nothing was imported"
+mapfile -t tarballs <<<"$list"
+[ ${#tarballs[@]} -gt 0 ] && [ -n "${tarballs[0]}" ] || die "the image build listed no images"
 for tarball in "${tarballs[@]}"; do
-  refs="$(tar -xOf "$tarball" manifest.json | grep -o '"RepoTags":\[[^]]*\]' | sed 's/"RepoTags":\[//; s/\]//; s/"//g')"
   hn_ctr images import "$tarball" >/dev/null || die "importing $tarball into containerd failed; see $HN_LOGS/containerd.log"
-  log "imported ${refs//,/, }"
+  log "imported $(image_names "$tarball" | paste -sd, | sed 's/,/, /g')"
 done

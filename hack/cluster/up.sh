@@ -187,7 +187,7 @@ EOF
 PATH="$RUNTIME_BIN_DIR:$PATH" start_daemon containerd "$RUNTIME_BIN_DIR/containerd" --config "$HN_CLUSTER/containerd.toml"
 wait_for 30 "containerd to answer" containerd hn_ctr version
 for img in pause coredns; do
-  ref="$(tar -xOf "$HN_IMAGES/$img.tar" manifest.json | sed -n 's/.*"RepoTags":\["\([^"]*\)".*/\1/p')"
+  ref="$(image_names "$HN_IMAGES/$img.tar" | head -1)"
   if ! hn_ctr images ls -q | grep -qx "$ref"; then
     hn_ctr images import "$HN_IMAGES/$img.tar" >/dev/null || die "importing $HN_IMAGES/$img.tar into containerd failed"
   fi

@@ -1,5 +1,5 @@
-// Command image-builder assembles an OCI/Docker image tarball from local folders and
-// files, deterministically: the same inputs always give the same image digest (fixed
+// Command image-builder assembles an OCI image (an OCI image layout, as a tarball) from
+// local folders and files, deterministically: the same inputs always give the same image digest (fixed
 // timestamps, root ownership, sorted entries), so images can be compared and cached.
 // No registry and no container engine are involved; `ctr images import` loads the result.
 //
@@ -31,6 +31,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // epoch is the timestamp of every file and of the image itself: reproducibility beats
@@ -75,7 +76,6 @@ type imageConfig struct {
 }
 
 func build(tags []string, output string, debs, layerSpecs []string, cfg imageConfig) (v1.Hash, error) {
-	refs := map[name.Reference]v1.Image{}
 	var refList []name.Tag
 	for _, tag := range tags {
 		ref, err := name.NewTag(tag)
@@ -99,11 +99,12 @@ func build(tags []string, output string, debs, layerSpecs []string, cfg imageCon
 		}
 		layerData = append(layerData, data)
 	}
-	img := empty.Image
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 	for _, data := range layerData {
 		layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 			return io.NopCloser(bytes.NewReader(data)), nil
-		})
+		}, tarball.WithMediaType(types.OCILayer))
 		if err != nil {
 			return v1.Hash{}, err
 		}
@@ -142,22 +143,7 @@ func build(tags []string, output string, debs, layerSpecs []string, cfg imageCon
 	if err := os.MkdirAll(filepath.Dir(output), 0o755); err != nil {
 		return v1.Hash{}, err
 	}
-	for _, ref := range refList {
-		refs[ref] = img
-	}
-	tmp := output + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return v1.Hash{}, err
-	}
-	if err := tarball.MultiRefWrite(refs, f); err != nil {
-		f.Close()
-		return v1.Hash{}, err
-	}
-	if err := f.Close(); err != nil {
-		return v1.Hash{}, err
-	}
-	if err := os.Rename(tmp, output); err != nil {
+	if err := writeLayoutTarball(output, img, refList); err != nil {
 		return v1.Hash{}, err
 	}
 	return img.Digest()

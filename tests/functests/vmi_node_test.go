@@ -1,7 +1,6 @@
 package functests
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -209,18 +208,7 @@ func serialConsole(pod *k8sv1.Pod) *gbytes.Buffer {
 		return err
 	}).WithTimeout(vmiTimeout).Should(Succeed(), "the serial console socket %s (the tests read it on the node)", socket)
 	DeferCleanup(conn.Close)
-	buf := gbytes.NewBuffer()
-	go func() {
-		r := bufio.NewReader(conn)
-		for {
-			line, err := r.ReadString('\n')
-			_, _ = buf.Write([]byte(strings.ReplaceAll(line, "\r", "")))
-			if err != nil {
-				return
-			}
-		}
-	}()
-	return buf
+	return framework.ConsoleBuffer(conn)
 }
 
 // qemuPID finds the QEMU process running the VMI on this node.

@@ -1,10 +1,10 @@
 package launcherv1
 
 import (
-	k8sv1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
+	"github.com/hypernest/hypernest/api/core/v1/validation"
 )
 
 // The memory a launcher pod needs beyond the guest's own RAM. virt-controller adds it to
@@ -40,18 +40,8 @@ func MemoryOverhead(vmi *v1.VirtualMachineInstance, useEmulation bool) resource.
 		total += tcgCacheOverhead
 	}
 	// Page tables for the guest's RAM: 1/512 of it (KubeVirt's estimate).
-	if guest := guestMemory(vmi); guest != nil {
+	if guest := validation.GuestMemory(&vmi.Spec.Domain); guest != nil {
 		total += guest.Value() / 512
 	}
 	return *resource.NewQuantity(total, resource.BinarySI)
-}
-
-func guestMemory(vmi *v1.VirtualMachineInstance) *resource.Quantity {
-	if m := vmi.Spec.Domain.Memory; m != nil && m.Guest != nil {
-		return m.Guest
-	}
-	if req, ok := vmi.Spec.Domain.Resources.Requests[k8sv1.ResourceMemory]; ok {
-		return &req
-	}
-	return nil
 }

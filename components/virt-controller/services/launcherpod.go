@@ -13,6 +13,7 @@ import (
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	"github.com/hypernest/hypernest/api/core/v1/defaults"
+	"github.com/hypernest/hypernest/api/core/v1/validation"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 )
 
@@ -47,7 +48,7 @@ func RenderLauncherPod(vmi *v1.VirtualMachineInstance, cfg LauncherPodConfig) (*
 	labels[v1.CreatedByLabel] = string(vmi.UID)
 	labels[v1.VirtualMachineInstanceIDLabel] = vmi.Name
 
-	guest := guestMemory(spec)
+	guest := validation.GuestMemory(&spec.Spec.Domain)
 	if guest == nil {
 		return nil, fmt.Errorf("spec.domain.memory.guest: the VMI sets neither memory.guest nor resources.requests.memory")
 	}
@@ -207,14 +208,4 @@ func cloudInitSecrets(vol *v1.Volume) []string {
 		names = append(names, network.Name)
 	}
 	return names
-}
-
-func guestMemory(vmi *v1.VirtualMachineInstance) *resource.Quantity {
-	if m := vmi.Spec.Domain.Memory; m != nil && m.Guest != nil {
-		return m.Guest
-	}
-	if req, ok := vmi.Spec.Domain.Resources.Requests[k8sv1.ResourceMemory]; ok {
-		return &req
-	}
-	return nil
 }

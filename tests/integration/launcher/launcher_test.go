@@ -4,7 +4,6 @@
 package launcher_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -148,21 +147,10 @@ func (p *pod) state() launcherv1.DomainState {
 
 // serial connects to the guest's serial console and returns everything it prints.
 func (p *pod) serial() *gbytes.Buffer {
-	buf := gbytes.NewBuffer()
 	conn, err := net.Dial("unix", filepath.Join(p.sockets, launcherv1.SerialSocket))
 	Expect(err).NotTo(HaveOccurred())
-	go func() {
-		defer conn.Close()
-		r := bufio.NewReader(conn)
-		for {
-			line, err := r.ReadString('\n')
-			_, _ = buf.Write([]byte(strings.ReplaceAll(line, "\r", "")))
-			if err != nil {
-				return
-			}
-		}
-	}()
-	return buf
+	DeferCleanup(conn.Close)
+	return framework.ConsoleBuffer(conn)
 }
 
 // nocloudVMI is KubeVirt's vmi-nocloud.yaml, unchanged but for the pod network: no
