@@ -62,10 +62,8 @@ node_ip() {
 hn_kubectl() { "$KUBE_BIN_DIR/kubectl" --kubeconfig "$HN_KUBECONFIG" "$@"; }
 # ctr warns about cgroup v1 on every call on this host; the warning says nothing new.
 hn_ctr() { "$RUNTIME_BIN_DIR/ctr" --address "$HN_CONTAINERD_SOCK" --namespace k8s.io "$@" 2> >(grep -v 'support for cgroup v1 is deprecated' >&2); }
-hn_crictl() {
-  printf 'runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 30\n' "$HN_CONTAINERD_SOCK" "$HN_CONTAINERD_SOCK" > "$HN_CLUSTER/crictl.yaml"
-  "$RUNTIME_BIN_DIR/crictl" --config "$HN_CLUSTER/crictl.yaml" "$@"
-}
+# crictl reads its endpoints from the file cluster-up writes (without one it warns).
+hn_crictl() { "$RUNTIME_BIN_DIR/crictl" --config "$HN_CLUSTER/crictl.yaml" "$@"; }
 
 # image_names <tarball>: the image names an OCI layout tarball (hack/image-builder) carries,
 # one per line: what `ctr images import` names the image.

@@ -183,6 +183,8 @@ cat > "$HN_CNI_CONF_DIR/10-hypernest.conflist" <<EOF
   ]
 }
 EOF
+printf 'runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 30\n' \
+  "$HN_CONTAINERD_SOCK" "$HN_CONTAINERD_SOCK" > "$HN_CLUSTER/crictl.yaml"
 # The shim and runc are found through PATH.
 PATH="$RUNTIME_BIN_DIR:$PATH" start_daemon containerd "$RUNTIME_BIN_DIR/containerd" --config "$HN_CLUSTER/containerd.toml"
 wait_for 30 "containerd to answer" containerd hn_ctr version

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -26,7 +26,6 @@ import (
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
-	"github.com/hypernest/hypernest/api/scheme"
 	"github.com/hypernest/hypernest/components/virt-controller/services"
 	"github.com/hypernest/hypernest/components/virt-handler/launcherclient"
 	"github.com/hypernest/hypernest/components/virt-operator/install"
@@ -77,7 +76,7 @@ var _ = Describe("VMIs on a node (virt-handler + virt-launcher)", Ordered, func(
 		Expect(condition(after, v1.VirtualMachineInstanceReady)).To(Equal(k8sv1.ConditionTrue))
 
 		By("killing QEMU: the VMI fails, with the reason")
-		Expect(syscallKill(qemu)).To(Succeed())
+		Expect(syscall.Kill(qemu, syscall.SIGKILL)).To(Succeed())
 		failed := waitForVMIPhase(ctx, ns, vmi.Name, v1.Failed)
 		Expect(failed.Status.Reason).To(Or(Equal("GuestCrashed"), Equal("LauncherFailed")))
 	})
@@ -128,11 +127,7 @@ var _ = Describe("VMIs on a node (virt-handler + virt-launcher)", Ordered, func(
 
 // exampleVMI decodes one of KubeVirt's example manifests, unchanged.
 func exampleVMI(file string) *v1.VirtualMachineInstance {
-	dir, err := framework.ConformanceExamplesDir()
-	Expect(err).NotTo(HaveOccurred())
-	docs, err := framework.ReadYAMLDocuments(filepath.Join(dir, file))
-	Expect(err).NotTo(HaveOccurred())
-	obj, _, err := scheme.StrictDecoder().Decode(docs[0], nil, nil)
+	obj, err := framework.DecodeExample(file)
 	Expect(err).NotTo(HaveOccurred())
 	return obj.(*v1.VirtualMachineInstance)
 }
@@ -218,14 +213,6 @@ func qemuPID(vmi *v1.VirtualMachineInstance) int {
 	pid, err := strconv.Atoi(strings.Fields(string(out))[0])
 	Expect(err).NotTo(HaveOccurred())
 	return pid
-}
-
-func syscallKill(pid int) error {
-	p, err := os.FindProcess(pid)
-	if err != nil {
-		return err
-	}
-	return p.Kill()
 }
 
 // installCRDs applies the generated CRDs (virt-operator's job, a later issue).

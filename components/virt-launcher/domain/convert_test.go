@@ -14,7 +14,6 @@ import (
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	"github.com/hypernest/hypernest/api/core/v1/defaults"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
-	"github.com/hypernest/hypernest/api/scheme"
 	"github.com/hypernest/hypernest/components/virt-launcher/domain"
 	"github.com/hypernest/hypernest/tests/framework"
 )
@@ -25,15 +24,7 @@ var update = flag.Bool("update", false, "rewrite the golden domain XML files in 
 // template for a VirtualMachine), with defaults set as virt-api would set them.
 func vmiFromExample(t *testing.T, file string) *v1.VirtualMachineInstance {
 	t.Helper()
-	dir, err := framework.ConformanceExamplesDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs, err := framework.ReadYAMLDocuments(filepath.Join(dir, file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj, _, err := scheme.StrictDecoder().Decode(docs[0], nil, nil)
+	obj, err := framework.DecodeExample(file)
 	if err != nil {
 		t.Fatal(err)
 	}

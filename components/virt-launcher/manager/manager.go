@@ -45,6 +45,7 @@ type Manager struct {
 	final     chan struct{}
 	finalOnce sync.Once
 	timer     *time.Timer // destroys the domain when a shutdown's grace period ends
+	closed    chan struct{}
 }
 
 var eventLoopOnce sync.Once
@@ -78,6 +79,7 @@ func New(log logr.Logger, uri string, preparer *disks.Preparer, socketsDir strin
 		status:   &launcherv1.DomainStatus{State: launcherv1.DomainState_NO_DOMAIN},
 		subs:     map[chan *launcherv1.DomainStatus]struct{}{},
 		final:    make(chan struct{}),
+		closed:   make(chan struct{}),
 	}
 	if _, err := conn.DomainEventLifecycleRegister(nil, func(_ *libvirt.Connect, d *libvirt.Domain, ev *libvirt.DomainEventLifecycle) {
 		m.log.V(1).Info("domain event", "event", ev.String())
@@ -87,15 +89,25 @@ func New(log logr.Logger, uri string, preparer *disks.Preparer, socketsDir strin
 		return nil, fmt.Errorf("subscribing to libvirt's domain events: %w", err)
 	}
 	go func() {
-		for range time.Tick(resyncPeriod) {
-			m.refresh()
+		ticker := time.NewTicker(resyncPeriod)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-m.closed:
+				return
+			case <-ticker.C:
+				m.refresh()
+			}
 		}
 	}()
 	return m, nil
 }
 
 // Close releases the libvirt connection.
-func (m *Manager) Close() { m.conn.Close() }
+func (m *Manager) Close() {
+	close(m.closed)
+	m.conn.Close()
+}
 
 // Sync creates and starts the domain for vmi, or does nothing when it already exists.
 func (m *Manager) Sync(ctx context.Context, vmi *v1.VirtualMachineInstance, ifaces []*launcherv1.InterfacePlumbing, opts *launcherv1.LaunchOptions) error {

@@ -78,8 +78,6 @@ func (s *Server) Sync(ctx context.Context, req *launcherv1.SyncRequest) (*launch
 	}
 	defaults.SetVirtualMachineInstanceSpecDefaults(&vmi.Spec)
 	if s.network != nil && len(req.Interfaces) > 0 {
-		began := time.Now()
-		defer func() { s.log.Info("sync", "took", time.Since(began).String()) }()
 		if err := s.network.Serve(req.Interfaces); err != nil {
 			return result(fmt.Errorf("starting guest networking: %w", err))
 		}
@@ -137,8 +135,8 @@ func (s *Server) WatchDomain(_ *launcherv1.Empty, stream launcherv1.Launcher_Wat
 		select {
 		case <-stream.Context().Done():
 			return nil
-		case status := <-updates:
-			if err := stream.Send(status); err != nil {
+		case st := <-updates:
+			if err := stream.Send(st); err != nil {
 				return err
 			}
 		}

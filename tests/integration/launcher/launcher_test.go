@@ -27,7 +27,6 @@ import (
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
-	"github.com/hypernest/hypernest/api/scheme"
 	"github.com/hypernest/hypernest/tests/framework"
 )
 
@@ -156,11 +155,7 @@ func (p *pod) serial() *gbytes.Buffer {
 // nocloudVMI is KubeVirt's vmi-nocloud.yaml, unchanged but for the pod network: no
 // virt-handler wires one here (the cluster tests cover networking).
 func nocloudVMI() []byte {
-	dir, err := framework.ConformanceExamplesDir()
-	Expect(err).NotTo(HaveOccurred())
-	docs, err := framework.ReadYAMLDocuments(filepath.Join(dir, "vmi-nocloud.yaml"))
-	Expect(err).NotTo(HaveOccurred())
-	obj, _, err := scheme.StrictDecoder().Decode(docs[0], nil, nil)
+	obj, err := framework.DecodeExample("vmi-nocloud.yaml")
 	Expect(err).NotTo(HaveOccurred())
 	vmi := obj.(*v1.VirtualMachineInstance)
 	vmi.Namespace, vmi.UID = "default", types.UID("00000000-0000-4000-8000-00000000c0de")
