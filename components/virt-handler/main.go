@@ -22,16 +22,19 @@ import (
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
+	"github.com/hypernest/hypernest/components/virt-handler/consoleserver"
 	"github.com/hypernest/hypernest/components/virt-handler/deviceplugin"
 	"github.com/hypernest/hypernest/components/virt-handler/heartbeat"
 	"github.com/hypernest/hypernest/components/virt-handler/vmi"
+	"github.com/hypernest/hypernest/components/virt-operator/install"
 )
 
 func main() {
 	var (
-		nodeName, kubeletPods, pluginDir, probeAddr, metricsAddr string
-		useEmulation                                             bool
-		zapOpts                                                  zap.Options
+		nodeName, kubeletPods, pluginDir, probeAddr, metricsAddr, certDir string
+		consolePort                                                       int
+		useEmulation                                                      bool
+		zapOpts                                                           zap.Options
 	)
 	flag.StringVar(&nodeName, "node-name", os.Getenv("NODE_NAME"), "the node this handler runs on (default: $NODE_NAME)")
 	flag.StringVar(&kubeletPods, "kubelet-pods-dir", launcherv1.KubeletPodsDir, "the kubelet's pod folder as mounted into this container")
@@ -39,6 +42,8 @@ func main() {
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8080", "address of /healthz and /readyz")
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "address of /metrics (0 disables it)")
 	flag.BoolVar(&useEmulation, "use-emulation", false, "run guests under QEMU's TCG instead of KVM (developerConfiguration.useEmulation)")
+	flag.StringVar(&certDir, "cert-dir", install.HandlerCertDir, "folder with the console server's tls.crt, tls.key and the CA's ca.crt")
+	flag.IntVar(&consolePort, "console-server-port", install.HandlerConsolePort, "port of the HTTPS server virt-api calls for pause, console and VNC")
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	log := zap.New(zap.UseFlagOptions(&zapOpts)).WithName("virt-handler")
@@ -80,14 +85,21 @@ func main() {
 		return nil
 	}))
 
-	must((&vmi.Reconciler{
+	vmis := &vmi.Reconciler{
 		Client:         mgr.GetClient(),
 		Log:            log.WithName("vmi"),
 		Recorder:       mgr.GetEventRecorderFor("virt-handler"),
 		NodeName:       nodeName,
 		KubeletPodsDir: kubeletPods,
 		UseEmulation:   useEmulation,
-	}).SetupWithManager(mgr))
+	}
+	must(vmis.SetupWithManager(mgr))
+	must(mgr.Add(&consoleserver.Server{
+		Log:     log.WithName("console-server"),
+		Lookup:  vmis.Lookup,
+		CertDir: certDir,
+		Addr:    fmt.Sprintf(":%d", consolePort),
+	}))
 
 	ctx := ctrl.SetupSignalHandler()
 	for _, p := range plugins {

@@ -3,6 +3,7 @@ package functests
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -130,4 +131,13 @@ func execInPod(namespace, name string, command ...string) (string, string, error
 	defer cancel()
 	err = executor.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr})
 	return stdout.String(), stderr.String(), err
+}
+
+// toJSON renders v for failure messages.
+func toJSON(v any) string {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err.Error()
+	}
+	return string(data)
 }

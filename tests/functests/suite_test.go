@@ -56,6 +56,7 @@ var _ = BeforeSuite(func() {
 
 // apply creates an object, or updates it to what is given when it exists.
 func apply(ctx context.Context, obj client.Object) {
+	obj.SetResourceVersion("") // an object read earlier is applied as it is now
 	err := crClient.Create(ctx, obj)
 	if !apierrors.IsAlreadyExists(err) {
 		Expect(err).NotTo(HaveOccurred())

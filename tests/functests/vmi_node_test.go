@@ -15,18 +15,13 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
-	appsv1 "k8s.io/api/apps/v1"
 	k8sv1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
-	"github.com/hypernest/hypernest/components/virt-controller/services"
 	"github.com/hypernest/hypernest/components/virt-handler/launcherclient"
 	"github.com/hypernest/hypernest/components/virt-operator/install"
 	"github.com/hypernest/hypernest/tests/framework"
@@ -42,14 +37,13 @@ var installCfg = install.Config{
 	ImagePullPolicy: k8sv1.PullIfNotPresent,
 	// KVM is not usable on this project's machines; set HYPERNEST_USE_EMULATION=false on KVM nodes.
 	UseEmulation: envOr("HYPERNEST_USE_EMULATION", "true") == "true",
+	// One node: a second virt-api or virt-controller replica would only cost memory.
+	SingleReplica: true,
 }
 
-// Until virt-controller exists (the next issue), these specs do its part: they install
-// the CRDs and virt-handler, render the launcher pod, and mark the VMI Scheduled.
-var _ = Describe("VMIs on a node (virt-handler + virt-launcher)", Ordered, func() {
+var _ = Describe("VMIs on a node (virt-controller, virt-handler, virt-launcher)", Ordered, func() {
 	BeforeAll(func(ctx SpecContext) {
-		installCRDs(ctx)
-		installHandler(ctx)
+		installHypernest(ctx)
 	})
 
 	It("runs KubeVirt's vmi-nocloud.yaml: Running with the pod's IP, cloud-init output on the console", func(ctx SpecContext) {
@@ -106,22 +100,16 @@ var _ = Describe("VMIs on a node (virt-handler + virt-launcher)", Ordered, func(
 		}).WithTimeout(2 * time.Minute).Should(Equal("Succeeded: 200 hello from the guest\n"))
 	})
 
-	It("refuses a malformed spec before libvirt sees it, naming the field", func(ctx SpecContext) {
+	It("refuses a malformed spec at creation, naming the field (virt-api's webhook)", func(ctx SpecContext) {
 		ns := newTestNamespace()
 		vmi := exampleVMI("vmi-nocloud.yaml")
 		vmi.Name = "vmi-bad"
+		vmi.Namespace = ns
 		vmi.Spec.Domain.Devices.Disks[1].Name = "cloudinit"
-		startVMI(ctx, ns, vmi)
-		Eventually(func() string {
-			got := getVMI(ctx, ns, vmi.Name)
-			for _, c := range got.Status.Conditions {
-				if c.Type == v1.VirtualMachineInstanceSynchronized && c.Status == k8sv1.ConditionFalse {
-					return c.Message
-				}
-			}
-			return ""
-		}).WithTimeout(vmiTimeout).Should(ContainSubstring(`spec.domain.devices.disks[1].name: Invalid value: "cloudinit": volume "cloudinit" not found`))
-		Expect(getVMI(ctx, ns, vmi.Name).Status.Phase).To(Equal(v1.Scheduled))
+		err := crClient.Create(ctx, vmi)
+		Expect(err).To(HaveOccurred())
+		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "a 422 Invalid answer: %v", err)
+		Expect(err.Error()).To(ContainSubstring(`spec.domain.devices.disks[1].name: Invalid value: "cloudinit": volume "cloudinit" not found`))
 	})
 })
 
@@ -132,30 +120,28 @@ func exampleVMI(file string) *v1.VirtualMachineInstance {
 	return obj.(*v1.VirtualMachineInstance)
 }
 
-// startVMI creates the VMI and its launcher pod, and once the pod runs, marks the VMI
-// Scheduled to the pod's node (virt-controller's job, next issue).
+// startVMI creates the VMI and waits until virt-controller has its launcher pod running
+// on a node; it returns the pod.
 func startVMI(ctx context.Context, ns string, vmi *v1.VirtualMachineInstance) *k8sv1.Pod {
 	vmi.Namespace = ns
 	Expect(crClient.Create(ctx, vmi)).To(Succeed())
-	pod, err := services.RenderLauncherPod(vmi, services.LauncherPodConfig{
-		Image: installCfg.Image("virt-launcher"), ImagePullPolicy: installCfg.ImagePullPolicy, UseEmulation: installCfg.UseEmulation,
-	})
-	Expect(err).NotTo(HaveOccurred())
-	Expect(crClient.Create(ctx, pod)).To(Succeed())
-	pod = waitForPodPhase(ns, pod.Name, k8sv1.PodRunning)
+	Eventually(func() v1.VirtualMachineInstancePhase {
+		return getVMI(ctx, ns, vmi.Name).Status.Phase
+	}).WithTimeout(vmiTimeout).WithPolling(500*time.Millisecond).Should(Or(Equal(v1.Scheduled), Equal(v1.Running)), "the VMI was not scheduled")
+	return launcherPod(ctx, getVMI(ctx, ns, vmi.Name))
+}
 
-	patch := client.MergeFrom(vmi.DeepCopy())
-	if vmi.Labels == nil {
-		vmi.Labels = map[string]string{}
+// launcherPod is the VMI's running virt-launcher pod.
+func launcherPod(ctx context.Context, vmi *v1.VirtualMachineInstance) *k8sv1.Pod {
+	pods := &k8sv1.PodList{}
+	Expect(crClient.List(ctx, pods, client.InNamespace(vmi.Namespace), client.MatchingLabels{v1.CreatedByLabel: string(vmi.UID)})).To(Succeed())
+	for i := range pods.Items {
+		if pods.Items[i].Status.Phase == k8sv1.PodRunning {
+			return &pods.Items[i]
+		}
 	}
-	vmi.Labels[v1.NodeNameLabel] = pod.Spec.NodeName
-	Expect(crClient.Patch(ctx, vmi, patch)).To(Succeed())
-	statusPatch := client.MergeFrom(vmi.DeepCopy())
-	vmi.Status.Phase = v1.Scheduled
-	vmi.Status.NodeName = pod.Spec.NodeName
-	vmi.Status.PhaseTransitionTimestamps = []v1.VirtualMachineInstancePhaseTransitionTimestamp{{Phase: v1.Scheduled, PhaseTransitionTimestamp: metav1.Now()}}
-	Expect(crClient.Status().Patch(ctx, vmi, statusPatch)).To(Succeed())
-	return pod
+	Fail(fmt.Sprintf("VMI %s/%s has no running launcher pod", vmi.Namespace, vmi.Name))
+	return nil
 }
 
 func getVMI(ctx context.Context, ns, name string) *v1.VirtualMachineInstance {
@@ -213,52 +199,6 @@ func qemuPID(vmi *v1.VirtualMachineInstance) int {
 	pid, err := strconv.Atoi(strings.Fields(string(out))[0])
 	Expect(err).NotTo(HaveOccurred())
 	return pid
-}
-
-// installCRDs applies the generated CRDs (virt-operator's job, a later issue).
-func installCRDs(ctx context.Context) {
-	root, err := framework.RepoRoot()
-	Expect(err).NotTo(HaveOccurred())
-	files, err := framework.YAMLFiles(filepath.Join(root, "manifests", "crds"))
-	Expect(err).NotTo(HaveOccurred())
-	for _, f := range files {
-		docs, err := framework.ReadYAMLDocuments(f)
-		Expect(err).NotTo(HaveOccurred())
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		Expect(yaml.Unmarshal(docs[0], crd)).To(Succeed())
-		apply(ctx, crd)
-	}
-	Eventually(func() error {
-		return crClient.List(ctx, &v1.VirtualMachineInstanceList{})
-	}).WithTimeout(time.Minute).Should(Succeed())
-}
-
-// installHandler deploys virt-handler (virt-operator's job, a later issue) and waits
-// until it runs and its node is schedulable for VMIs.
-func installHandler(ctx context.Context) {
-	ns := &k8sv1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: installCfg.Namespace}}
-	if err := crClient.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
-		Expect(err).NotTo(HaveOccurred())
-	}
-	sa, role, binding, ds := install.HandlerObjects(installCfg)
-	for _, o := range []client.Object{sa, role, binding, ds} {
-		apply(ctx, o)
-	}
-	Eventually(func() int32 {
-		got := &appsv1.DaemonSet{}
-		Expect(crClient.Get(ctx, client.ObjectKeyFromObject(ds), got)).To(Succeed())
-		return got.Status.NumberReady
-	}).WithTimeout(3*time.Minute).Should(BeNumerically(">=", 1), "virt-handler did not become ready")
-	Eventually(func() string {
-		nodes := &k8sv1.NodeList{}
-		Expect(crClient.List(ctx, nodes)).To(Succeed())
-		for _, n := range nodes.Items {
-			if n.Labels[v1.NodeSchedulable] == "true" && !n.Status.Allocatable.Name(launcherv1.TunResource, "").IsZero() {
-				return n.Name
-			}
-		}
-		return ""
-	}).WithTimeout(2*time.Minute).ShouldNot(BeEmpty(), "no node is schedulable for VMIs (heartbeat label and device plugins)")
 }
 
 // restartHandler deletes the virt-handler pods and waits for their replacements.

@@ -162,7 +162,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if domain.State == launcherv1.DomainState_NO_DOMAIN {
 		if err := r.start(callCtx, vmi, l, newStatus); err != nil {
 			log.Error(err, "starting the domain")
-			setCondition(newStatus, v1.VirtualMachineInstanceSynchronized, k8sv1.ConditionFalse, "SyncFailed", err.Error())
+			v1.SetVMICondition(newStatus, v1.VirtualMachineInstanceSynchronized, k8sv1.ConditionFalse, "SyncFailed", err.Error())
 			r.Recorder.Eventf(vmi, k8sv1.EventTypeWarning, "SyncFailed", "%v", err)
 			if uerr := r.updateStatus(ctx, vmi, newStatus); uerr != nil {
 				return ctrl.Result{}, uerr
@@ -207,7 +207,7 @@ func (r *Reconciler) start(ctx context.Context, vmi *v1.VirtualMachineInstance, 
 	if !res.Ok {
 		return errors.New(res.Message)
 	}
-	setCondition(status, v1.VirtualMachineInstanceSynchronized, k8sv1.ConditionTrue, "", "")
+	v1.SetVMICondition(status, v1.VirtualMachineInstanceSynchronized, k8sv1.ConditionTrue, "", "")
 	r.Recorder.Event(vmi, k8sv1.EventTypeNormal, "Created", "The launcher defined and started the domain")
 	return nil
 }
@@ -225,13 +225,13 @@ func (r *Reconciler) applyDomain(vmi *v1.VirtualMachineInstance, pod *k8sv1.Pod,
 		r.setPhase(vmi, s, v1.Running)
 		s.Reason = ""
 		if d.State == launcherv1.DomainState_PAUSED {
-			setCondition(s, v1.VirtualMachineInstancePaused, k8sv1.ConditionTrue, v1.PausedByUserReason, "The guest is paused")
-			setCondition(s, v1.VirtualMachineInstanceReady, k8sv1.ConditionFalse, v1.PausedByUserReason, "The guest is paused")
+			v1.SetVMICondition(s, v1.VirtualMachineInstancePaused, k8sv1.ConditionTrue, v1.PausedByUserReason, "The guest is paused")
+			v1.SetVMICondition(s, v1.VirtualMachineInstanceReady, k8sv1.ConditionFalse, v1.PausedByUserReason, "The guest is paused")
 		} else {
-			removeCondition(s, v1.VirtualMachineInstancePaused)
-			setCondition(s, v1.VirtualMachineInstanceReady, k8sv1.ConditionTrue, "", "")
+			v1.RemoveVMICondition(s, v1.VirtualMachineInstancePaused)
+			v1.SetVMICondition(s, v1.VirtualMachineInstanceReady, k8sv1.ConditionTrue, "", "")
 		}
-		setCondition(s, v1.VirtualMachineInstanceIsMigratable, k8sv1.ConditionFalse, "NotMigratable", notMigratable)
+		v1.SetVMICondition(s, v1.VirtualMachineInstanceIsMigratable, k8sv1.ConditionFalse, "NotMigratable", notMigratable)
 		s.Interfaces = statusInterfaces(l.plumbing, d)
 	case launcherv1.DomainState_SHUTOFF:
 		if d.Reason == "Crashed" || d.Reason == "Failed" {
@@ -289,8 +289,8 @@ func (r *Reconciler) finish(s *v1.VirtualMachineInstanceStatus, phase v1.Virtual
 		})
 	}
 	s.Reason = reason
-	setCondition(s, v1.VirtualMachineInstanceReady, k8sv1.ConditionFalse, v1.GuestNotRunningReason, "The guest is not running")
-	removeCondition(s, v1.VirtualMachineInstancePaused)
+	v1.SetVMICondition(s, v1.VirtualMachineInstanceReady, k8sv1.ConditionFalse, v1.GuestNotRunningReason, "The guest is not running")
+	v1.RemoveVMICondition(s, v1.VirtualMachineInstancePaused)
 }
 
 func (r *Reconciler) updateStatus(ctx context.Context, vmi *v1.VirtualMachineInstance, s *v1.VirtualMachineInstanceStatus) error {
@@ -404,4 +404,36 @@ func (r *Reconciler) forgetByName(name types.NamespacedName) {
 			delete(r.launchers, uid)
 		}
 	}
+}
+
+// Running is a VMI this handler runs, as the console server needs it.
+type Running struct {
+	VMI *v1.VirtualMachineInstance
+	// Launcher is the gRPC connection to its launcher.
+	Launcher launcherv1.LauncherClient
+	// SocketsDir is the launcher pod's sockets volume on this node (serial console, VNC).
+	SocketsDir string
+}
+
+// Lookup finds a Running VMI on this node by name. It fails, saying why, when the VMI is
+// not this node's or its guest is not running.
+func (r *Reconciler) Lookup(ctx context.Context, name types.NamespacedName) (*Running, error) {
+	vmi := &v1.VirtualMachineInstance{}
+	if err := r.Get(ctx, name, vmi); err != nil {
+		return nil, err
+	}
+	if vmi.Status.NodeName != r.NodeName || vmi.Status.Phase != v1.Running {
+		return nil, fmt.Errorf("VMI %s is not running on node %s (phase %q)", name, r.NodeName, vmi.Status.Phase)
+	}
+	r.mu.Lock()
+	l, ok := r.launchers[vmi.UID]
+	r.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("VMI %s has no launcher connection yet; retry in a few seconds", name)
+	}
+	return &Running{
+		VMI:        vmi,
+		Launcher:   l.client,
+		SocketsDir: launcherv1.SocketsDirOnNode(r.KubeletPodsDir, string(l.podUID)),
+	}, nil
 }

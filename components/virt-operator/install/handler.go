@@ -25,6 +25,8 @@ type Config struct {
 	ImageTag        string // e.g. devel
 	ImagePullPolicy k8sv1.PullPolicy
 	UseEmulation    bool
+	// SingleReplica runs one virt-api and one virt-controller instead of two.
+	SingleReplica bool
 }
 
 // Image is a component's image reference.
@@ -94,13 +96,16 @@ func HandlerObjects(cfg Config) (*k8sv1.ServiceAccount, *rbacv1.ClusterRole, *rb
 						Resources: k8sv1.ResourceRequirements{Requests: k8sv1.ResourceList{
 							k8sv1.ResourceCPU: mustQuantity("10m"), k8sv1.ResourceMemory: mustQuantity("64Mi"),
 						}},
+						Ports:          []k8sv1.ContainerPort{{Name: "console", ContainerPort: HandlerConsolePort}},
 						ReadinessProbe: &k8sv1.Probe{ProbeHandler: k8sv1.ProbeHandler{HTTPGet: &k8sv1.HTTPGetAction{Path: "/readyz", Port: intstrFromInt(8080)}}},
 						VolumeMounts: []k8sv1.VolumeMount{
+							{Name: "server-certificates", MountPath: HandlerCertDir, ReadOnly: true},
 							{Name: "kubelet-pods", MountPath: launcherv1.KubeletPodsDir, MountPropagation: ptr.To(k8sv1.MountPropagationHostToContainer)},
 							{Name: "device-plugins", MountPath: "/var/lib/kubelet/device-plugins"},
 						},
 					}},
 					Volumes: []k8sv1.Volume{
+						{Name: "server-certificates", VolumeSource: k8sv1.VolumeSource{Secret: &k8sv1.SecretVolumeSource{SecretName: HandlerCertSecretName}}},
 						hostPath("kubelet-pods", launcherv1.KubeletPodsDir, k8sv1.HostPathDirectory),
 						hostPath("device-plugins", "/var/lib/kubelet/device-plugins", k8sv1.HostPathDirectory),
 					},

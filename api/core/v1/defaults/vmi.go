@@ -38,6 +38,15 @@ func SetVirtualMachineInstanceSpecDefaults(spec *v1.VirtualMachineInstanceSpec) 
 			domain.Memory.Guest = ptr.To(req.DeepCopy())
 		}
 	}
+	// And the other way round: a guest size with no request asks the scheduler for it.
+	if domain.Memory.Guest != nil {
+		if _, ok := domain.Resources.Requests[k8sv1.ResourceMemory]; !ok {
+			if domain.Resources.Requests == nil {
+				domain.Resources.Requests = k8sv1.ResourceList{}
+			}
+			domain.Resources.Requests[k8sv1.ResourceMemory] = domain.Memory.Guest.DeepCopy()
+		}
+	}
 	if domain.CPU == nil {
 		domain.CPU = &v1.CPU{}
 	}

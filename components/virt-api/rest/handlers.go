@@ -1,0 +1,248 @@
+// Package rest serves subresources.kubevirt.io/v1, which the Kubernetes API server's
+// aggregation layer forwards to virt-api: VM start, stop and restart, and VMI pause,
+// unpause, console and VNC. Every call is authenticated as coming through the API
+// server and authorised against the caller's own RBAC.
+package rest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	k8sv1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/hypernest/hypernest/api/core/v1"
+	subresourcesv1 "github.com/hypernest/hypernest/api/subresources/v1"
+	"github.com/hypernest/hypernest/components/virt-api/stream"
+)
+
+// maxBody bounds an options body; the largest is a few hundred bytes.
+const maxBody = 64 * 1024
+
+// Resources as KubeVirt's error messages name them ("Operation cannot be fulfilled on
+// virtualmachine.kubevirt.io ...").
+var (
+	vmResource  = schema.GroupResource{Group: v1.GroupName, Resource: "virtualmachine"}
+	vmiResource = schema.GroupResource{Group: v1.GroupName, Resource: "virtualmachineinstance"}
+)
+
+// API serves the subresources.
+type API struct {
+	Log        logr.Logger
+	Client     client.Client
+	Auth       *FrontProxy
+	Authorizer *Authorizer
+	Handlers   *HandlerDialer
+	Version    VersionInfo
+}
+
+// Register adds the API's routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	const prefix = "/apis/" + subresourcesv1.GroupName + "/v1"
+	const vm = prefix + "/namespaces/{namespace}/virtualmachines/{name}/"
+	const vmi = prefix + "/namespaces/{namespace}/virtualmachineinstances/{name}/"
+	mux.HandleFunc("GET /apis/"+subresourcesv1.GroupName, a.discoveryGroup)
+	mux.HandleFunc("GET "+prefix, a.discoveryResources)
+	mux.HandleFunc("GET "+prefix+"/version", a.version)
+	mux.HandleFunc("GET "+prefix+"/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+	mux.HandleFunc("PUT "+vm+"start", a.authorized("update", "virtualmachines", "start", a.start))
+	mux.HandleFunc("PUT "+vm+"stop", a.authorized("update", "virtualmachines", "stop", a.stop))
+	mux.HandleFunc("PUT "+vm+"restart", a.authorized("update", "virtualmachines", "restart", a.restart))
+	mux.HandleFunc("PUT "+vmi+"pause", a.authorized("update", "virtualmachineinstances", "pause", a.pause))
+	mux.HandleFunc("PUT "+vmi+"unpause", a.authorized("update", "virtualmachineinstances", "unpause", a.unpause))
+	mux.HandleFunc("GET "+vmi+"console", a.authorized("get", "virtualmachineinstances", "console", a.streamTo("console")))
+	mux.HandleFunc("GET "+vmi+"vnc", a.authorized("get", "virtualmachineinstances", "vnc", a.streamTo("vnc")))
+}
+
+// authorized wraps a handler: the front proxy vouches for the caller, and the caller's
+// RBAC allows verb on the subresource.
+func (a *API) authorized(verb, resource, subresource string, next func(http.ResponseWriter, *http.Request, types.NamespacedName)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := types.NamespacedName{Namespace: r.PathValue("namespace"), Name: r.PathValue("name")}
+		user, err := a.Auth.Authenticate(r)
+		if err != nil {
+			writeStatus(w, apierrors.NewUnauthorized(err.Error()))
+			return
+		}
+		allowed, reason, err := a.Authorizer.Allowed(r.Context(), user, verb, name.Namespace, resource, subresource, name.Name)
+		if err != nil {
+			writeStatus(w, apierrors.NewInternalError(fmt.Errorf("checking access: %w", err)))
+			return
+		}
+		if !allowed {
+			msg := fmt.Sprintf("User %q cannot %s resource %q in API group %q in the namespace %q", user.Name, verb, resource+"/"+subresource, subresourcesv1.GroupName, name.Namespace)
+			if reason != "" {
+				msg += ": " + reason
+			}
+			writeStatus(w, apierrors.NewForbidden(schema.GroupResource{Group: subresourcesv1.GroupName, Resource: resource + "/" + subresource}, name.Name, errors.New(msg)))
+			return
+		}
+		a.Log.V(1).Info("call", "user", user.Name, "verb", verb, "subresource", resource+"/"+subresource, "object", name.String())
+		next(w, r, name)
+	}
+}
+
+// decodeBody reads an optional JSON options body into into.
+func decodeBody(r *http.Request, into any) error {
+	data, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	if err != nil {
+		return err
+	}
+	if len(data) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytesReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(into); err != nil {
+		return apierrors.NewBadRequest("the request body is not valid: " + err.Error())
+	}
+	return nil
+}
+
+func isDryRun(dryRun []string) bool {
+	return len(dryRun) == 1 && dryRun[0] == metav1.DryRunAll
+}
+
+// getVM and getVMI read the object, answering 404 for the caller when it is missing.
+func (a *API) getVM(ctx context.Context, w http.ResponseWriter, name types.NamespacedName) *v1.VirtualMachine {
+	vm := &v1.VirtualMachine{}
+	if err := a.Client.Get(ctx, name, vm); err != nil {
+		writeStatus(w, asStatus(err))
+		return nil
+	}
+	return vm
+}
+
+func (a *API) getVMI(ctx context.Context, name types.NamespacedName) (*v1.VirtualMachineInstance, error) {
+	vmi := &v1.VirtualMachineInstance{}
+	if err := a.Client.Get(ctx, name, vmi); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return vmi, nil
+}
+
+func (a *API) pause(w http.ResponseWriter, r *http.Request, name types.NamespacedName) {
+	opts := &subresourcesv1.PauseOptions{}
+	if err := decodeBody(r, opts); err != nil {
+		writeStatus(w, asStatus(err))
+		return
+	}
+	a.pauseOrUnpause(w, r, name, true, isDryRun(opts.DryRun))
+}
+
+func (a *API) unpause(w http.ResponseWriter, r *http.Request, name types.NamespacedName) {
+	opts := &subresourcesv1.UnpauseOptions{}
+	if err := decodeBody(r, opts); err != nil {
+		writeStatus(w, asStatus(err))
+		return
+	}
+	a.pauseOrUnpause(w, r, name, false, isDryRun(opts.DryRun))
+}
+
+func (a *API) pauseOrUnpause(w http.ResponseWriter, r *http.Request, name types.NamespacedName, pause, dryRun bool) {
+	vmi, err := a.runningVMI(r.Context(), name)
+	if err != nil {
+		writeStatus(w, asStatus(err))
+		return
+	}
+	paused := false
+	if c := v1.VMICondition(&vmi.Status, v1.VirtualMachineInstancePaused); c != nil && c.Status == k8sv1.ConditionTrue {
+		paused = true
+	}
+	switch {
+	case pause && paused:
+		writeStatus(w, apierrors.NewConflict(vmiResource, name.Name, errors.New("VMI is already paused")))
+		return
+	case !pause && !paused:
+		writeStatus(w, apierrors.NewConflict(vmiResource, name.Name, errors.New("VMI is not paused")))
+		return
+	case dryRun:
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	action := "unpause"
+	if pause {
+		action = "pause"
+	}
+	if err := a.Handlers.Put(r.Context(), vmi, action); err != nil {
+		writeStatus(w, apierrors.NewInternalError(fmt.Errorf("%s: %w", action, err)))
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// runningVMI is the VMI when its guest runs on a node, else a Conflict naming its phase.
+func (a *API) runningVMI(ctx context.Context, name types.NamespacedName) (*v1.VirtualMachineInstance, error) {
+	vmi, err := a.getVMI(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if vmi == nil {
+		return nil, apierrors.NewNotFound(vmiResource, name.Name)
+	}
+	if vmi.Status.Phase != v1.Running {
+		return nil, apierrors.NewConflict(vmiResource, name.Name, fmt.Errorf("VMI is not running (phase %q)", vmi.Status.Phase))
+	}
+	return vmi, nil
+}
+
+// streamTo proxies a console or VNC WebSocket to the virt-handler running the VMI.
+func (a *API) streamTo(kind string) func(http.ResponseWriter, *http.Request, types.NamespacedName) {
+	return func(w http.ResponseWriter, r *http.Request, name types.NamespacedName) {
+		vmi, err := a.runningVMI(r.Context(), name)
+		if err != nil {
+			writeStatus(w, asStatus(err))
+			return
+		}
+		// Connect to the node first, so a failure is still an HTTP error the client reads.
+		dialCtx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		backend, err := a.Handlers.Stream(dialCtx, vmi, kind)
+		cancel()
+		if err != nil {
+			writeStatus(w, apierrors.NewServiceUnavailable(fmt.Sprintf("connecting to the %s of %s: %v", kind, name, err)))
+			return
+		}
+		ws, err := stream.Upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			_ = backend.Close()
+			return
+		}
+		log := a.Log.WithValues("vmi", name.String(), "stream", kind)
+		log.Info("stream opened")
+		if err := stream.Pipe(stream.NewConn(ws), backend); err != nil {
+			log.Info("stream ended", "error", err.Error())
+			return
+		}
+		log.Info("stream closed")
+	}
+}
+
+// writeStatus answers with a Kubernetes Status, which kubectl and virtctl print.
+func writeStatus(w http.ResponseWriter, err *apierrors.StatusError) {
+	status := err.Status()
+	status.Kind, status.APIVersion = "Status", "v1"
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(int(status.Code))
+	_ = json.NewEncoder(w).Encode(status)
+}
+
+func asStatus(err error) *apierrors.StatusError {
+	var status *apierrors.StatusError
+	if errors.As(err, &status) {
+		return status
+	}
+	return apierrors.NewInternalError(err)
+}

@@ -1,0 +1,110 @@
+// Package stream is the wire format of Hypernest's console and VNC streams, the same as
+// KubeVirt's: a WebSocket with the "plain.kubevirt.io" subprotocol whose binary messages
+// carry the raw bytes of the serial port or the VNC connection. virtctl speaks it to
+// virt-api, and virt-api to virt-handler.
+package stream
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Subprotocol is the WebSocket subprotocol of a plain byte stream.
+const Subprotocol = "plain.kubevirt.io"
+
+// bufferSize is each WebSocket buffer; a console line or a VNC update fits, and a larger
+// frame is just split.
+const bufferSize = 32 * 1024
+
+// Upgrader accepts console and VNC WebSockets.
+var Upgrader = websocket.Upgrader{
+	ReadBufferSize:  bufferSize,
+	WriteBufferSize: bufferSize,
+	Subprotocols:    []string{Subprotocol},
+	// Callers authenticate with client certificates or bearer tokens, never cookies, so a
+	// cross-origin page gains nothing from opening one.
+	CheckOrigin: func(*http.Request) bool { return true },
+}
+
+// Conn makes a WebSocket an io.ReadWriteCloser of its binary messages.
+type Conn struct {
+	ws      *websocket.Conn
+	reader  io.Reader
+	writeMu sync.Mutex
+}
+
+// NewConn wraps ws.
+func NewConn(ws *websocket.Conn) *Conn { return &Conn{ws: ws} }
+
+// Read reads the next bytes of the stream, across message boundaries.
+func (c *Conn) Read(p []byte) (int, error) {
+	for {
+		if c.reader == nil {
+			kind, r, err := c.ws.NextReader()
+			if err != nil {
+				var closeErr *websocket.CloseError
+				if errors.As(err, &closeErr) && closeErr.Code == websocket.CloseNormalClosure {
+					return 0, io.EOF
+				}
+				return 0, err
+			}
+			if kind != websocket.BinaryMessage && kind != websocket.TextMessage {
+				continue
+			}
+			c.reader = r
+		}
+		n, err := c.reader.Read(p)
+		if errors.Is(err, io.EOF) {
+			c.reader = nil
+			if n == 0 {
+				continue
+			}
+			err = nil
+		}
+		return n, err
+	}
+}
+
+// Write sends p as one binary message.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Close says goodbye to the peer, then closes the connection.
+func (c *Conn) Close() error {
+	c.writeMu.Lock()
+	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	c.writeMu.Unlock()
+	return c.ws.Close()
+}
+
+// Pipe copies a and b into each other until either ends, then closes both. It returns the
+// first error that is not an ordinary end of stream.
+func Pipe(a, b io.ReadWriteCloser) error {
+	errs := make(chan error, 2)
+	copyOne := func(dst io.Writer, src io.Reader) {
+		_, err := io.Copy(dst, src)
+		errs <- err
+	}
+	go copyOne(a, b)
+	go copyOne(b, a)
+	err := <-errs
+	_ = a.Close()
+	_ = b.Close()
+	<-errs
+	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
+		return nil
+	}
+	return err
+}

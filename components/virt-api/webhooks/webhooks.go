@@ -1,0 +1,206 @@
+// Package webhooks holds virt-api's admission webhooks: defaults for VMIs and VMs before
+// they are stored, and validation that names the field of every error.
+package webhooks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	v1 "github.com/hypernest/hypernest/api/core/v1"
+	"github.com/hypernest/hypernest/api/core/v1/defaults"
+	"github.com/hypernest/hypernest/api/core/v1/validation"
+)
+
+// Register adds the webhooks to mux under their paths.
+func Register(mux *http.ServeMux, scheme *runtime.Scheme, reader client.Reader, namespace string, paths Paths) {
+	decoder := admission.NewDecoder(scheme)
+	mux.Handle(paths.MutateVMI, &admission.Webhook{Handler: &vmiMutator{decoder: decoder}})
+	mux.Handle(paths.MutateVM, &admission.Webhook{Handler: &vmMutator{decoder: decoder}})
+	mux.Handle(paths.ValidateVMI, &admission.Webhook{Handler: &vmiValidator{decoder: decoder, namespace: namespace}})
+	mux.Handle(paths.ValidateVM, &admission.Webhook{Handler: &vmValidator{decoder: decoder}})
+	mux.Handle(paths.ValidateKubeVirt, &admission.Webhook{Handler: &kubeVirtValidator{decoder: decoder, reader: reader}})
+}
+
+// Paths are the URL paths of the webhooks (the install package's).
+type Paths struct {
+	MutateVMI, MutateVM, ValidateVMI, ValidateVM, ValidateKubeVirt string
+}
+
+// vmiMutator completes a new VMI's spec, so what is stored is what runs.
+type vmiMutator struct{ decoder admission.Decoder }
+
+func (m *vmiMutator) Handle(_ context.Context, req admission.Request) admission.Response {
+	vmi := &v1.VirtualMachineInstance{}
+	if err := m.decoder.Decode(req, vmi); err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	defaults.SetVirtualMachineInstanceSpecDefaults(&vmi.Spec)
+	return patchResponse(req.Object.Raw, vmi)
+}
+
+// vmMutator sets what KubeVirt sets on a VM: the machine type of its template, so a VM
+// keeps its machine type when the cluster default changes. The rest of the template is
+// completed when its VMI is created.
+type vmMutator struct{ decoder admission.Decoder }
+
+func (m *vmMutator) Handle(_ context.Context, req admission.Request) admission.Response {
+	vm := &v1.VirtualMachine{}
+	if err := m.decoder.Decode(req, vm); err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	if t := vm.Spec.Template; t != nil {
+		if t.Spec.Domain.Machine == nil {
+			t.Spec.Domain.Machine = &v1.Machine{}
+		}
+		if t.Spec.Domain.Machine.Type == "" {
+			t.Spec.Domain.Machine.Type = defaults.DefaultMachineType
+		}
+	}
+	return patchResponse(req.Object.Raw, vm)
+}
+
+func patchResponse(original []byte, obj any) admission.Response {
+	current, err := json.Marshal(obj)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	return admission.PatchResponseFromRaw(original, current)
+}
+
+// vmiValidator refuses VMIs Hypernest cannot run, and spec changes after creation.
+type vmiValidator struct {
+	decoder   admission.Decoder
+	namespace string
+}
+
+func (v *vmiValidator) Handle(_ context.Context, req admission.Request) admission.Response {
+	vmi := &v1.VirtualMachineInstance{}
+	if err := v.decoder.Decode(req, vmi); err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	if req.Operation == admissionv1.Update {
+		old := &v1.VirtualMachineInstance{}
+		if err := v.decoder.DecodeRaw(req.OldObject, old); err != nil {
+			return admission.Errored(http.StatusBadRequest, err)
+		}
+		if equality.Semantic.DeepEqual(old.Spec, vmi.Spec) || v.isHypernest(req.UserInfo.Username) {
+			return admission.Allowed("")
+		}
+		// A running guest cannot follow a changed spec; KubeVirt refuses the same.
+		return invalid(field.ErrorList{field.Forbidden(field.NewPath("spec"), "a VMI's spec cannot change after it is created; change its VM, or delete and recreate the VMI")})
+	}
+	return invalid(validation.ValidateVirtualMachineInstanceSpec(field.NewPath("spec"), &vmi.Spec))
+}
+
+// isHypernest: Hypernest's own components may update a VMI's spec (virt-api sets the
+// grace period of `virtctl stop --grace-period`).
+func (v *vmiValidator) isHypernest(username string) bool {
+	prefix := "system:serviceaccount:" + v.namespace + ":"
+	if !strings.HasPrefix(username, prefix) {
+		return false
+	}
+	switch strings.TrimPrefix(username, prefix) {
+	case "virt-api", "virt-controller", "virt-handler":
+		return true
+	}
+	return false
+}
+
+// vmValidator refuses VMs whose template Hypernest could not run.
+type vmValidator struct{ decoder admission.Decoder }
+
+func (v *vmValidator) Handle(_ context.Context, req admission.Request) admission.Response {
+	vm := &v1.VirtualMachine{}
+	if err := v.decoder.Decode(req, vm); err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	return invalid(ValidateVirtualMachine(vm))
+}
+
+// ValidateVirtualMachine checks a VM's spec; every error names its field.
+func ValidateVirtualMachine(vm *v1.VirtualMachine) field.ErrorList {
+	var errs field.ErrorList
+	spec := field.NewPath("spec")
+	if vm.Spec.Running != nil && vm.Spec.RunStrategy != nil {
+		errs = append(errs, field.Invalid(spec.Child("running"), *vm.Spec.Running, "spec.running and spec.runStrategy are mutually exclusive; set only spec.runStrategy"))
+	}
+	if vm.Spec.RunStrategy != nil && *vm.Spec.RunStrategy == v1.RunStrategyWaitAsReceiver {
+		errs = append(errs, field.Forbidden(spec.Child("runStrategy"), "WaitAsReceiver (decentralized live migration) is not supported by Hypernest yet"))
+	}
+	if len(vm.Spec.DataVolumeTemplates) > 0 {
+		errs = append(errs, field.Forbidden(spec.Child("dataVolumeTemplates"), "DataVolumes (CDI) are not supported by Hypernest yet"))
+	}
+	if vm.Spec.Instancetype != nil {
+		errs = append(errs, field.Forbidden(spec.Child("instancetype"), "instance types are not supported by Hypernest yet"))
+	}
+	if vm.Spec.Preference != nil {
+		errs = append(errs, field.Forbidden(spec.Child("preference"), "preferences are not supported by Hypernest yet"))
+	}
+	if vm.Spec.Template == nil {
+		return append(errs, field.Required(spec.Child("template"), "a VM needs the template of the VMI it runs"))
+	}
+	// The template is checked as its VMI will be: completed with the defaults first.
+	template := vm.Spec.Template.Spec.DeepCopy()
+	defaults.SetVirtualMachineInstanceSpecDefaults(template)
+	return append(errs, validation.ValidateVirtualMachineInstanceSpec(spec.Child("template", "spec"), template)...)
+}
+
+// kubeVirtValidator allows one KubeVirt object in the cluster, as KubeVirt does: two
+// would fight over the same components.
+type kubeVirtValidator struct {
+	decoder admission.Decoder
+	reader  client.Reader
+}
+
+func (v *kubeVirtValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	kv := &v1.KubeVirt{}
+	if err := v.decoder.Decode(req, kv); err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	if req.Operation != admissionv1.Create {
+		return admission.Allowed("")
+	}
+	list := &v1.KubeVirtList{}
+	if err := v.reader.List(ctx, list); err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	for _, other := range list.Items {
+		if other.Namespace != kv.Namespace || other.Name != kv.Name {
+			return admission.Denied(fmt.Sprintf("KubeVirt %s/%s already exists: a cluster has one KubeVirt object; edit that one", other.Namespace, other.Name))
+		}
+	}
+	return admission.Allowed("")
+}
+
+// invalid turns field errors into a 422 Invalid answer, each error a cause with its field,
+// as the API server's own validation answers (kubectl prints every one).
+func invalid(errs field.ErrorList) admission.Response {
+	if len(errs) == 0 {
+		return admission.Allowed("")
+	}
+	causes := make([]metav1.StatusCause, 0, len(errs))
+	for _, e := range errs {
+		causes = append(causes, metav1.StatusCause{Type: metav1.CauseType(e.Type), Message: e.ErrorBody(), Field: e.Field})
+	}
+	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{
+		Allowed: false,
+		Result: &metav1.Status{
+			Status:  metav1.StatusFailure,
+			Code:    http.StatusUnprocessableEntity,
+			Reason:  metav1.StatusReasonInvalid,
+			Message: errs.ToAggregate().Error(),
+			Details: &metav1.StatusDetails{Causes: causes},
+		},
+	}}
+}

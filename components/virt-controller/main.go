@@ -1,0 +1,119 @@
+// Command virt-controller runs Hypernest's cluster-wide controllers (a Deployment with
+// leader election, so one replica acts at a time): VirtualMachines get their
+// VirtualMachineInstances, and VirtualMachineInstances their virt-launcher pods.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	k8sv1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	v1 "github.com/hypernest/hypernest/api/core/v1"
+	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
+	"github.com/hypernest/hypernest/components/virt-controller/services"
+	"github.com/hypernest/hypernest/components/virt-controller/vm"
+	"github.com/hypernest/hypernest/components/virt-controller/vmi"
+)
+
+// Leader election timing: client-go's defaults (15 s lease, 10 s renew, 2 s retry), the
+// same KubeVirt's virt-controller uses; a new leader takes over within ~15 s.
+const (
+	leaseDuration = 15 * time.Second
+	renewDeadline = 10 * time.Second
+	retryPeriod   = 2 * time.Second
+)
+
+func main() {
+	var (
+		launcherImage, pullPolicy, namespace, probeAddr, metricsAddr string
+		useEmulation, leaderElect                                    bool
+		vmWorkers, vmiWorkers                                        int
+		zapOpts                                                      zap.Options
+	)
+	flag.StringVar(&launcherImage, "launcher-image", "", "the virt-launcher image launcher pods run (required)")
+	flag.StringVar(&pullPolicy, "image-pull-policy", string(k8sv1.PullIfNotPresent), "pull policy of launcher pods and containerDisks without their own")
+	flag.StringVar(&namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the namespace Hypernest is installed in; holds the leader election lease (default: $POD_NAMESPACE)")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8080", "address of /healthz and /readyz")
+	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "address of /metrics, served over TLS (0 disables it)")
+	flag.BoolVar(&useEmulation, "use-emulation", false, "launcher pods do not ask for /dev/kvm; guests run under TCG (developerConfiguration.useEmulation)")
+	flag.BoolVar(&leaderElect, "leader-elect", true, "only the replica holding the lease acts")
+	// KubeVirt's defaults: 3 VM and 10 VMI workers (virt-controller's --vm-threadiness
+	// and --vmi-threadiness); a VMI is worked on by one worker at a time either way.
+	flag.IntVar(&vmWorkers, "vm-workers", 3, "VMs reconciled in parallel")
+	flag.IntVar(&vmiWorkers, "vmi-workers", 10, "VMIs reconciled in parallel")
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	log := zap.New(zap.UseFlagOptions(&zapOpts)).WithName("virt-controller")
+	ctrl.SetLogger(log)
+	if launcherImage == "" {
+		fail(2, "--launcher-image is required: the image launcher pods run (e.g. localhost/hypernest/virt-launcher:devel)")
+	}
+	if leaderElect && namespace == "" {
+		fail(2, "the namespace is unknown; pass --namespace or set POD_NAMESPACE (from metadata.namespace), or --leader-elect=false")
+	}
+
+	scheme := runtime.NewScheme()
+	must(clientgoscheme.AddToScheme(scheme))
+	must(v1.AddToScheme(scheme))
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                  scheme,
+		HealthProbeBindAddress:  probeAddr,
+		Metrics:                 metricsserver.Options{BindAddress: metricsAddr, SecureServing: metricsAddr != "0"},
+		LeaderElection:          leaderElect,
+		LeaderElectionID:        "virt-controller",
+		LeaderElectionNamespace: namespace,
+		LeaseDuration:           ptrTo(leaseDuration),
+		RenewDeadline:           ptrTo(renewDeadline),
+		RetryPeriod:             ptrTo(retryPeriod),
+		// Only launcher pods: the cache does not hold every pod of the cluster.
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&k8sv1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{v1.AppLabel: launcherv1.AppLabelValue})},
+		}},
+	})
+	must(err)
+	must(mgr.AddHealthzCheck("ping", func(_ *http.Request) error { return nil }))
+	must(mgr.AddReadyzCheck("ping", func(_ *http.Request) error { return nil }))
+
+	podConfig := services.LauncherPodConfig{Image: launcherImage, ImagePullPolicy: k8sv1.PullPolicy(pullPolicy), UseEmulation: useEmulation}
+	must((&vmi.Reconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorderFor("virtualmachineinstance-controller"),
+		Config:    func() services.LauncherPodConfig { return podConfig },
+	}).SetupWithManager(mgr, vmiWorkers))
+	must((&vm.Reconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorderFor("virtualmachine-controller"),
+	}).SetupWithManager(mgr, vmWorkers))
+
+	log.Info("starting", "launcherImage", launcherImage, "useEmulation", useEmulation)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		log.Error(err, "virt-controller stopped")
+		os.Exit(1)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+func fail(code int, msg string) {
+	fmt.Fprintln(os.Stderr, "virt-controller: "+msg)
+	os.Exit(code)
+}
+
+func must(err error) {
+	if err != nil {
+		fail(1, err.Error())
+	}
+}

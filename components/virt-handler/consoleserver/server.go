@@ -1,0 +1,180 @@
+// Package consoleserver is virt-handler's HTTPS server for virt-api: it pauses and
+// unpauses guests on this node and streams their serial console and VNC. Only virt-api
+// may call it: clients must present a certificate from Hypernest's CA naming virt-api.
+package consoleserver
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
+
+	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
+	"github.com/hypernest/hypernest/components/virt-api/stream"
+	"github.com/hypernest/hypernest/components/virt-handler/launcherclient"
+	"github.com/hypernest/hypernest/components/virt-handler/vmi"
+	"github.com/hypernest/hypernest/components/virt-operator/install"
+)
+
+// callTimeout bounds a pause or unpause call to the launcher.
+const callTimeout = 30 * time.Second
+
+// Server serves virt-api's calls for the VMIs of this node.
+type Server struct {
+	Log logr.Logger
+	// Lookup finds a running VMI of this node.
+	Lookup func(ctx context.Context, name types.NamespacedName) (*vmi.Running, error)
+	// CertDir holds tls.crt, tls.key and ca.crt (install.HandlerCertSecretName).
+	CertDir string
+	Addr    string
+}
+
+// Start serves until ctx ends.
+func (s *Server) Start(ctx context.Context) error {
+	watcher, err := certwatcher.New(filepath.Join(s.CertDir, "tls.crt"), filepath.Join(s.CertDir, "tls.key"))
+	if err != nil {
+		return fmt.Errorf("console server certificate in %s: %w", s.CertDir, err)
+	}
+	go func() { _ = watcher.Start(ctx) }()
+	tlsConfig := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// The CA is read at each handshake, so a rotated CA applies without a restart.
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			pool, err := s.clientCAs()
+			if err != nil {
+				return nil, err
+			}
+			return &tls.Config{
+				MinVersion:            tls.VersionTLS12,
+				GetCertificate:        watcher.GetCertificate,
+				ClientAuth:            tls.RequireAndVerifyClientCert,
+				ClientCAs:             pool,
+				VerifyPeerCertificate: onlyClient(install.APIClientName),
+			}, nil
+		},
+	}
+	mux := http.NewServeMux()
+	const vmiPath = "/v1/namespaces/{namespace}/virtualmachineinstances/{name}/"
+	mux.HandleFunc("PUT "+vmiPath+"pause", s.pause)
+	mux.HandleFunc("PUT "+vmiPath+"unpause", s.unpause)
+	mux.HandleFunc("GET "+vmiPath+"console", s.socketStream(launcherv1.SerialSocket))
+	mux.HandleFunc("GET "+vmiPath+"vnc", s.socketStream(launcherv1.VNCSocket))
+	srv := &http.Server{Addr: s.Addr, Handler: mux, TLSConfig: tlsConfig, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+	}()
+	s.Log.Info("serving virt-api's console and pause calls", "addr", s.Addr)
+	if err := srv.ListenAndServeTLS("", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) clientCAs() (*x509.CertPool, error) {
+	data, err := os.ReadFile(filepath.Join(s.CertDir, install.CABundleKey))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("no CA certificate in %s", filepath.Join(s.CertDir, install.CABundleKey))
+	}
+	return pool, nil
+}
+
+// onlyClient accepts a verified client certificate only when it names commonName.
+func onlyClient(commonName string) func([][]byte, [][]*x509.Certificate) error {
+	return func(_ [][]byte, chains [][]*x509.Certificate) error {
+		for _, chain := range chains {
+			if len(chain) > 0 && chain[0].Subject.CommonName == commonName {
+				return nil
+			}
+		}
+		return fmt.Errorf("only %s may call virt-handler", commonName)
+	}
+}
+
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request) *vmi.Running {
+	name := types.NamespacedName{Namespace: r.PathValue("namespace"), Name: r.PathValue("name")}
+	running, err := s.Lookup(r.Context(), name)
+	if err != nil {
+		code := http.StatusConflict
+		if apierrors.IsNotFound(err) {
+			code = http.StatusNotFound
+		}
+		http.Error(w, err.Error(), code)
+		return nil
+	}
+	return running
+}
+
+func (s *Server) pause(w http.ResponseWriter, r *http.Request) {
+	running := s.lookup(w, r)
+	if running == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
+	defer cancel()
+	if _, err := running.Launcher.Pause(ctx, &launcherv1.Empty{}); err != nil {
+		http.Error(w, "pausing the guest: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	s.Log.Info("paused", "vmi", r.PathValue("namespace")+"/"+r.PathValue("name"))
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Server) unpause(w http.ResponseWriter, r *http.Request) {
+	running := s.lookup(w, r)
+	if running == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
+	defer cancel()
+	if _, err := running.Launcher.Unpause(ctx, &launcherv1.Empty{}); err != nil {
+		http.Error(w, "unpausing the guest: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	s.Log.Info("unpaused", "vmi", r.PathValue("namespace")+"/"+r.PathValue("name"))
+	w.WriteHeader(http.StatusOK)
+}
+
+// socketStream connects a WebSocket to one of the launcher's sockets (QEMU serves the
+// serial port and VNC there, one client at a time).
+func (s *Server) socketStream(socket string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		running := s.lookup(w, r)
+		if running == nil {
+			return
+		}
+		conn, err := launcherclient.DialUnix(r.Context(), filepath.Join(running.SocketsDir, socket))
+		if err != nil {
+			http.Error(w, fmt.Sprintf("connecting to the guest's %s: %v", socket, err), http.StatusBadGateway)
+			return
+		}
+		ws, err := stream.Upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			_ = conn.Close()
+			return // the upgrader answered the client
+		}
+		log := s.Log.WithValues("vmi", r.PathValue("namespace")+"/"+r.PathValue("name"), "socket", socket)
+		log.Info("stream opened")
+		if err := stream.Pipe(stream.NewConn(ws), conn); err != nil {
+			log.Info("stream ended", "error", err.Error())
+			return
+		}
+		log.Info("stream closed")
+	}
+}

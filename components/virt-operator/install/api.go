@@ -1,0 +1,236 @@
+package install
+
+import (
+	"encoding/base64"
+	"strconv"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	k8sv1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/hypernest/hypernest/api/core/v1"
+	subresourcesv1 "github.com/hypernest/hypernest/api/subresources/v1"
+)
+
+// APIName names virt-api's Deployment, Service, service account and RBAC objects.
+const APIName = "virt-api"
+
+// virt-api's ports: it listens unprivileged on APIPort; its Service offers 443.
+const (
+	APIPort = 8443
+	// HandlerConsolePort is virt-handler's console and pause server (KubeVirt's 8186).
+	HandlerConsolePort = 8186
+)
+
+// Webhook paths served by virt-api.
+const (
+	MutateVMIPath     = "/mutate-virtualmachineinstances"
+	MutateVMPath      = "/mutate-virtualmachines"
+	ValidateVMIPath   = "/validate-virtualmachineinstances"
+	ValidateVMPath    = "/validate-virtualmachines"
+	ValidateKubeVirts = "/validate-kubevirts"
+)
+
+// Mount points of the certificate Secrets.
+const (
+	APICertDir     = "/etc/virt-api/certificates"
+	HandlerCertDir = "/etc/virt-handler/server-certificates"
+)
+
+// APIObjects are virt-api's service account, RBAC, Deployment and Service, its
+// APIService (subresources.kubevirt.io through the aggregation layer) and the webhook
+// configurations; caBundle is the PEM CA that signed virt-api's certificate.
+func APIObjects(cfg Config, caBundle []byte) []client.Object {
+	labels := componentLabels(APIName)
+	sa := &k8sv1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: APIName, Namespace: cfg.Namespace, Labels: labels}}
+	clusterRole := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubevirt.io:" + APIName, Labels: labels},
+		Rules: []rbacv1.PolicyRule{
+			// start/stop/restart queue requests on the VM and set a stop's grace period.
+			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachines"}, Verbs: []string{"get", "list", "watch", "patch"}},
+			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachines/status"}, Verbs: []string{"patch"}},
+			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstances"}, Verbs: []string{"get", "list", "watch", "patch"}},
+			// The validating webhook allows one KubeVirt object in the cluster.
+			{APIGroups: []string{v1.GroupName}, Resources: []string{"kubevirts"}, Verbs: []string{"get", "list", "watch"}},
+			// Every subresource call is checked against the caller's own RBAC.
+			{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
+		},
+	}
+	clusterBinding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: clusterRole.Name, Labels: labels},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRole.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: APIName, Namespace: cfg.Namespace}},
+	}
+	// The front proxy's CA and header names, which authenticate aggregated requests, are
+	// in kube-system's extension-apiserver-authentication ConfigMap; Kubernetes ships the
+	// Role that reads it.
+	authReader := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubevirt.io:" + APIName + ":extension-apiserver-authentication-reader", Namespace: "kube-system", Labels: labels},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "extension-apiserver-authentication-reader"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: APIName, Namespace: cfg.Namespace}},
+	}
+	// virt-handler pods are found by node in Hypernest's namespace only.
+	role := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubevirt.io:" + APIName, Namespace: cfg.Namespace, Labels: labels},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}},
+		},
+	}
+	binding := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: role.Name, Namespace: cfg.Namespace, Labels: labels},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: APIName, Namespace: cfg.Namespace}},
+	}
+
+	service := &k8sv1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: APIName, Namespace: cfg.Namespace, Labels: labels},
+		Spec: k8sv1.ServiceSpec{
+			Selector: map[string]string{v1.AppLabel: APIName},
+			Ports:    []k8sv1.ServicePort{{Name: "https", Port: 443, TargetPort: intstr.FromInt32(APIPort)}},
+		},
+	}
+	deployment := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: APIName, Namespace: cfg.Namespace, Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(cfg.replicas()),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{v1.AppLabel: APIName}},
+			Template: k8sv1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: k8sv1.PodSpec{
+					ServiceAccountName: APIName,
+					PriorityClassName:  "system-cluster-critical",
+					SecurityContext:    restrictedPodSecurity(),
+					Containers: []k8sv1.Container{{
+						Name:            APIName,
+						Image:           cfg.Image(APIName),
+						ImagePullPolicy: cfg.ImagePullPolicy,
+						Args: []string{
+							"--cert-dir=" + APICertDir,
+							"--handler-port=" + itoa(HandlerConsolePort),
+							"--handler-server-name=" + HandlerServerName,
+						},
+						Env:             []k8sv1.EnvVar{podNamespaceEnv()},
+						Ports:           []k8sv1.ContainerPort{{Name: "https", ContainerPort: APIPort}},
+						SecurityContext: restrictedContainerSecurity(),
+						Resources: k8sv1.ResourceRequirements{Requests: k8sv1.ResourceList{
+							k8sv1.ResourceCPU: mustQuantity("5m"), k8sv1.ResourceMemory: mustQuantity("32Mi"),
+						}},
+						ReadinessProbe: &k8sv1.Probe{ProbeHandler: k8sv1.ProbeHandler{HTTPGet: &k8sv1.HTTPGetAction{
+							Path: "/healthz", Port: intstr.FromInt32(APIPort), Scheme: k8sv1.URISchemeHTTPS,
+						}}, PeriodSeconds: 2},
+						VolumeMounts: []k8sv1.VolumeMount{{Name: "certificates", MountPath: APICertDir, ReadOnly: true}},
+					}},
+					Volumes: []k8sv1.Volume{{Name: "certificates", VolumeSource: k8sv1.VolumeSource{
+						Secret: &k8sv1.SecretVolumeSource{SecretName: APICertSecretName},
+					}}},
+				},
+			},
+		},
+	}
+
+	apiService := APIServiceObject(cfg, caBundle)
+	apiService.SetLabels(labels)
+
+	webhookClient := func(path string) admissionregistrationv1.WebhookClientConfig {
+		return admissionregistrationv1.WebhookClientConfig{
+			Service:  &admissionregistrationv1.ServiceReference{Namespace: cfg.Namespace, Name: APIName, Path: ptr.To(path), Port: ptr.To[int32](443)},
+			CABundle: caBundle,
+		}
+	}
+	rule := func(resource string, ops ...admissionregistrationv1.OperationType) []admissionregistrationv1.RuleWithOperations {
+		return []admissionregistrationv1.RuleWithOperations{{
+			Operations: ops,
+			Rule: admissionregistrationv1.Rule{
+				APIGroups: []string{v1.GroupName}, APIVersions: []string{"v1"}, Resources: []string{resource},
+				Scope: ptr.To(admissionregistrationv1.NamespacedScope),
+			},
+		}}
+	}
+	create, update := admissionregistrationv1.Create, admissionregistrationv1.Update
+	// Fail closed: an object that skipped validation could reach a node.
+	fail := ptr.To(admissionregistrationv1.Fail)
+	none := ptr.To(admissionregistrationv1.SideEffectClassNone)
+	mutating := &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "virt-api-mutator", Labels: labels},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{
+			{Name: "virtualmachineinstances-mutator.kubevirt.io", ClientConfig: webhookClient(MutateVMIPath), Rules: rule("virtualmachineinstances", create),
+				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
+			{Name: "virtualmachines-mutator.kubevirt.io", ClientConfig: webhookClient(MutateVMPath), Rules: rule("virtualmachines", create, update),
+				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
+		},
+	}
+	validating := &admissionregistrationv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "virt-api-validator", Labels: labels},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{
+			{Name: "virtualmachineinstances-validator.kubevirt.io", ClientConfig: webhookClient(ValidateVMIPath), Rules: rule("virtualmachineinstances", create, update),
+				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
+			{Name: "virtualmachines-validator.kubevirt.io", ClientConfig: webhookClient(ValidateVMPath), Rules: rule("virtualmachines", create, update),
+				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
+			{Name: "kubevirts-validator.kubevirt.io", ClientConfig: webhookClient(ValidateKubeVirts), Rules: rule("kubevirts", create, update),
+				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
+		},
+	}
+	return []client.Object{sa, clusterRole, clusterBinding, authReader, role, binding, service, deployment, apiService, mutating, validating}
+}
+
+// UserRoles are KubeVirt's kubevirt.io:admin, :edit and :view ClusterRoles. They
+// aggregate into Kubernetes' admin, edit and view roles, so whoever may edit pods in a
+// namespace may also run VMs and open their consoles there, and nobody else.
+func UserRoles() []client.Object {
+	labels := componentLabels("virt-operator")
+	subresources := []string{"virtualmachines/start", "virtualmachines/stop", "virtualmachines/restart",
+		"virtualmachineinstances/pause", "virtualmachineinstances/unpause", "virtualmachineinstances/console", "virtualmachineinstances/vnc"}
+	kinds := []string{"virtualmachines", "virtualmachineinstances", "virtualmachineinstancereplicasets", "virtualmachinepools"}
+	all := []string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
+	read := []string{"get", "list", "watch"}
+	role := func(name, aggregate string, rules []rbacv1.PolicyRule) client.Object {
+		l := map[string]string{}
+		for k, val := range labels {
+			l[k] = val
+		}
+		l["rbac.authorization.k8s.io/aggregate-to-"+aggregate] = "true"
+		return &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l}, Rules: rules}
+	}
+	editRules := []rbacv1.PolicyRule{
+		{APIGroups: []string{subresourcesv1.GroupName}, Resources: subresources, Verbs: []string{"get", "update"}},
+		{APIGroups: []string{v1.GroupName}, Resources: kinds, Verbs: all},
+		{APIGroups: []string{"pool.kubevirt.io"}, Resources: []string{"virtualmachinepools"}, Verbs: all},
+		{APIGroups: []string{v1.GroupName}, Resources: []string{"kubevirts"}, Verbs: read},
+	}
+	return []client.Object{
+		role("kubevirt.io:admin", "admin", editRules),
+		role("kubevirt.io:edit", "edit", editRules),
+		role("kubevirt.io:view", "view", []rbacv1.PolicyRule{
+			{APIGroups: []string{v1.GroupName}, Resources: append(kinds, "kubevirts"), Verbs: read},
+			{APIGroups: []string{"pool.kubevirt.io"}, Resources: []string{"virtualmachinepools"}, Verbs: read},
+		}),
+	}
+}
+
+// APIServiceObject registers subresources.kubevirt.io/v1 with the aggregation layer. It
+// is unstructured: the typed APIService would pull in kube-aggregator and with it most of
+// k8s.io/apiserver, for one object.
+func APIServiceObject(cfg Config, caBundle []byte) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiregistration.k8s.io/v1",
+		"kind":       "APIService",
+		"metadata":   map[string]any{"name": subresourcesv1.SchemeGroupVersion.Version + "." + subresourcesv1.GroupName},
+		"spec": map[string]any{
+			"service":              map[string]any{"namespace": cfg.Namespace, "name": APIName, "port": int64(443)},
+			"group":                subresourcesv1.GroupName,
+			"version":              subresourcesv1.SchemeGroupVersion.Version,
+			"caBundle":             base64.StdEncoding.EncodeToString(caBundle),
+			"groupPriorityMinimum": int64(1000),
+			"versionPriority":      int64(15),
+		},
+	}}
+	return u
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,160 @@
+package install
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"time"
+
+	k8sv1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/keyutil"
+)
+
+// Secrets holding Hypernest's own PKI; KubeVirt's names, so its docs apply.
+const (
+	// CASecretName holds the CA that signs every Hypernest certificate (tls.crt, tls.key).
+	CASecretName = "kubevirt-ca"
+	// APICertSecretName holds virt-api's certificate: it serves webhooks and the
+	// subresource API with it, and presents it to virt-handler as a client.
+	APICertSecretName = "kubevirt-virt-api-certs"
+	// HandlerCertSecretName holds the certificate virt-handler's console server serves.
+	HandlerCertSecretName = "kubevirt-virt-handler-server-certs"
+	// CABundleKey is where each certificate Secret carries the CA, so a component trusts
+	// exactly the CA that signed its peer.
+	CABundleKey = "ca.crt"
+)
+
+// Certificate subjects: virt-handler accepts only a client named APIClientName, and
+// virt-api dials virt-handler by HandlerServerName whatever its pod's IP.
+const (
+	APIClientName     = "virt-api"
+	HandlerServerName = "virt-handler.kubevirt.internal"
+)
+
+// Lifetimes: KubeVirt's defaults (a 7-day CA and 24 h certificates, renewed at 80 % of
+// their life) would rotate within a long test run; Hypernest keeps the CA a year and
+// certificates 30 days, renewed when less than a third of the life is left.
+const (
+	caValidity   = 365 * 24 * time.Hour
+	certValidity = 30 * 24 * time.Hour
+)
+
+// NeedsRenewal reports whether a certificate Secret is missing, unreadable, not signed by
+// ca, or in the last third of its life.
+func NeedsRenewal(secret *k8sv1.Secret, ca *x509.Certificate, now time.Time) bool {
+	if secret == nil {
+		return true
+	}
+	cert, err := parseCert(secret.Data[k8sv1.TLSCertKey])
+	if err != nil {
+		return true
+	}
+	if ca != nil && cert.CheckSignatureFrom(ca) != nil {
+		return true
+	}
+	life := cert.NotAfter.Sub(cert.NotBefore)
+	return now.After(cert.NotAfter.Add(-life / 3))
+}
+
+// NewCASecret makes a fresh CA.
+func NewCASecret(namespace string, now time.Time) (*k8sv1.Secret, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: "hypernest-ca@" + fmt.Sprint(now.Unix())},
+		NotBefore:             now.Add(-time.Hour), // tolerate clock skew between nodes
+		NotAfter:              now.Add(caValidity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, err
+	}
+	return tlsSecret(namespace, CASecretName, der, key, der)
+}
+
+// IssueSecret signs a certificate with the CA in caSecret: a server certificate for
+// dnsNames that also serves as a client certificate named commonName.
+func IssueSecret(namespace, name string, caSecret *k8sv1.Secret, commonName string, dnsNames []string, now time.Time) (*k8sv1.Secret, error) {
+	ca, err := tls.X509KeyPair(caSecret.Data[k8sv1.TLSCertKey], caSecret.Data[k8sv1.TLSPrivateKeyKey])
+	if err != nil {
+		return nil, fmt.Errorf("secret %s: %w", CASecretName, err)
+	}
+	caCert, err := x509.ParseCertificate(ca.Certificate[0])
+	if err != nil {
+		return nil, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: commonName},
+		DNSNames:     dnsNames,
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(certValidity),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, key.Public(), ca.PrivateKey)
+	if err != nil {
+		return nil, err
+	}
+	return tlsSecret(namespace, name, der, key, ca.Certificate[0])
+}
+
+// CACertificate parses the CA Secret's certificate.
+func CACertificate(caSecret *k8sv1.Secret) (*x509.Certificate, error) {
+	return parseCert(caSecret.Data[k8sv1.TLSCertKey])
+}
+
+// APIDNSNames are the names virt-api's Service answers to.
+func APIDNSNames(namespace string) []string {
+	return []string{APIName + "." + namespace + ".svc", APIName + "." + namespace + ".svc.cluster.local"}
+}
+
+func tlsSecret(namespace, name string, der []byte, key crypto.Signer, caDER []byte) (*k8sv1.Secret, error) {
+	keyPEM, err := keyutil.MarshalPrivateKeyToPEM(key)
+	if err != nil {
+		return nil, err
+	}
+	return &k8sv1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: componentLabels("virt-operator")},
+		Type:       k8sv1.SecretTypeTLS,
+		Data: map[string][]byte{
+			k8sv1.TLSCertKey:       pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+			k8sv1.TLSPrivateKeyKey: keyPEM,
+			CABundleKey:            pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		},
+	}, nil
+}
+
+func parseCert(data []byte) (*x509.Certificate, error) {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, fmt.Errorf("no PEM certificate")
+	}
+	return x509.ParseCertificate(block.Bytes)
+}
+
+func serial() *big.Int {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return n
+}

@@ -1,0 +1,97 @@
+// Package cmd holds virtctl's commands.
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	subresourcesv1 "github.com/hypernest/hypernest/api/subresources/v1"
+)
+
+// version is set at build time (-X .../cmd.version=...).
+var version = "v0.1.0-devel"
+
+// clientConfig is the kubeconfig and its overrides, from kubectl's flags.
+type clientConfig struct {
+	loader clientcmd.ClientConfig
+}
+
+func (c *clientConfig) namespace() (string, error) {
+	ns, _, err := c.loader.Namespace()
+	return ns, err
+}
+
+func (c *clientConfig) restConfig() (*rest.Config, error) {
+	cfg, err := c.loader.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("no usable kubeconfig (%w): pass --kubeconfig or set KUBECONFIG", err)
+	}
+	return cfg, nil
+}
+
+// subresources is a REST client of subresources.kubevirt.io/v1.
+func (c *clientConfig) subresources() (*rest.RESTClient, error) {
+	cfg, err := c.restConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.APIPath = "/apis"
+	cfg.GroupVersion = &subresourcesv1.SchemeGroupVersion
+	cfg.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
+	return rest.RESTClientFor(cfg)
+}
+
+// NewRootCommand is virtctl with all its commands.
+func NewRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "virtctl",
+		Short:         "virtctl controls virtual machines on Hypernest (and KubeVirt) clusters.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	overrides := &clientcmd.ConfigOverrides{}
+	root.PersistentFlags().StringVar(&rules.ExplicitPath, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+	clientcmd.BindOverrideFlags(overrides, root.PersistentFlags(), clientcmd.RecommendedConfigOverrideFlags(""))
+	cfg := &clientConfig{loader: clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)}
+
+	root.AddCommand(
+		newStartCommand(cfg), newStopCommand(cfg), newRestartCommand(cfg),
+		newPauseCommand(cfg, true), newPauseCommand(cfg, false),
+		newConsoleCommand(cfg), newVNCCommand(cfg), newVersionCommand(cfg),
+	)
+	return root
+}
+
+// Execute runs virtctl and returns its exit code.
+func Execute() int {
+	if err := NewRootCommand().ExecuteContext(context.Background()); err != nil {
+		msg := message(err)
+		if !strings.HasPrefix(msg, "Error") {
+			msg = "Error: " + msg
+		}
+		fmt.Fprintln(os.Stderr, msg)
+		return 1
+	}
+	return 0
+}
+
+// message is an error as the user should read it: the API server's message, not Go's
+// wrapping of it.
+func message(err error) string {
+	var status *apierrors.StatusError
+	if errors.As(err, &status) && status.ErrStatus.Message != "" {
+		return status.ErrStatus.Message
+	}
+	return err.Error()
+}

@@ -1,0 +1,192 @@
+package functests
+
+import (
+	"context"
+	"io"
+	"os/exec"
+	"syscall"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
+	k8sv1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+
+	v1 "github.com/hypernest/hypernest/api/core/v1"
+	"github.com/hypernest/hypernest/tests/framework"
+)
+
+// virtctlTimeout bounds one virtctl call; the API answers in well under a second.
+const virtctlTimeout = time.Minute
+
+var _ = Describe("VMs from kubectl and virtctl (virt-controller, virt-api)", Ordered, func() {
+	var virtctl string
+
+	BeforeAll(func(ctx SpecContext) {
+		installHypernest(ctx)
+		var err error
+		virtctl, err = gexec.Build("github.com/hypernest/hypernest/components/virtctl")
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(gexec.CleanupBuildArtifacts)
+	})
+
+	// run runs virtctl in namespace ns and returns its session once it exited.
+	run := func(ns string, args ...string) *gexec.Session {
+		cmd := exec.Command(virtctl, append([]string{"-n", ns}, args...)...)
+		session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(session).WithTimeout(virtctlTimeout).Should(gexec.Exit())
+		return session
+	}
+	succeeds := func(ns string, args ...string) string {
+		s := run(ns, args...)
+		Expect(s.ExitCode()).To(Equal(0), "virtctl %v: %s", args, s.Err.Contents())
+		return string(s.Out.Contents())
+	}
+	fails := func(ns string, args ...string) string {
+		s := run(ns, args...)
+		Expect(s.ExitCode()).NotTo(Equal(0), "virtctl %v should have failed: %s", args, s.Out.Contents())
+		return string(s.Err.Contents())
+	}
+
+	It("runs KubeVirt's vm-cirros.yaml: start, console, pause, unpause, restart, stop", func(ctx SpecContext) {
+		ns := newTestNamespace()
+		vm := exampleVM("vm-cirros.yaml")
+		vm.Namespace = ns
+		Expect(crClient.Create(ctx, vm)).To(Succeed())
+		waitForVMStatus(ctx, ns, vm.Name, v1.VirtualMachineStatusStopped)
+		Expect(fails(ns, "stop", vm.Name)).To(ContainSubstring("VM is not running"))
+		Expect(fails(ns, "start", "no-such-vm")).To(ContainSubstring(`"no-such-vm" not found`))
+
+		By("virtctl start, with the console opened at once: it waits for the guest and shows its boot")
+		Expect(succeeds(ns, "start", vm.Name)).To(Equal("VM vm-cirros was scheduled to start\n"))
+		console := exec.Command(virtctl, "-n", ns, "console", vm.Name)
+		consoleIn, err := console.StdinPipe()
+		Expect(err).NotTo(HaveOccurred())
+		session, err := gexec.Start(console, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(session.Kill)
+		running := waitForVMStatus(ctx, ns, vm.Name, v1.VirtualMachineStatusRunning)
+		Expect(running.Status.Ready).To(BeTrue())
+		Expect(fails(ns, "start", vm.Name)).To(ContainSubstring("VM is already running"))
+		Eventually(session.Out).WithTimeout(vmiTimeout).Should(gbytes.Say("printed from cloud-init userdata"))
+		Eventually(session.Err).Should(gbytes.Say("Successfully connected to vm-cirros console"))
+
+		By("typing into the console: the guest's shell answers")
+		Eventually(func() *gbytes.Buffer {
+			_, _ = io.WriteString(consoleIn, "echo answer-$((6*7))\n")
+			return session.Out
+		}).WithTimeout(2 * time.Minute).WithPolling(5 * time.Second).Should(gbytes.Say("answer-42"))
+		_, err = consoleIn.Write([]byte{0x1d}) // Ctrl+]
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(session).WithTimeout(virtctlTimeout).Should(gexec.Exit(0))
+
+		By("RBAC: a user without rights in the namespace may not open the console or pause")
+		Expect(fails(ns, "--as=mallory", "console", vm.Name)).To(ContainSubstring("forbidden"))
+		Expect(fails(ns, "--as=mallory", "pause", "vm", vm.Name)).To(ContainSubstring("forbidden"))
+
+		By("pause and unpause, by a user the namespace's edit role covers (kubevirt.io:edit aggregates into it)")
+		Expect(crClient.Create(ctx, &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "alice-edit", Namespace: ns},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "edit"},
+			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "alice"}},
+		})).To(Succeed())
+		Eventually(func() int {
+			return run(ns, "--as=alice", "pause", "vm", vm.Name).ExitCode()
+		}).WithTimeout(apiTimeout).Should(Equal(0), "RBAC bindings take a moment to apply")
+		paused := waitForVMStatus(ctx, ns, vm.Name, v1.VirtualMachineStatusPaused)
+		Expect(paused.Status.Ready).To(BeFalse())
+		Expect(condition(getVMI(ctx, ns, vm.Name), v1.VirtualMachineInstancePaused)).To(Equal(k8sv1.ConditionTrue))
+		Expect(fails(ns, "--as=alice", "pause", "vmi", vm.Name)).To(ContainSubstring("VMI is already paused"))
+		Expect(succeeds(ns, "--as=alice", "unpause", "vm", vm.Name)).To(Equal("VM vm-cirros was scheduled to unpause\n"))
+		waitForVMStatus(ctx, ns, vm.Name, v1.VirtualMachineStatusRunning)
+		Expect(fails(ns, "unpause", "vmi", vm.Name)).To(ContainSubstring("VMI is not paused"))
+
+		By("restart: a new VMI replaces the old one")
+		oldUID := getVMI(ctx, ns, vm.Name).UID
+		Expect(succeeds(ns, "restart", vm.Name)).To(Equal("VM vm-cirros was scheduled to restart\n"))
+		Eventually(func() types.UID {
+			vmi := &v1.VirtualMachineInstance{}
+			if err := crClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: vm.Name}, vmi); err != nil || vmi.Status.Phase != v1.Running {
+				return oldUID
+			}
+			return vmi.UID
+		}).WithTimeout(vmiTimeout).ShouldNot(Equal(oldUID))
+		waitForVMStatus(ctx, ns, vm.Name, v1.VirtualMachineStatusRunning)
+
+		By("stop: the VMI and its pod go, the VM is Stopped")
+		Expect(succeeds(ns, "stop", vm.Name)).To(Equal("VM vm-cirros was scheduled to stop\n"))
+		waitForVMStatus(ctx, ns, vm.Name, v1.VirtualMachineStatusStopped)
+		Eventually(func() bool {
+			err := crClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: vm.Name}, &v1.VirtualMachineInstance{})
+			return apierrors.IsNotFound(err)
+		}).WithTimeout(vmiTimeout).Should(BeTrue())
+		got := &v1.VirtualMachine{}
+		Expect(crClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: vm.Name}, got)).To(Succeed())
+		Expect(*got.Spec.RunStrategy).To(Equal(v1.RunStrategyHalted))
+		Expect(fails(ns, "stop", vm.Name)).To(ContainSubstring("VM is not running"))
+	})
+
+	It("restarts a RerunOnFailure VM whose guest was killed", func(ctx SpecContext) {
+		ns := newTestNamespace()
+		vm := exampleVM("vm-cirros.yaml")
+		vm.Name, vm.Namespace = "vm-rerun", ns
+		vm.Spec.RunStrategy = ptr.To(v1.RunStrategyRerunOnFailure)
+		Expect(crClient.Create(ctx, vm)).To(Succeed())
+		waitForVMStatus(ctx, ns, vm.Name, v1.VirtualMachineStatusRunning)
+		first := getVMI(ctx, ns, vm.Name)
+
+		Expect(syscall.Kill(qemuPID(first), syscall.SIGKILL)).To(Succeed())
+		Eventually(func() types.UID {
+			vmi := &v1.VirtualMachineInstance{}
+			if err := crClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: vm.Name}, vmi); err != nil || vmi.Status.Phase != v1.Running {
+				return first.UID
+			}
+			return vmi.UID
+		}).WithTimeout(vmiTimeout).ShouldNot(Equal(first.UID), "the VM did not start a new VMI")
+		got := &v1.VirtualMachine{}
+		Expect(crClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: vm.Name}, got)).To(Succeed())
+		Expect(got.Status.StartFailure).To(BeNil(), "a running VMI clears the start failures")
+	})
+
+	It("refuses bad VM manifests, naming the field", func(ctx SpecContext) {
+		ns := newTestNamespace()
+		vm := exampleVM("vm-cirros.yaml")
+		vm.Namespace = ns
+		vm.Spec.Template.Spec.Domain.Devices.Disks[1].Name = "cloudinit"
+		err := crClient.Create(ctx, vm)
+		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "a 422 Invalid answer: %v", err)
+		Expect(err.Error()).To(ContainSubstring(`spec.template.spec.domain.devices.disks[1].name: Invalid value: "cloudinit": volume "cloudinit" not found`))
+
+		vm = exampleVM("vm-cirros.yaml")
+		vm.Namespace = ns
+		vm.Spec.Running = ptr.To(true)
+		err = crClient.Create(ctx, vm)
+		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "a 422 Invalid answer: %v", err)
+		Expect(err.Error()).To(ContainSubstring("spec.running: Invalid value: true: spec.running and spec.runStrategy are mutually exclusive"))
+	})
+})
+
+// exampleVM decodes one of KubeVirt's example manifests, unchanged.
+func exampleVM(file string) *v1.VirtualMachine {
+	obj, err := framework.DecodeExample(file)
+	Expect(err).NotTo(HaveOccurred())
+	return obj.(*v1.VirtualMachine)
+}
+
+func waitForVMStatus(ctx context.Context, ns, name string, want v1.VirtualMachinePrintableStatus) *v1.VirtualMachine {
+	vm := &v1.VirtualMachine{}
+	Eventually(func() v1.VirtualMachinePrintableStatus {
+		Expect(crClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, vm)).To(Succeed())
+		return vm.Status.PrintableStatus
+	}).WithTimeout(vmiTimeout).WithPolling(500*time.Millisecond).Should(Equal(want), func() string {
+		return "VM status: " + toJSON(vm.Status)
+	})
+	return vm
+}
