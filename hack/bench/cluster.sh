@@ -4,7 +4,7 @@
 #  - warm cluster-up: the second start, to node Ready
 #  - idle RSS of every daemon
 #  - create -> Running latency of 20 pods created at once
-#  - VMIs (virt-handler + virt-launcher): Sync -> running, boot, launcher memory
+#  - VMIs (all components): create -> Running, boot, launcher memory; bursts of 10 and 50
 # It needs the node to itself: it refuses to run while a local cluster is up.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../cluster/common.sh"
@@ -45,9 +45,9 @@ log "pod create -> Running latency, 20 pods at once"
 hack/cluster/sync.sh >/dev/null 2>&1
 report "20 pods create -> Running" "$(go run ./hack/bench/podlatency --kubeconfig "$HN_KUBECONFIG" --pods 20 --image "$HN_TESTSERVER_IMAGE")"
 
-log "VMIs: Sync -> running, TCG boot to the cloud-init marker, launcher memory (3 VMIs)"
+log "VMIs: create -> Running, TCG boot to the cloud-init marker, launcher memory (3 VMIs); bursts of 10 and 50"
 conformance="${HYPERNEST_CONFORMANCE_DIR:-$HYPERNEST_ROOT/../shared/conformance/kubevirt-examples}"
-vmi_report="$(go run ./hack/bench/vmi --kubeconfig "$HN_KUBECONFIG" --conformance "$conformance" --count 3)" \
+vmi_report="$(go run ./hack/bench/vmi --kubeconfig "$HN_KUBECONFIG" --conformance "$conformance" --count 3 --bursts 10,50)" \
   || die "the VMI benchmark failed: $vmi_report"
 
 echo

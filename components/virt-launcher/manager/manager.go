@@ -160,11 +160,18 @@ func (m *Manager) Sync(ctx context.Context, vmi *v1.VirtualMachineInstance, ifac
 		flags = libvirt.DOMAIN_START_PAUSED
 	}
 	m.mu.Lock()
-	m.name, m.vmiUID, m.started = dom.Name, string(vmi.UID), true
+	m.name, m.vmiUID = dom.Name, string(vmi.UID)
 	m.mu.Unlock()
 	if err := d.CreateWithFlags(flags); err != nil {
+		m.mu.Lock()
+		m.name = "" // the next Sync tries again
+		m.mu.Unlock()
 		return fmt.Errorf("starting the domain: %w", err)
 	}
+	// Only now: until it started, the defined domain is shut off, which is not an end.
+	m.mu.Lock()
+	m.started = true
+	m.mu.Unlock()
 	m.log.Info("domain started", "domain", dom.Name, "paused", flags == libvirt.DOMAIN_START_PAUSED,
 		"prepareDisks", prepared.Sub(began).String(), "total", time.Since(began).String())
 	m.refresh()
@@ -305,6 +312,11 @@ func (m *Manager) refresh() {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if !m.started && status.State == launcherv1.DomainState_SHUTOFF {
+		// Defined, not started yet (Sync is between define and start): there is no
+		// running domain to report, and nothing ended.
+		status.State, status.Reason = launcherv1.DomainState_NO_DOMAIN, ""
+	}
 	status.VmiUid = m.vmiUID
 	status.StartedAt = m.status.StartedAt
 	if status.State == launcherv1.DomainState_RUNNING && status.StartedAt == "" {

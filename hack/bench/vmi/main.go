@@ -1,10 +1,14 @@
-// Command vmi benchmarks VMIs on the local cluster's node: for each of N VMIs built from
-// KubeVirt's vmi-nocloud.yaml it measures the time from Scheduled to Running (Sync to a
-// started domain), from Running to the cloud-init marker on the serial console (a TCG
-// boot), and the launcher pod's memory working set against its request. It prints
-// figures; it judges nothing. It must run on the node (it reads cgroups and the console).
+// Command vmi benchmarks VMIs on the local cluster's node, with all of Hypernest
+// installed (virt-api, virt-controller, virt-handler):
+//   - one at a time, N VMIs from KubeVirt's vmi-nocloud.yaml: create to Running (the
+//     domain started), Running to the cloud-init marker on the serial console (a TCG
+//     boot), and the launcher pod's memory working set against its request;
+//   - bursts of VMIs created at once: create to Running, P50 and P95.
 //
-//	vmi --kubeconfig admin.kubeconfig --conformance ../shared/conformance/kubevirt-examples --count 3
+// It prints figures; it judges nothing. It must run on the node (it reads cgroups and
+// the console).
+//
+//	vmi --kubeconfig admin.kubeconfig --conformance ../shared/conformance/kubevirt-examples --count 3 --bursts 10,50
 package main
 
 import (
@@ -19,20 +23,22 @@ import (
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	k8sv1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 	hnscheme "github.com/hypernest/hypernest/api/scheme"
-	"github.com/hypernest/hypernest/components/virt-controller/services"
 	"github.com/hypernest/hypernest/components/virt-handler/launcherclient"
 	"github.com/hypernest/hypernest/components/virt-operator/install"
 )
@@ -48,14 +54,15 @@ func main() {
 	conformance := flag.String("conformance", "", "folder with KubeVirt's example manifests")
 	crds := flag.String("crds", "manifests/crds", "folder with the CRDs")
 	count := flag.Int("count", 3, "VMIs to run, one after the other")
+	bursts := flag.String("bursts", "10,50", "sizes of the bursts of VMIs created at once (comma-separated; empty: none)")
 	flag.Parse()
-	if err := run(*kubeconfig, *conformance, *crds, *count); err != nil {
+	if err := run(*kubeconfig, *conformance, *crds, *count, *bursts); err != nil {
 		fmt.Fprintln(os.Stderr, "vmi bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(kubeconfig, conformance, crdDir string, count int) error {
+func run(kubeconfig, conformance, crdDir string, count int, bursts string) error {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return err
@@ -69,7 +76,7 @@ func run(kubeconfig, conformance, crdDir string, count int) error {
 		return err
 	}
 	ctx := context.Background()
-	icfg := install.Config{Namespace: "kubevirt", ImageRegistry: "localhost/hypernest", ImageTag: "devel", ImagePullPolicy: k8sv1.PullIfNotPresent, UseEmulation: true}
+	icfg := install.Config{Namespace: "kubevirt", ImageRegistry: "localhost/hypernest", ImageTag: "devel", ImagePullPolicy: k8sv1.PullIfNotPresent, UseEmulation: true, SingleReplica: true}
 	if err := setup(ctx, c, icfg, crdDir); err != nil {
 		return err
 	}
@@ -88,19 +95,133 @@ func run(kubeconfig, conformance, crdDir string, count int) error {
 		return err
 	}
 	defer c.Delete(context.Background(), ns)
+	// Quick teardown between runs: the benchmark does not measure shutdowns.
+	template.Spec.TerminationGracePeriodSeconds = ptr.To[int64](0)
 	var samples []sample
 	for i := 0; i < count; i++ {
 		vmi := template.DeepCopy()
 		vmi.Name, vmi.Namespace = fmt.Sprintf("bench-%d", i), ns.Name
-		s, err := one(ctx, c, icfg, vmi)
+		s, err := one(ctx, c, vmi)
 		if err != nil {
 			return fmt.Errorf("VMI %s: %w", vmi.Name, err)
 		}
 		samples = append(samples, s)
-		_ = c.Delete(ctx, vmi)
+		if err := deleteAndWait(ctx, c, vmi); err != nil {
+			return err
+		}
 	}
 	report(samples)
+
+	for _, field := range strings.Split(bursts, ",") {
+		if field = strings.TrimSpace(field); field == "" {
+			continue
+		}
+		n, err := strconv.Atoi(field)
+		if err != nil {
+			return fmt.Errorf("--bursts: %q is not a number", field)
+		}
+		for _, paused := range []bool{false, true} {
+			if n > 10 && !paused {
+				// More than ten TCG guests booting at once leave the two cores to QEMU;
+				// the control plane's latency is measured with paused guests there.
+				continue
+			}
+			if err := burst(ctx, c, template, ns.Name, n, paused); err != nil {
+				return fmt.Errorf("burst of %d: %w", n, err)
+			}
+		}
+	}
 	return nil
+}
+
+// burst creates n VMIs at once and reports create -> Running (domain started) P50/P95.
+// paused guests start with startStrategy Paused: their domains start, their vCPUs do not
+// run, so n TCG boots do not compete with the control plane for the CPUs.
+func burst(ctx context.Context, c client.Client, template *v1.VirtualMachineInstance, ns string, n int, paused bool) error {
+	var vmis []*v1.VirtualMachineInstance
+	created := map[string]time.Time{}
+	for i := 0; i < n; i++ {
+		vmi := template.DeepCopy()
+		vmi.Name, vmi.Namespace = fmt.Sprintf("burst-%d", i), ns
+		// The node has 2 CPUs: KubeVirt's default 100m request would leave most of a large
+		// burst unschedulable; 10m measures latency, not CPU quota.
+		vmi.Spec.Domain.Resources.Requests = k8sv1.ResourceList{k8sv1.ResourceCPU: resource.MustParse("10m")}
+		if paused {
+			vmi.Spec.StartStrategy = ptr.To(v1.StartStrategyPaused)
+		}
+		vmis = append(vmis, vmi)
+	}
+	start := time.Now()
+	for _, vmi := range vmis {
+		if err := c.Create(ctx, vmi); err != nil {
+			return err
+		}
+		created[vmi.Name] = time.Now()
+	}
+	running := map[string]time.Duration{}
+	err := wait(15*time.Minute, func() (bool, error) {
+		list := &v1.VirtualMachineInstanceList{}
+		if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
+			return false, err
+		}
+		for _, vmi := range list.Items {
+			if _, ok := created[vmi.Name]; !ok {
+				continue
+			}
+			if _, seen := running[vmi.Name]; !seen && vmi.Status.Phase == v1.Running {
+				running[vmi.Name] = time.Since(created[vmi.Name])
+			}
+			if vmi.Status.Phase == v1.Failed {
+				return false, fmt.Errorf("VMI %s failed: %s", vmi.Name, vmi.Status.Reason)
+			}
+		}
+		return len(running) == n, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%d of %d Running: %w", len(running), n, err)
+	}
+	all := time.Since(start)
+	var d []float64
+	for _, v := range running {
+		d = append(d, v.Seconds())
+	}
+	sort.Float64s(d)
+	kind := "booting guests"
+	if paused {
+		kind = "paused guests"
+	}
+	fmt.Printf("burst of %d VMIs (%s) create->Running: p50 %.1fs p95 %.1fs max %.1fs (all Running after %.1fs)\n",
+		n, kind, percentile(d, 50), percentile(d, 95), d[len(d)-1], all.Seconds())
+	for _, vmi := range vmis {
+		if err := c.Delete(ctx, vmi); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	for _, vmi := range vmis {
+		if err := deleteAndWait(ctx, c, vmi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// percentile by the nearest-rank method over sorted values.
+func percentile(sorted []float64, p int) float64 {
+	rank := (p*len(sorted) + 99) / 100
+	if rank < 1 {
+		rank = 1
+	}
+	return sorted[rank-1]
+}
+
+func deleteAndWait(ctx context.Context, c client.Client, vmi *v1.VirtualMachineInstance) error {
+	if err := c.Delete(ctx, vmi); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	return wait(5*time.Minute, func() (bool, error) {
+		err := c.Get(ctx, client.ObjectKeyFromObject(vmi), &v1.VirtualMachineInstance{})
+		return apierrors.IsNotFound(err), nil
+	})
 }
 
 func setup(ctx context.Context, c client.Client, icfg install.Config, crdDir string) error {
@@ -121,48 +242,34 @@ func setup(ctx context.Context, c client.Client, icfg install.Config, crdDir str
 	if err := c.Create(ctx, &k8sv1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: icfg.Namespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	sa, role, binding, ds := install.HandlerObjects(icfg)
-	for _, o := range []client.Object{sa, role, binding, ds} {
+	pki, _, err := install.PKI(icfg.Namespace, map[string]*k8sv1.Secret{}, time.Now())
+	if err != nil {
+		return err
+	}
+	for _, o := range install.Objects(icfg, pki) {
 		if err := c.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
-			return err
+			return fmt.Errorf("creating %s %s: %w", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
 		}
 	}
 	return wait(5*time.Minute, func() (bool, error) {
-		got := ds.DeepCopy()
-		if err := c.Get(ctx, client.ObjectKeyFromObject(ds), got); err != nil {
+		for _, name := range []string{install.APIName, install.ControllerName} {
+			d := &appsv1.Deployment{}
+			if err := c.Get(ctx, client.ObjectKey{Namespace: icfg.Namespace, Name: name}, d); err != nil || d.Status.ReadyReplicas < 1 {
+				return false, err
+			}
+		}
+		ds := &appsv1.DaemonSet{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: icfg.Namespace, Name: install.HandlerName}, ds); err != nil {
 			return false, err
 		}
-		return got.Status.NumberReady >= 1, nil
+		return ds.Status.NumberReady >= 1, nil
 	})
 }
 
-func one(ctx context.Context, c client.Client, icfg install.Config, vmi *v1.VirtualMachineInstance) (sample, error) {
+func one(ctx context.Context, c client.Client, vmi *v1.VirtualMachineInstance) (sample, error) {
 	var s sample
+	created := time.Now()
 	if err := c.Create(ctx, vmi); err != nil {
-		return s, err
-	}
-	pod, err := services.RenderLauncherPod(vmi, services.LauncherPodConfig{Image: icfg.Image("virt-launcher"), ImagePullPolicy: icfg.ImagePullPolicy, UseEmulation: true})
-	if err != nil {
-		return s, err
-	}
-	if err := c.Create(ctx, pod); err != nil {
-		return s, err
-	}
-	if err := wait(5*time.Minute, func() (bool, error) {
-		err := c.Get(ctx, client.ObjectKeyFromObject(pod), pod)
-		return pod.Status.Phase == k8sv1.PodRunning, err
-	}); err != nil {
-		return s, fmt.Errorf("the launcher pod did not run: %w", err)
-	}
-	patch := client.MergeFrom(vmi.DeepCopy())
-	vmi.Labels = map[string]string{v1.NodeNameLabel: pod.Spec.NodeName}
-	if err := c.Patch(ctx, vmi, patch); err != nil {
-		return s, err
-	}
-	statusPatch := client.MergeFrom(vmi.DeepCopy())
-	vmi.Status.Phase, vmi.Status.NodeName = v1.Scheduled, pod.Spec.NodeName
-	scheduled := time.Now()
-	if err := c.Status().Patch(ctx, vmi, statusPatch); err != nil {
 		return s, err
 	}
 	if err := wait(5*time.Minute, func() (bool, error) {
@@ -171,7 +278,12 @@ func one(ctx context.Context, c client.Client, icfg install.Config, vmi *v1.Virt
 	}); err != nil {
 		return s, fmt.Errorf("not Running: %w", err)
 	}
-	s.toRunning = time.Since(scheduled)
+	s.toRunning = time.Since(created)
+	pods := &k8sv1.PodList{}
+	if err := c.List(ctx, pods, client.InNamespace(vmi.Namespace), client.MatchingLabels{v1.CreatedByLabel: string(vmi.UID)}); err != nil || len(pods.Items) == 0 {
+		return s, fmt.Errorf("no launcher pod: %v", err)
+	}
+	pod := &pods.Items[0]
 	running := time.Now()
 	if err := waitForConsole(pod, "printed from cloud-init userdata", 5*time.Minute); err != nil {
 		return s, err
@@ -179,6 +291,7 @@ func one(ctx context.Context, c client.Client, icfg install.Config, vmi *v1.Virt
 	s.toMarker = time.Since(running)
 	// Let the guest settle (its boot is done), then read the pod's memory.
 	time.Sleep(10 * time.Second)
+	var err error
 	s.workingSet, err = podWorkingSet(string(pod.UID))
 	if err != nil {
 		return s, err
@@ -291,7 +404,7 @@ func report(samples []sample) {
 	sort.Float64s(marker)
 	s0 := samples[0]
 	fmt.Printf("vmis=%d (vmi-nocloud.yaml, 128Mi guest, TCG, one at a time)\n", len(samples))
-	fmt.Printf("scheduled->running (Sync to started domain): median %.2fs max %.2fs\n", running[len(running)/2], running[len(running)-1])
+	fmt.Printf("create->Running (domain started): median %.2fs max %.2fs\n", running[len(running)/2], running[len(running)-1])
 	fmt.Printf("running->cloud-init marker on the console (TCG boot): median %.1fs max %.1fs\n", marker[len(marker)/2], marker[len(marker)-1])
 	fmt.Printf("launcher pod memory request: %.0f MiB = guest %.0f MiB + reserved overhead %.0f MiB\n", mib(s0.request), mib(s0.guest), mib(s0.request-s0.guest))
 	fmt.Printf("measured working set: max %.0f MiB; minus guest memory: mean %.0f MiB, max %.0f MiB; pods over their request: %d of %d\n",
