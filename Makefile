@@ -61,6 +61,10 @@ generate-verify: ## Fail when generated files are stale (run 'make generate' and
 build: ## Build every Go package.
 	$(GO) build ./...
 
+.PHONY: virtctl
+virtctl: ## Build virtctl into _out/bin/virtctl (hack/virtctl.sh runs it against the local cluster).
+	$(GO) build -o _out/bin/virtctl ./components/virtctl
+
 .PHONY: vet
 vet: ## Run go vet over the project's packages.
 	$(GO) vet ./...

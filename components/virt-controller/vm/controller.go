@@ -296,7 +296,9 @@ func (r *Reconciler) stopVMI(ctx context.Context, vm *v1.VirtualMachine, vmi *v1
 	if vmi.DeletionTimestamp != nil {
 		return nil
 	}
-	err := r.Delete(ctx, vmi, client.Preconditions{UID: &vmi.UID}, client.PropagationPolicy(metav1.DeletePropagationForeground))
+	// Background propagation: the launcher pod must outlive the VMI's deletion until the
+	// guest is shut down (the VMI's finalizer sees to it), not be killed first.
+	err := r.Delete(ctx, vmi, client.Preconditions{UID: &vmi.UID})
 	if err != nil && !apierrors.IsNotFound(err) {
 		r.Recorder.Eventf(vm, k8sv1.EventTypeWarning, reasonFailedDelete, "Error deleting VMI %s: %v", vmi.Name, err)
 		return err

@@ -157,8 +157,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 				return ctrl.Result{}, err
 			}
 			r.Recorder.Eventf(vmi, k8sv1.EventTypeNormal, "ShuttingDown", "Shutting down the guest (grace period %ds)", grace)
+			return ctrl.Result{RequeueAfter: resyncPeriod}, nil
 		}
-		return ctrl.Result{RequeueAfter: resyncPeriod}, nil
+		if domain.State == launcherv1.DomainState_SHUTTING_DOWN {
+			return ctrl.Result{RequeueAfter: resyncPeriod}, nil
+		}
+		// The guest is off: say so at once, so virt-controller removes the pod and
+		// releases the VMI without waiting for the launcher to exit.
+		r.applyDomain(vmi, pod, l, domain, newStatus)
+		return ctrl.Result{}, r.updateStatus(ctx, vmi, newStatus)
 	}
 
 	if domain.State == launcherv1.DomainState_NO_DOMAIN {
