@@ -127,6 +127,11 @@ cluster-down: ## Stop the local cluster and remove its pods, network state and e
 cluster-sync: ## Build Hypernest's images and import them into the local cluster.
 	@hack/cluster/sync.sh
 
+.PHONY: cluster-deploy
+cluster-deploy: cluster-sync ## Build the images and install Hypernest on the local cluster (until virt-operator does it).
+	@source hack/cluster/common.sh && $(GO) run ./hack/deploy --kubeconfig "$$HN_KUBECONFIG" \
+		--use-emulation=$${HYPERNEST_USE_EMULATION:-true}
+
 .PHONY: kubeconfig
 kubeconfig: ## Print the path of the local cluster's kubeconfig.
 	@source hack/cluster/common.sh && echo "$$HN_KUBECONFIG"

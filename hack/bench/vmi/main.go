@@ -23,7 +23,6 @@ import (
 	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	k8sv1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -34,7 +33,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
@@ -225,45 +223,10 @@ func deleteAndWait(ctx context.Context, c client.Client, vmi *v1.VirtualMachineI
 }
 
 func setup(ctx context.Context, c client.Client, icfg install.Config, crdDir string) error {
-	files, _ := filepath.Glob(filepath.Join(crdDir, "*.yaml"))
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		if err := yaml.Unmarshal(data, crd); err != nil {
-			return err
-		}
-		if err := c.Create(ctx, crd); err != nil && !apierrors.IsAlreadyExists(err) {
-			return err
-		}
-	}
-	if err := c.Create(ctx, &k8sv1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: icfg.Namespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := install.Apply(ctx, c, icfg, crdDir); err != nil {
 		return err
 	}
-	pki, _, err := install.PKI(icfg.Namespace, map[string]*k8sv1.Secret{}, time.Now())
-	if err != nil {
-		return err
-	}
-	for _, o := range install.Objects(icfg, pki) {
-		if err := c.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating %s %s: %w", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
-		}
-	}
-	return wait(5*time.Minute, func() (bool, error) {
-		for _, name := range []string{install.APIName, install.ControllerName} {
-			d := &appsv1.Deployment{}
-			if err := c.Get(ctx, client.ObjectKey{Namespace: icfg.Namespace, Name: name}, d); err != nil || d.Status.ReadyReplicas < 1 {
-				return false, err
-			}
-		}
-		ds := &appsv1.DaemonSet{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: icfg.Namespace, Name: install.HandlerName}, ds); err != nil {
-			return false, err
-		}
-		return ds.Status.NumberReady >= 1, nil
-	})
+	return install.WaitReady(ctx, c, icfg, 5*time.Minute, func(string) {})
 }
 
 func one(ctx context.Context, c client.Client, vmi *v1.VirtualMachineInstance) (sample, error) {
