@@ -1,8 +1,12 @@
 package functests
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"os/exec"
 	"syscall"
 	"time"
@@ -86,6 +90,23 @@ var _ = Describe("VMs from kubectl and virtctl (virt-controller, virt-api)", Ord
 		_, err = consoleIn.Write([]byte{0x1d}) // Ctrl+]
 		Expect(err).NotTo(HaveOccurred())
 		Eventually(session).WithTimeout(virtctlTimeout).Should(gexec.Exit(0))
+
+		By("virtctl vnc --proxy-only: a local port that speaks the guest's VNC (RFB)")
+		vnc, err := gexec.Start(exec.Command(virtctl, "-n", ns, "vnc", "--proxy-only", vm.Name), GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(vnc.Kill)
+		Eventually(vnc.Out).WithTimeout(virtctlTimeout).Should(gbytes.Say(`\{"port":\d+\}`))
+		var proxy struct{ Port int }
+		Expect(json.Unmarshal(bytes.TrimSpace(vnc.Out.Contents()), &proxy)).To(Succeed())
+		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", proxy.Port), 10*time.Second)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(conn.SetReadDeadline(time.Now().Add(virtctlTimeout))).To(Succeed())
+		banner := make([]byte, 12)
+		_, err = io.ReadFull(conn, banner)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(banner)).To(MatchRegexp(`^RFB 003\.\d{3}\n$`), "QEMU's VNC server greets with its protocol version")
+		Expect(conn.Close()).To(Succeed())
+		vnc.Kill()
 
 		By("RBAC: a user without rights in the namespace may not open the console or pause")
 		Expect(fails(ns, "--as=mallory", "console", vm.Name)).To(ContainSubstring("forbidden"))
