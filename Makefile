@@ -30,9 +30,7 @@ help: ## Show this help.
 
 .PHONY: run
 run: ## Bring up the local cluster, install Hypernest through the operator and boot the example VM.
-	@echo "make run: not yet available. It needs the local cluster (issue 3), the components (issues 5-6)"
-	@echo "and virt-operator (issue 7). Today you can run 'make test' and use the CRDs in manifests/crds."
-	@exit 1
+	@hack/run.sh
 
 ##@ Development
 
@@ -43,7 +41,13 @@ generate: ## Regenerate deepcopy code, the CRDs in manifests/crds and the Bazel 
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config=manifests/crds
 	@echo "generating protobuf code (protoc)"
 	@hack/generate-proto.sh
+	@$(MAKE) -s manifests
 	@$(MAKE) -s gazelle
+
+.PHONY: manifests
+manifests: ## Write the release manifests (manifests/release: the operator, the KubeVirt object).
+	@echo "writing manifests/release (hack/manifests)"
+	@$(GO) run ./hack/manifests --out manifests/release
 
 .PHONY: gazelle
 gazelle: ## Regenerate the Bazel BUILD files of the Go packages (gazelle, from go.mod).

@@ -16,7 +16,7 @@ make -s -C "$scratch" generate >/dev/null
 # Compare every generated location, including files generation would add or remove.
 stale=0
 build_files() { (cd "$1" && find . -name BUILD.bazel -not -path './_out/*' -not -path './vendor/*' -not -path './third_party/*' | sort); }
-for path in api manifests/crds $(build_files "$scratch"); do
+for path in api manifests/crds manifests/release $(build_files "$scratch"); do
   if ! diff -r -q "$HYPERNEST_ROOT/$path" "$scratch/$path" >/dev/null; then
     diff -r -u "$HYPERNEST_ROOT/$path" "$scratch/$path" | head -40 >&2 || true
     stale=1

@@ -22,12 +22,12 @@ import (
 
 	hnscheme "github.com/hypernest/hypernest/api/scheme"
 	"github.com/hypernest/hypernest/components/virt-operator/install"
+	"github.com/hypernest/hypernest/manifests/crds"
 )
 
 func main() {
 	cfg := install.Config{ImagePullPolicy: k8sv1.PullIfNotPresent}
 	kubeconfig := flag.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster")
-	crds := flag.String("crds", "manifests/crds", "folder with the CRDs")
 	flag.StringVar(&cfg.Namespace, "namespace", "kubevirt", "namespace to install into")
 	flag.StringVar(&cfg.ImageRegistry, "image-registry", "localhost/hypernest", "registry and path of the component images")
 	flag.StringVar(&cfg.ImageTag, "image-tag", "devel", "tag of the component images")
@@ -36,14 +36,14 @@ func main() {
 	flag.Parse()
 	start := time.Now()
 	progress := func(msg string) { fmt.Printf("[%4.0fs] %s\n", time.Since(start).Seconds(), msg) }
-	if err := run(*kubeconfig, *crds, cfg, progress); err != nil {
+	if err := run(*kubeconfig, cfg, progress); err != nil {
 		fmt.Fprintln(os.Stderr, "deploy:", err)
 		os.Exit(1)
 	}
 	progress("Hypernest is ready")
 }
 
-func run(kubeconfig, crds string, cfg install.Config, progress func(string)) error {
+func run(kubeconfig string, cfg install.Config, progress func(string)) error {
 	restConfig, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return fmt.Errorf("kubeconfig %q: %w", kubeconfig, err)
@@ -60,7 +60,11 @@ func run(kubeconfig, crds string, cfg install.Config, progress func(string)) err
 	}
 	ctx := context.Background()
 	progress(fmt.Sprintf("installing Hypernest (images %s/*:%s, useEmulation=%t) into namespace %s", cfg.ImageRegistry, cfg.ImageTag, cfg.UseEmulation, cfg.Namespace))
-	if err := install.Apply(ctx, c, cfg, crds); err != nil {
+	crdList, err := crds.All()
+	if err != nil {
+		return err
+	}
+	if err := install.Apply(ctx, c, cfg, crdList); err != nil {
 		return err
 	}
 	return install.WaitReady(ctx, c, cfg, 5*time.Minute, progress)

@@ -2,14 +2,13 @@ package functests
 
 import (
 	"context"
-	"path/filepath"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/hypernest/hypernest/components/virt-operator/install"
-	"github.com/hypernest/hypernest/tests/framework"
+	"github.com/hypernest/hypernest/manifests/crds"
 )
 
 // componentTimeout: the components start in seconds; a loaded machine may take minutes.
@@ -19,8 +18,8 @@ const componentTimeout = 5 * time.Minute
 // virt-operator will apply from the KubeVirt CR, a later issue), reusing the PKI of an
 // earlier run, and waits until all are ready.
 func installHypernest(ctx context.Context) {
-	root, err := framework.RepoRoot()
+	crdList, err := crds.All()
 	Expect(err).NotTo(HaveOccurred())
-	Expect(install.Apply(ctx, crClient, installCfg, filepath.Join(root, "manifests", "crds"))).To(Succeed())
+	Expect(install.Apply(ctx, crClient, installCfg, crdList)).To(Succeed())
 	Expect(install.WaitReady(ctx, crClient, installCfg, componentTimeout, func(s string) { By(s) })).To(Succeed())
 }

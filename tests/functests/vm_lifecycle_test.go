@@ -171,9 +171,11 @@ var _ = Describe("VMs from kubectl and virtctl (virt-controller, virt-api)", Ord
 			}
 			return vmi.UID
 		}).WithTimeout(vmiTimeout).ShouldNot(Equal(first.UID), "the VM did not start a new VMI")
-		got := &v1.VirtualMachine{}
-		Expect(crClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: vm.Name}, got)).To(Succeed())
-		Expect(got.Status.StartFailure).To(BeNil(), "a running VMI clears the start failures")
+		Eventually(func() *v1.VirtualMachineStartFailure {
+			got := &v1.VirtualMachine{}
+			Expect(crClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: vm.Name}, got)).To(Succeed())
+			return got.Status.StartFailure
+		}).WithTimeout(apiTimeout).Should(BeNil(), "a running VMI clears the start failures")
 	})
 
 	It("refuses bad VM manifests, naming the field", func(ctx SpecContext) {

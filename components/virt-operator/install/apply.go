@@ -3,8 +3,6 @@ package install
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -12,62 +10,124 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 )
 
-// Apply installs Hypernest with c: the CRDs in crdDir, the namespace, the PKI (keeping
-// Secrets that are still good) and every component. It is what the tests, the benchmark
-// and hack/deploy use until virt-operator applies the same objects from the KubeVirt CR.
-func Apply(ctx context.Context, c client.Client, cfg Config, crdDir string) error {
-	files, err := filepath.Glob(filepath.Join(crdDir, "*.yaml"))
-	if err != nil || len(files) == 0 {
-		return fmt.Errorf("no CRDs in %s: run make generate", crdDir)
-	}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		if err := yaml.Unmarshal(data, crd); err != nil {
-			return fmt.Errorf("%s: %w", f, err)
-		}
-		if err := createOrUpdate(ctx, c, crd); err != nil {
-			return err
-		}
-	}
-	if err := createOrUpdate(ctx, c, &k8sv1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: cfg.Namespace}}); err != nil {
+// Apply installs Hypernest with c: the CRDs, the namespace, the PKI (keeping Secrets
+// that are still good) and every component. The tests, the benchmark and hack/deploy
+// use it; virt-operator applies the same pieces from the KubeVirt object.
+func Apply(ctx context.Context, c client.Client, cfg Config, crds []*apiextensionsv1.CustomResourceDefinition) error {
+	if err := ApplyCRDs(ctx, c, crds); err != nil {
 		return err
 	}
-	existing := map[string]*k8sv1.Secret{}
-	for _, name := range []string{CASecretName, APICertSecretName, HandlerCertSecretName} {
-		s := &k8sv1.Secret{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: cfg.Namespace, Name: name}, s); err == nil {
-			existing[name] = s
-		} else if !apierrors.IsNotFound(err) {
-			return err
-		}
+	if err := CreateOrUpdate(ctx, c, &k8sv1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: cfg.Namespace}}); err != nil {
+		return err
 	}
-	pki, _, err := PKI(cfg.Namespace, existing, time.Now())
+	pki, err := EnsurePKI(ctx, c, cfg, time.Now())
 	if err != nil {
 		return err
 	}
 	for _, obj := range Objects(cfg, pki) {
-		if err := createOrUpdate(ctx, c, obj); err != nil {
+		if err := CreateOrUpdate(ctx, c, obj); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// createOrUpdate creates obj, or replaces the stored object's content with it.
-func createOrUpdate(ctx context.Context, c client.Client, obj client.Object) error {
+// ApplyCRDs creates or updates the CRDs, labelled as the operator's.
+func ApplyCRDs(ctx context.Context, c client.Client, crds []*apiextensionsv1.CustomResourceDefinition) error {
+	for _, crd := range crds {
+		crd = crd.DeepCopy()
+		labels := crd.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		for k, val := range componentLabels("virt-operator") {
+			labels[k] = val
+		}
+		crd.SetLabels(labels)
+		if err := CreateOrUpdate(ctx, c, crd); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EnsurePKI reads the PKI Secrets in cfg.Namespace and returns them with anything
+// missing or due for renewal made anew (not yet stored: Objects includes them).
+func EnsurePKI(ctx context.Context, c client.Client, cfg Config, now time.Time) ([]*k8sv1.Secret, error) {
+	existing := map[string]*k8sv1.Secret{}
+	for _, name := range []string{CASecretName, APICertSecretName, HandlerCertSecretName} {
+		s := &k8sv1.Secret{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: cfg.Namespace, Name: name}, s); err == nil {
+			existing[name] = s
+		} else if !apierrors.IsNotFound(err) {
+			return nil, err
+		}
+	}
+	pki, _, err := PKI(cfg.Namespace, existing, now)
+	return pki, err
+}
+
+// SplitHandler separates virt-handler's DaemonSet from the other objects, for upgrades
+// that roll virt-handler last.
+func SplitHandler(objs []client.Object) (rest, handler []client.Object) {
+	for _, o := range objs {
+		if _, ok := o.(*appsv1.DaemonSet); ok && o.GetName() == HandlerName {
+			handler = append(handler, o)
+			continue
+		}
+		rest = append(rest, o)
+	}
+	return rest, handler
+}
+
+// Delete removes everything Apply creates but the namespace and the KubeVirt CRD (the
+// operator's manifest brings both, and its KubeVirt object lives in them): the webhooks first (so no
+// deletion waits on a virt-api that is going away), the CRDs last. It does not wait.
+func Delete(ctx context.Context, c client.Client, cfg Config, crds []*apiextensionsv1.CustomResourceDefinition) error {
+	objs := Objects(cfg, nil)
+	for _, name := range []string{CASecretName, APICertSecretName, HandlerCertSecretName} {
+		objs = append(objs, &k8sv1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: cfg.Namespace}})
+	}
+	// Objects lists RBAC and workloads before the API registration; deleting in reverse
+	// takes the webhooks and the APIService away first.
+	for i := len(objs) - 1; i >= 0; i-- {
+		if err := c.Delete(ctx, objs[i]); client.IgnoreNotFound(err) != nil && !meta.IsNoMatchError(err) {
+			return describe(objs[i], err)
+		}
+	}
+	for _, crd := range crds {
+		if crd.Name == KubeVirtCRDName {
+			continue
+		}
+		if err := c.Delete(ctx, crd.DeepCopy()); client.IgnoreNotFound(err) != nil {
+			return describe(crd, err)
+		}
+	}
+	return nil
+}
+
+// APIServiceAvailable reports the APIService's Available condition.
+func APIServiceAvailable(svc *unstructured.Unstructured) bool {
+	conditions, _, _ := unstructured.NestedSlice(svc.Object, "status", "conditions")
+	for _, cond := range conditions {
+		if m, ok := cond.(map[string]any); ok && m["type"] == "Available" && m["status"] == "True" {
+			return true
+		}
+	}
+	return false
+}
+
+// CreateOrUpdate creates obj, or replaces the stored object's content with it.
+func CreateOrUpdate(ctx context.Context, c client.Client, obj client.Object) error {
 	obj.SetResourceVersion("")
 	err := c.Create(ctx, obj)
 	if !apierrors.IsAlreadyExists(err) {
@@ -78,6 +138,18 @@ func createOrUpdate(ctx context.Context, c client.Client, obj client.Object) err
 		return describe(obj, err)
 	}
 	obj.SetResourceVersion(current.GetResourceVersion())
+	// Annotations others keep on the object (kubectl's last-applied configuration, a
+	// deployment's revision) stay; the installation only sets its own.
+	annotations := obj.GetAnnotations()
+	for k, val := range current.GetAnnotations() {
+		if _, ours := annotations[k]; !ours {
+			if annotations == nil {
+				annotations = map[string]string{}
+			}
+			annotations[k] = val
+		}
+	}
+	obj.SetAnnotations(annotations)
 	return describe(obj, c.Update(ctx, obj))
 }
 
@@ -107,13 +179,7 @@ func WaitReady(ctx context.Context, c client.Client, cfg Config, timeout time.Du
 			if err := c.Get(ctx, client.ObjectKeyFromObject(svc), svc); err != nil {
 				return false, client.IgnoreNotFound(err)
 			}
-			conditions, _, _ := unstructured.NestedSlice(svc.Object, "status", "conditions")
-			for _, cond := range conditions {
-				if m, ok := cond.(map[string]any); ok && m["type"] == "Available" && m["status"] == "True" {
-					return true, nil
-				}
-			}
-			return false, nil
+			return APIServiceAvailable(svc), nil
 		}},
 		{"a node schedulable for VMIs", func() (bool, error) {
 			nodes := &k8sv1.NodeList{}

@@ -39,6 +39,7 @@ import (
 	hnscheme "github.com/hypernest/hypernest/api/scheme"
 	"github.com/hypernest/hypernest/components/virt-handler/launcherclient"
 	"github.com/hypernest/hypernest/components/virt-operator/install"
+	"github.com/hypernest/hypernest/manifests/crds"
 )
 
 type sample struct {
@@ -50,17 +51,16 @@ type sample struct {
 func main() {
 	kubeconfig := flag.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the local cluster")
 	conformance := flag.String("conformance", "", "folder with KubeVirt's example manifests")
-	crds := flag.String("crds", "manifests/crds", "folder with the CRDs")
 	count := flag.Int("count", 3, "VMIs to run, one after the other")
 	bursts := flag.String("bursts", "10,50", "sizes of the bursts of VMIs created at once (comma-separated; empty: none)")
 	flag.Parse()
-	if err := run(*kubeconfig, *conformance, *crds, *count, *bursts); err != nil {
+	if err := run(*kubeconfig, *conformance, *count, *bursts); err != nil {
 		fmt.Fprintln(os.Stderr, "vmi bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(kubeconfig, conformance, crdDir string, count int, bursts string) error {
+func run(kubeconfig, conformance string, count int, bursts string) error {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return err
@@ -75,7 +75,7 @@ func run(kubeconfig, conformance, crdDir string, count int, bursts string) error
 	}
 	ctx := context.Background()
 	icfg := install.Config{Namespace: "kubevirt", ImageRegistry: "localhost/hypernest", ImageTag: "devel", ImagePullPolicy: k8sv1.PullIfNotPresent, UseEmulation: true, SingleReplica: true}
-	if err := setup(ctx, c, icfg, crdDir); err != nil {
+	if err := setup(ctx, c, icfg); err != nil {
 		return err
 	}
 	data, err := os.ReadFile(filepath.Join(conformance, "vmi-nocloud.yaml"))
@@ -222,8 +222,12 @@ func deleteAndWait(ctx context.Context, c client.Client, vmi *v1.VirtualMachineI
 	})
 }
 
-func setup(ctx context.Context, c client.Client, icfg install.Config, crdDir string) error {
-	if err := install.Apply(ctx, c, icfg, crdDir); err != nil {
+func setup(ctx context.Context, c client.Client, icfg install.Config) error {
+	crdList, err := crds.All()
+	if err != nil {
+		return err
+	}
+	if err := install.Apply(ctx, c, icfg, crdList); err != nil {
 		return err
 	}
 	return install.WaitReady(ctx, c, icfg, 5*time.Minute, func(string) {})

@@ -1,0 +1,329 @@
+package functests
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	k8sv1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	v1 "github.com/hypernest/hypernest/api/core/v1"
+	"github.com/hypernest/hypernest/components/virt-operator/install"
+	"github.com/hypernest/hypernest/manifests/crds"
+	"github.com/hypernest/hypernest/tests/framework"
+)
+
+// operatorTimeout: a from-scratch install starts four components and registers an API.
+const operatorTimeout = 5 * time.Minute
+
+var kubeVirtKey = types.NamespacedName{Namespace: installCfg.Namespace, Name: install.KubeVirtName}
+
+var _ = Describe("virt-operator: Hypernest from the KubeVirt object", Ordered, func() {
+	BeforeAll(func(ctx SpecContext) {
+		By("removing what other specs installed without the operator, for a start from scratch")
+		removeAllWorkloads(ctx) // while virt-controller runs to release their finalizers
+		crdList, err := crds.All()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(install.Delete(ctx, crClient, installCfg, crdList)).To(Succeed())
+		waitForNoHypernest(ctx)
+
+		By("kubectl apply -f hypernest-operator.yaml, then hypernest-cr.yaml")
+		applyManifest(ctx, "hypernest-operator.yaml")
+		Eventually(func() error {
+			return crClient.List(ctx, &v1.KubeVirtList{})
+		}).WithTimeout(apiTimeout).Should(Succeed(), "the KubeVirt CRD is not served")
+		applyManifest(ctx, "hypernest-cr.yaml")
+		kv := getKubeVirt(ctx)
+		kv.Spec.Configuration.DeveloperConfiguration = &v1.DeveloperConfiguration{UseEmulation: installCfg.UseEmulation}
+		Expect(crClient.Update(ctx, kv)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) {
+			// Leave the operator out of the other specs' way: they install directly.
+			for _, o := range install.OperatorObjects(installCfg) {
+				if _, isNS := o.(*k8sv1.Namespace); !isNS {
+					_ = crClient.Delete(ctx, o)
+				}
+			}
+		})
+	})
+
+	It("installs from scratch: Deployed, Available, with every component ready", func(ctx SpecContext) {
+		kv := waitForKubeVirtPhase(ctx, v1.KubeVirtPhaseDeployed)
+		Expect(kubeVirtCondition(kv, v1.KubeVirtConditionAvailable)).To(Equal(k8sv1.ConditionTrue))
+		Expect(kubeVirtCondition(kv, v1.KubeVirtConditionProgressing)).To(Equal(k8sv1.ConditionFalse))
+		Expect(kubeVirtCondition(kv, v1.KubeVirtConditionDegraded)).To(Equal(k8sv1.ConditionFalse))
+		Expect(*kv.Status.ObservedGeneration).To(Equal(kv.Generation))
+		Expect(kv.Status.ObservedKubeVirtVersion).To(Equal(installCfg.ImageTag))
+		Expect(install.WaitReady(ctx, crClient, installCfg, componentTimeout, func(string) {})).To(Succeed())
+	})
+
+	It("puts back a deleted virt-controller Deployment", func(ctx SpecContext) {
+		d := &appsv1.Deployment{}
+		Expect(crClient.Get(ctx, client.ObjectKey{Namespace: installCfg.Namespace, Name: install.ControllerName}, d)).To(Succeed())
+		oldUID := d.UID
+		Expect(crClient.Delete(ctx, d)).To(Succeed())
+		Eventually(func() types.UID {
+			got := &appsv1.Deployment{}
+			if err := crClient.Get(ctx, client.ObjectKeyFromObject(d), got); err != nil {
+				return oldUID
+			}
+			return got.UID
+		}).WithTimeout(operatorTimeout).ShouldNot(Equal(oldUID))
+		waitForKubeVirtPhase(ctx, v1.KubeVirtPhaseDeployed)
+	})
+
+	It("passes spec.configuration on to the components (useEmulation)", func(ctx SpecContext) {
+		setEmulation := func(on bool) {
+			kv := getKubeVirt(ctx)
+			kv.Spec.Configuration.DeveloperConfiguration.UseEmulation = on
+			Expect(crClient.Update(ctx, kv)).To(Succeed())
+		}
+		args := func(name string) string {
+			d := &appsv1.Deployment{}
+			Expect(crClient.Get(ctx, client.ObjectKey{Namespace: installCfg.Namespace, Name: name}, d)).To(Succeed())
+			return strings.Join(d.Spec.Template.Spec.Containers[0].Args, " ")
+		}
+		setEmulation(!installCfg.UseEmulation)
+		Eventually(func() bool { return strings.Contains(args(install.ControllerName), "--use-emulation") }).
+			WithTimeout(operatorTimeout).Should(Equal(!installCfg.UseEmulation))
+		setEmulation(installCfg.UseEmulation)
+		Eventually(func() bool { return strings.Contains(args(install.ControllerName), "--use-emulation") }).
+			WithTimeout(operatorTimeout).Should(Equal(installCfg.UseEmulation))
+		waitForKubeVirtPhase(ctx, v1.KubeVirtPhaseDeployed)
+	})
+
+	It("upgrades to a new image tag, virt-handler last, with a running VM untouched", func(ctx SpecContext) {
+		ns := newTestNamespace()
+		vm := exampleVM("vm-cirros.yaml")
+		vm.Namespace = ns
+		vm.Spec.RunStrategy = ptr.To(v1.RunStrategyAlways)
+		Expect(crClient.Create(ctx, vm)).To(Succeed())
+		waitForVMStatus(ctx, ns, vm.Name, v1.VirtualMachineStatusRunning)
+		before := getVMI(ctx, ns, vm.Name)
+		qemu := qemuPID(before)
+
+		By("tagging the node's images as the next version")
+		const next = "next"
+		for _, name := range []string{install.APIName, install.ControllerName, install.HandlerName, install.LauncherName} {
+			tagImage(installCfg.Image(name), installCfg.ImageRegistry+"/"+name+":"+next)
+		}
+		kv := getKubeVirt(ctx)
+		kv.Spec.ImageTag = next
+		Expect(crClient.Update(ctx, kv)).To(Succeed())
+
+		By("watching the roll-out: the handler changes only after virt-api and virt-controller run the new version")
+		image := func(obj client.Object) string {
+			Expect(crClient.Get(ctx, client.ObjectKeyFromObject(obj), obj)).To(Succeed())
+			switch o := obj.(type) {
+			case *appsv1.Deployment:
+				return o.Spec.Template.Spec.Containers[0].Image
+			case *appsv1.DaemonSet:
+				return o.Spec.Template.Spec.Containers[0].Image
+			}
+			return ""
+		}
+		key := func(name string) client.ObjectKey { return client.ObjectKey{Namespace: installCfg.Namespace, Name: name} }
+		Eventually(func() string {
+			ds := &appsv1.DaemonSet{ObjectMeta: objectMeta(key(install.HandlerName))}
+			handlerImage := image(ds)
+			if strings.HasSuffix(handlerImage, ":"+next) {
+				for _, name := range []string{install.APIName, install.ControllerName} {
+					d := &appsv1.Deployment{ObjectMeta: objectMeta(key(name))}
+					Expect(image(d)).To(HaveSuffix(":"+next), "virt-handler was updated before %s", name)
+					Expect(d.Status.UpdatedReplicas).To(Equal(*d.Spec.Replicas), "virt-handler was updated before %s rolled out", name)
+				}
+			}
+			return handlerImage
+		}).WithTimeout(operatorTimeout).WithPolling(200 * time.Millisecond).Should(HaveSuffix(":" + next))
+		kv = waitForKubeVirtPhase(ctx, v1.KubeVirtPhaseDeployed)
+		Expect(kv.Status.ObservedKubeVirtVersion).To(Equal(next))
+
+		after := getVMI(ctx, ns, vm.Name)
+		Expect(after.UID).To(Equal(before.UID), "the VMI was replaced")
+		Expect(after.Status.Phase).To(Equal(v1.Running))
+		Expect(qemuPID(after)).To(Equal(qemu), "QEMU was restarted")
+
+		By("a new VMI runs the new launcher")
+		Expect(crClient.Delete(ctx, after)).To(Succeed())
+		Eventually(func() string {
+			vmi := &v1.VirtualMachineInstance{}
+			if err := crClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: vm.Name}, vmi); err != nil || vmi.UID == before.UID || vmi.Status.Phase != v1.Running {
+				return ""
+			}
+			return vmi.Status.LauncherContainerImageVersion
+		}).WithTimeout(vmiTimeout).Should(Equal(installCfg.ImageRegistry + "/" + install.LauncherName + ":" + next))
+	})
+
+	It("refuses to uninstall while VMIs exist, then, with RemoveWorkloads, removes everything", func(ctx SpecContext) {
+		ns := newTestNamespace()
+		vmi := exampleVMI("vmi-nocloud.yaml")
+		vmi.Namespace = ns
+		Expect(crClient.Create(ctx, vmi)).To(Succeed())
+		Expect(crClient.Delete(ctx, getKubeVirt(ctx))).To(Succeed())
+		Eventually(func() string {
+			kv := getKubeVirt(ctx)
+			for _, c := range kv.Status.Conditions {
+				if c.Type == v1.KubeVirtConditionDegraded && c.Status == k8sv1.ConditionTrue {
+					return string(kv.Status.Phase) + " " + c.Reason + ": " + c.Message
+				}
+			}
+			return string(kv.Status.Phase)
+		}).WithTimeout(operatorTimeout).Should(And(HavePrefix("Deleting UninstallBlockedByWorkloads"), ContainSubstring("spec.uninstallStrategy: RemoveWorkloads")))
+		Consistently(func() error {
+			return crClient.Get(ctx, client.ObjectKey{Namespace: installCfg.Namespace, Name: install.HandlerName}, &appsv1.DaemonSet{})
+		}).WithTimeout(5*time.Second).Should(Succeed(), "nothing is removed while the uninstall is blocked")
+
+		kv := getKubeVirt(ctx)
+		kv.Spec.UninstallStrategy = v1.KubeVirtUninstallStrategyRemoveWorkloads
+		Expect(crClient.Update(ctx, kv)).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(crClient.Get(ctx, kubeVirtKey, &v1.KubeVirt{}))
+		}).WithTimeout(operatorTimeout).Should(BeTrue(), "the KubeVirt object was not released")
+		waitForNoHypernest(ctx)
+	})
+})
+
+// removeAllWorkloads deletes every VM and VMI of the cluster and waits until they are
+// gone.
+func removeAllWorkloads(ctx context.Context) {
+	vms := &v1.VirtualMachineList{}
+	if err := crClient.List(ctx, vms); err == nil {
+		for i := range vms.Items {
+			Expect(client.IgnoreNotFound(crClient.Delete(ctx, &vms.Items[i]))).To(Succeed())
+		}
+	}
+	Eventually(func() int {
+		vmis := &v1.VirtualMachineInstanceList{}
+		if err := crClient.List(ctx, vmis); err != nil {
+			return 0 // no VMI CRD: no VMIs
+		}
+		for i := range vmis.Items {
+			Expect(client.IgnoreNotFound(crClient.Delete(ctx, &vmis.Items[i]))).To(Succeed())
+		}
+		return len(vmis.Items)
+	}).WithTimeout(operatorTimeout).Should(BeZero())
+}
+
+// waitForNoHypernest waits until no object of a Hypernest installation is left but the
+// namespace, the operator's own objects and the KubeVirt CRD.
+func waitForNoHypernest(ctx context.Context) {
+	managed := client.MatchingLabels{v1.ManagedByLabel: v1.ManagedByLabelOperatorValue}
+	Eventually(func() []string {
+		var left []string
+		lists := map[string]client.ObjectList{
+			"Deployment": &appsv1.DeploymentList{}, "DaemonSet": &appsv1.DaemonSetList{}, "Service": &k8sv1.ServiceList{},
+			"Secret": &k8sv1.SecretList{}, "ServiceAccount": &k8sv1.ServiceAccountList{}, "ClusterRole": &rbacv1.ClusterRoleList{},
+			"ClusterRoleBinding": &rbacv1.ClusterRoleBindingList{}, "RoleBinding": &rbacv1.RoleBindingList{}, "Role": &rbacv1.RoleList{},
+			"MutatingWebhookConfiguration":   &admissionregistrationv1.MutatingWebhookConfigurationList{},
+			"ValidatingWebhookConfiguration": &admissionregistrationv1.ValidatingWebhookConfigurationList{},
+		}
+		for kind, list := range lists {
+			Expect(crClient.List(ctx, list, managed)).To(Succeed())
+			items, _ := metaItems(list)
+			for _, name := range items {
+				left = append(left, kind+"/"+name)
+			}
+		}
+		crdList := &apiextensionsv1.CustomResourceDefinitionList{}
+		Expect(crClient.List(ctx, crdList)).To(Succeed())
+		for _, crd := range crdList.Items {
+			if strings.HasSuffix(crd.Spec.Group, "kubevirt.io") && crd.Name != install.KubeVirtCRDName {
+				left = append(left, "CustomResourceDefinition/"+crd.Name)
+			}
+		}
+		svc := install.APIServiceObject(installCfg, nil)
+		if err := crClient.Get(ctx, client.ObjectKeyFromObject(svc), svc); err == nil {
+			left = append(left, "APIService/"+svc.GetName())
+		}
+		return left
+	}).WithTimeout(operatorTimeout).Should(BeEmpty())
+}
+
+func metaItems(list client.ObjectList) ([]string, error) {
+	objs, err := meta.ExtractList(list)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, o := range objs {
+		if m, err := meta.Accessor(o); err == nil {
+			names = append(names, m.GetName())
+		}
+	}
+	return names, nil
+}
+
+func objectMeta(key client.ObjectKey) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}
+}
+
+// applyManifest applies a release manifest as kubectl apply would: each document created
+// or updated.
+func applyManifest(ctx context.Context, file string) {
+	root, err := framework.RepoRoot()
+	Expect(err).NotTo(HaveOccurred())
+	docs, err := framework.ReadYAMLDocuments(filepath.Join(root, "manifests", "release", file))
+	Expect(err).NotTo(HaveOccurred())
+	for _, doc := range docs {
+		u := &unstructured.Unstructured{}
+		Expect(yaml.Unmarshal(doc, &u.Object)).To(Succeed())
+		if len(u.Object) == 0 {
+			continue
+		}
+		apply(ctx, u)
+	}
+}
+
+func getKubeVirt(ctx context.Context) *v1.KubeVirt {
+	kv := &v1.KubeVirt{}
+	Expect(crClient.Get(ctx, kubeVirtKey, kv)).To(Succeed())
+	return kv
+}
+
+func waitForKubeVirtPhase(ctx context.Context, phase v1.KubeVirtPhase) *v1.KubeVirt {
+	var kv *v1.KubeVirt
+	Eventually(func() v1.KubeVirtPhase {
+		kv = getKubeVirt(ctx)
+		return kv.Status.Phase
+	}).WithTimeout(operatorTimeout).WithPolling(time.Second).Should(Equal(phase), func() string {
+		return "KubeVirt status: " + toJSON(kv.Status)
+	})
+	return kv
+}
+
+func kubeVirtCondition(kv *v1.KubeVirt, t v1.KubeVirtConditionType) k8sv1.ConditionStatus {
+	for _, c := range kv.Status.Conditions {
+		if c.Type == t {
+			return c.Status
+		}
+	}
+	return ""
+}
+
+// tagImage gives an image of the node's containerd a second name (the local cluster's
+// node; the tests run on it).
+func tagImage(from, to string) {
+	root, err := framework.RepoRoot()
+	Expect(err).NotTo(HaveOccurred())
+	script := fmt.Sprintf("source hack/cluster/common.sh && { hn_ctr images rm %q >/dev/null 2>&1 || true; } && hn_ctr images tag %q %q >/dev/null", to, from, to)
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), "tagging %s as %s: %s", from, to, out)
+}
