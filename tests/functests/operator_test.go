@@ -138,7 +138,9 @@ var _ = Describe("virt-operator: Hypernest from the KubeVirt object", Ordered, f
 			}
 			return ""
 		}
-		key := func(name string) client.ObjectKey { return client.ObjectKey{Namespace: installCfg.Namespace, Name: name} }
+		key := func(name string) client.ObjectKey {
+			return client.ObjectKey{Namespace: installCfg.Namespace, Name: name}
+		}
 		Eventually(func() string {
 			ds := &appsv1.DaemonSet{ObjectMeta: objectMeta(key(install.HandlerName))}
 			handlerImage := image(ds)
