@@ -11,8 +11,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	k8sv1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/record"
@@ -42,13 +42,13 @@ const (
 
 // Condition reasons.
 const (
-	reasonAllComponentsReady   = "AllComponentsReady"
-	reasonDeploying            = "DeploymentInProgress"
-	reasonApplyFailed          = "ApplyFailed"
-	reasonUninstallBlocked     = "UninstallBlockedByWorkloads"
-	reasonRemovingWorkloads    = "RemovingWorkloads"
-	reasonDeletingComponents   = "DeletingComponents"
-	reasonWrongNamespace       = "WrongNamespace"
+	reasonAllComponentsReady = "AllComponentsReady"
+	reasonDeploying          = "DeploymentInProgress"
+	reasonApplyFailed        = "ApplyFailed"
+	reasonUninstallBlocked   = "UninstallBlockedByWorkloads"
+	reasonRemovingWorkloads  = "RemovingWorkloads"
+	reasonDeletingComponents = "DeletingComponents"
+	reasonWrongNamespace     = "WrongNamespace"
 	// KubeVirt's default: workloads are never removed by surprise.
 	defaultUninstallStrategy = v1.KubeVirtUninstallStrategyBlockUninstallIfWorkloadsExist
 )
