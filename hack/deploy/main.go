@@ -1,7 +1,7 @@
 // Command deploy installs Hypernest's CRDs and components on a cluster straight from the
 // install package, and waits until they are ready: `make cluster-deploy` runs it on the
-// local cluster. It is the developer's way in until virt-operator installs Hypernest
-// from the KubeVirt CR.
+// local cluster. It skips virt-operator (which applies the same objects from the
+// KubeVirt object), for quick development loops.
 //
 //	deploy --kubeconfig admin.kubeconfig [--image-tag devel] [--use-emulation]
 package main

@@ -14,9 +14,9 @@ import (
 // componentTimeout: the components start in seconds; a loaded machine may take minutes.
 const componentTimeout = 5 * time.Minute
 
-// installHypernest installs the CRDs and every component from the install package (what
-// virt-operator will apply from the KubeVirt CR, a later issue), reusing the PKI of an
-// earlier run, and waits until all are ready.
+// installHypernest installs the CRDs and every component straight from the install
+// package (the objects virt-operator applies; operator_test.go tests the operator
+// itself), reusing the PKI of an earlier run, and waits until all are ready.
 func installHypernest(ctx context.Context) {
 	crdList, err := crds.All()
 	Expect(err).NotTo(HaveOccurred())
