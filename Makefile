@@ -128,11 +128,13 @@ cluster-down: ## Stop the local cluster and remove its pods, network state and e
 	@hack/cluster/down.sh
 
 .PHONY: cluster-sync
-cluster-sync: ## Build Hypernest's images and import them into the local cluster.
+cluster-sync: ## Build Hypernest's images, import them into the local cluster and deploy them through virt-operator.
 	@hack/cluster/sync.sh
+	@hack/cluster/deploy.sh
 
 .PHONY: cluster-deploy
-cluster-deploy: cluster-sync ## Build the images and install Hypernest on the local cluster (until virt-operator does it).
+cluster-deploy: ## Build the images and install Hypernest on the local cluster straight from the install package (no operator).
+	@hack/cluster/sync.sh
 	@source hack/cluster/common.sh && $(GO) run ./hack/deploy --kubeconfig "$$HN_KUBECONFIG" \
 		--use-emulation=$${HYPERNEST_USE_EMULATION:-true}
 

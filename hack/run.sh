@@ -8,9 +8,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/cluster/common.sh"
 cd "$HYPERNEST_ROOT"
 export PATH="/usr/local/go/bin:$PATH" GOTOOLCHAIN=local GOFLAGS="-mod=mod -buildvcs=false"
 
-# Under TCG unless told otherwise: this project's machines have no usable KVM (a
-# nested-virt /dev/kvm that hangs guests); HYPERNEST_USE_EMULATION=false on KVM nodes.
-use_emulation="${HYPERNEST_USE_EMULATION:-true}"
 kubectl() { hack/kubectl.sh "$@"; }
 virtctl() { hack/virtctl.sh "$@"; }
 
@@ -27,27 +24,7 @@ fi
 log "building Hypernest's images and importing them into the node (cached; a cold build takes ~15 min)"
 hack/cluster/sync.sh
 
-log "installing virt-operator (manifests/release/hypernest-operator.yaml)"
-kubectl apply -f manifests/release/hypernest-operator.yaml >/dev/null
-kubectl -n kubevirt rollout status deployment/virt-operator --timeout=5m \
-  || die "virt-operator did not start; see: hack/kubectl.sh -n kubevirt describe pods -l kubevirt.io=virt-operator"
-
-kubectl wait --for condition=established --timeout=60s crd/kubevirts.kubevirt.io >/dev/null \
-  || die "the KubeVirt CRD is not served; see: hack/kubectl.sh get crd kubevirts.kubevirt.io -o yaml"
-log "creating the KubeVirt object (manifests/release/hypernest-cr.yaml, useEmulation=$use_emulation)"
-kubectl apply -f manifests/release/hypernest-cr.yaml >/dev/null
-kubectl -n kubevirt patch kubevirt kubevirt --type merge \
-  -p "{\"spec\":{\"configuration\":{\"developerConfiguration\":{\"useEmulation\":$use_emulation}}}}" >/dev/null
-log "waiting for virt-operator to deploy Hypernest"
-deadline=$((SECONDS + 600))
-phase=""
-while [ "$phase" != Deployed ]; do
-  [ $SECONDS -lt $deadline ] || die "Hypernest is not Deployed after 10 min (phase '$phase'); see: hack/kubectl.sh -n kubevirt get kubevirt kubevirt -o yaml, and hack/kubectl.sh -n kubevirt get pods"
-  sleep 2
-  new="$(kubectl -n kubevirt get kubevirt kubevirt -o jsonpath='{.status.phase}' 2>/dev/null || true)"
-  [ "$new" = "$phase" ] || log "  KubeVirt phase: ${new:-(none yet)}"
-  phase="$new"
-done
+hack/cluster/deploy.sh
 
 log "creating the example VM (examples/vm-demo.yaml) and starting it"
 # Created once: applying it again would put its runStrategy back to Halted.

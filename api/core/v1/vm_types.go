@@ -298,3 +298,16 @@ type VirtualMachineStartFailure struct {
 	// +optional
 	RetryAfterTimestamp *metav1.Time `json:"retryAfterTimestamp,omitempty"`
 }
+
+// EffectiveRunStrategy is the run strategy a VM follows: spec.runStrategy, else the
+// deprecated spec.running (true: Always, false or unset: Halted).
+func (vm *VirtualMachine) EffectiveRunStrategy() RunStrategy {
+	switch {
+	case vm.Spec.RunStrategy != nil:
+		return *vm.Spec.RunStrategy
+	case vm.Spec.Running != nil && *vm.Spec.Running:
+		return RunStrategyAlways
+	default:
+		return RunStrategyHalted
+	}
+}

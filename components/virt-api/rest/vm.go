@@ -18,17 +18,6 @@ import (
 // Start, stop and restart never touch a VMI or pod themselves: they change the VM (its
 // run strategy, or a state change request in its status) and virt-controller acts on it.
 
-func runStrategy(vm *v1.VirtualMachine) v1.RunStrategy {
-	switch {
-	case vm.Spec.RunStrategy != nil:
-		return *vm.Spec.RunStrategy
-	case vm.Spec.Running != nil && *vm.Spec.Running:
-		return v1.RunStrategyAlways
-	default:
-		return v1.RunStrategyHalted
-	}
-}
-
 func (a *API) start(w http.ResponseWriter, r *http.Request, name types.NamespacedName) {
 	opts := &subresourcesv1.StartOptions{}
 	if err := decodeBody(r, opts); err != nil {
@@ -54,7 +43,7 @@ func (a *API) start(w http.ResponseWriter, r *http.Request, name types.Namespace
 	if opts.Paused {
 		request.Data = map[string]string{v1.StartRequestDataPausedKey: v1.StartRequestDataPausedTrue}
 	}
-	strategy := runStrategy(vm)
+	strategy := vm.EffectiveRunStrategy()
 	switch strategy {
 	case v1.RunStrategyHalted:
 		if opts.Paused {
@@ -105,7 +94,7 @@ func (a *API) stop(w http.ResponseWriter, r *http.Request, name types.Namespaced
 	}
 	live := vmi != nil && !vmi.Status.Phase.IsFinal() && vmi.DeletionTimestamp == nil
 	dryRun := isDryRun(opts.DryRun)
-	strategy := runStrategy(vm)
+	strategy := vm.EffectiveRunStrategy()
 	if !live && (strategy != v1.RunStrategyAlways || vmi == nil && vm.Status.StartFailure == nil) {
 		writeStatus(w, apierrors.NewConflict(vmResource, name.Name, errors.New("VM is not running")))
 		return
@@ -144,7 +133,7 @@ func (a *API) restart(w http.ResponseWriter, r *http.Request, name types.Namespa
 	if vm == nil {
 		return
 	}
-	strategy := runStrategy(vm)
+	strategy := vm.EffectiveRunStrategy()
 	if strategy == v1.RunStrategyHalted {
 		writeStatus(w, apierrors.NewConflict(vmResource, name.Name, errors.New("RunStrategy Halted does not support manual restart requests")))
 		return

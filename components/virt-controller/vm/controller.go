@@ -111,21 +111,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		return ctrl.Result{}, err
 	}
 	result, err = r.reconcileRunStrategy(ctx, vm, &vmi)
-	vm.Status.RunStrategy = RunStrategy(vm)
+	vm.Status.RunStrategy = vm.EffectiveRunStrategy()
 	return result, err
-}
-
-// RunStrategy is the VM's effective run strategy: spec.runStrategy, else the deprecated
-// spec.running (true: Always, false: Halted), else Halted.
-func RunStrategy(vm *v1.VirtualMachine) v1.RunStrategy {
-	switch {
-	case vm.Spec.RunStrategy != nil:
-		return *vm.Spec.RunStrategy
-	case vm.Spec.Running != nil && *vm.Spec.Running:
-		return v1.RunStrategyAlways
-	default:
-		return v1.RunStrategyHalted
-	}
 }
 
 // reconcileRequests works off the state change requests virt-api queued (virtctl start,
@@ -147,7 +134,7 @@ func (r *Reconciler) reconcileRequests(ctx context.Context, vm *v1.VirtualMachin
 				// A finished VMI makes way for the new one first.
 				return true, r.stopVMI(ctx, vm, *vmi)
 			}
-			if RunStrategy(vm) == v1.RunStrategyHalted {
+			if vm.EffectiveRunStrategy() == v1.RunStrategyHalted {
 				// virtctl start --paused of a Halted VM: it runs from now on (KubeVirt's way;
 				// only a request can carry "paused").
 				if err := r.setRunStrategy(ctx, vm, v1.RunStrategyAlways); err != nil {
@@ -186,7 +173,7 @@ func (r *Reconciler) setRunStrategy(ctx context.Context, vm *v1.VirtualMachine, 
 
 // reconcileRunStrategy starts or stops the VMI as the run strategy says.
 func (r *Reconciler) reconcileRunStrategy(ctx context.Context, vm *v1.VirtualMachine, vmi **v1.VirtualMachineInstance) (ctrl.Result, error) {
-	strategy := RunStrategy(vm)
+	strategy := vm.EffectiveRunStrategy()
 	// A strategy the VM just switched to applies once as if from scratch (Once and
 	// RerunOnFailure start the VM then, but not after it stopped under them).
 	switched := vm.Status.RunStrategy != strategy
@@ -262,7 +249,7 @@ func (r *Reconciler) recordFailure(vm *v1.VirtualMachine, vmi *v1.VirtualMachine
 		}
 		f.RetryAfterTimestamp = ptr.To(metav1.NewTime(r.Now().Add(delay)))
 		vm.Status.StartFailure = f
-		if RunStrategy(vm) == v1.RunStrategyAlways || RunStrategy(vm) == v1.RunStrategyRerunOnFailure {
+		if vm.EffectiveRunStrategy() == v1.RunStrategyAlways || vm.EffectiveRunStrategy() == v1.RunStrategyRerunOnFailure {
 			r.Recorder.Eventf(vm, k8sv1.EventTypeWarning, reasonCrashLoop, "VMI %s failed (%s); restarting in %s", vmi.Name, vmi.Status.Reason, delay)
 		}
 	}
@@ -390,7 +377,7 @@ func (r *Reconciler) printableStatus(vm *v1.VirtualMachine, vmi *v1.VirtualMachi
 	case vm.DeletionTimestamp != nil:
 		return v1.VirtualMachineStatusTerminating
 	case vmi == nil:
-		if f := vm.Status.StartFailure; f != nil && f.RetryAfterTimestamp != nil && f.RetryAfterTimestamp.After(r.Now()) && RunStrategy(vm) != v1.RunStrategyHalted {
+		if f := vm.Status.StartFailure; f != nil && f.RetryAfterTimestamp != nil && f.RetryAfterTimestamp.After(r.Now()) && vm.EffectiveRunStrategy() != v1.RunStrategyHalted {
 			return v1.VirtualMachineStatusCrashLoopBackOff
 		}
 		return v1.VirtualMachineStatusStopped
@@ -404,7 +391,7 @@ func (r *Reconciler) printableStatus(vm *v1.VirtualMachine, vmi *v1.VirtualMachi
 		}
 		return v1.VirtualMachineStatusRunning
 	case v1.Succeeded, v1.Failed:
-		if vmi.Status.Phase == v1.Failed && vm.Status.StartFailure != nil && RunStrategy(vm) != v1.RunStrategyHalted && RunStrategy(vm) != v1.RunStrategyManual && RunStrategy(vm) != v1.RunStrategyOnce {
+		if vmi.Status.Phase == v1.Failed && vm.Status.StartFailure != nil && vm.EffectiveRunStrategy() != v1.RunStrategyHalted && vm.EffectiveRunStrategy() != v1.RunStrategyManual && vm.EffectiveRunStrategy() != v1.RunStrategyOnce {
 			return v1.VirtualMachineStatusCrashLoopBackOff
 		}
 		return v1.VirtualMachineStatusStopped
