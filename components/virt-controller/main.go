@@ -4,6 +4,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 	"github.com/hypernest/hypernest/components/virt-controller/services"
 	"github.com/hypernest/hypernest/components/virt-controller/vm"
 	"github.com/hypernest/hypernest/components/virt-controller/vmi"
+	"github.com/hypernest/hypernest/components/virt-operator/clusterconfig"
 )
 
 // Leader election timing: client-go's defaults (15 s lease, 10 s renew, 2 s retry), the
@@ -47,7 +49,7 @@ func main() {
 	flag.StringVar(&namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the namespace Hypernest is installed in; holds the leader election lease (default: $POD_NAMESPACE)")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8080", "address of /healthz and /readyz")
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "address of /metrics, served over TLS (0 disables it)")
-	flag.BoolVar(&useEmulation, "use-emulation", false, "launcher pods do not ask for /dev/kvm; guests run under TCG (developerConfiguration.useEmulation)")
+	flag.BoolVar(&useEmulation, "use-emulation", false, "launcher pods do not ask for /dev/kvm when no KubeVirt object says (its developerConfiguration.useEmulation wins)")
 	flag.BoolVar(&leaderElect, "leader-elect", true, "only the replica holding the lease acts")
 	// KubeVirt's defaults: 3 VM and 10 VMI workers (virt-controller's --vm-threadiness
 	// and --vmi-threadiness); a VMI is worked on by one worker at a time either way.
@@ -79,19 +81,23 @@ func main() {
 		RetryPeriod:             ptrTo(retryPeriod),
 		// Only launcher pods: the cache does not hold every pod of the cluster.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&k8sv1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{v1.AppLabel: launcherv1.AppLabelValue})},
+			&k8sv1.Pod{}:   {Label: labels.SelectorFromSet(labels.Set{v1.AppLabel: launcherv1.AppLabelValue})},
+			&v1.KubeVirt{}: {Namespaces: map[string]cache.Config{namespace: {}}},
 		}},
 	})
 	must(err)
 	must(mgr.AddHealthzCheck("ping", func(_ *http.Request) error { return nil }))
 	must(mgr.AddReadyzCheck("ping", func(_ *http.Request) error { return nil }))
 
-	podConfig := services.LauncherPodConfig{Image: launcherImage, ImagePullPolicy: k8sv1.PullPolicy(pullPolicy), UseEmulation: useEmulation}
+	config := &clusterconfig.Source{Reader: mgr.GetClient(), Namespace: namespace, Default: clusterconfig.Config{UseEmulation: useEmulation}}
 	must((&vmi.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorderFor("virtualmachineinstance-controller"),
-		Config:    func() services.LauncherPodConfig { return podConfig },
+		// Read at each pod: a changed KubeVirt object applies to the next VMI, no restart.
+		Config: func(ctx context.Context) services.LauncherPodConfig {
+			return services.LauncherPodConfig{Image: launcherImage, ImagePullPolicy: k8sv1.PullPolicy(pullPolicy), UseEmulation: config.Get(ctx).UseEmulation}
+		},
 	}).SetupWithManager(mgr, vmiWorkers))
 	must((&vm.Reconciler{
 		Client:   mgr.GetClient(),

@@ -26,22 +26,24 @@ import (
 	"github.com/hypernest/hypernest/components/virt-handler/deviceplugin"
 	"github.com/hypernest/hypernest/components/virt-handler/heartbeat"
 	"github.com/hypernest/hypernest/components/virt-handler/vmi"
+	"github.com/hypernest/hypernest/components/virt-operator/clusterconfig"
 	"github.com/hypernest/hypernest/components/virt-operator/install"
 )
 
 func main() {
 	var (
-		nodeName, kubeletPods, pluginDir, probeAddr, metricsAddr, certDir string
-		consolePort                                                       int
-		useEmulation                                                      bool
-		zapOpts                                                           zap.Options
+		nodeName, kubeletPods, pluginDir, probeAddr, metricsAddr, certDir, namespace string
+		consolePort                                                                  int
+		useEmulation                                                                 bool
+		zapOpts                                                                      zap.Options
 	)
 	flag.StringVar(&nodeName, "node-name", os.Getenv("NODE_NAME"), "the node this handler runs on (default: $NODE_NAME)")
 	flag.StringVar(&kubeletPods, "kubelet-pods-dir", launcherv1.KubeletPodsDir, "the kubelet's pod folder as mounted into this container")
 	flag.StringVar(&pluginDir, "device-plugins-dir", "/var/lib/kubelet/device-plugins", "the kubelet's device plugin folder")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8080", "address of /healthz and /readyz")
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "address of /metrics (0 disables it)")
-	flag.BoolVar(&useEmulation, "use-emulation", false, "run guests under QEMU's TCG instead of KVM (developerConfiguration.useEmulation)")
+	flag.BoolVar(&useEmulation, "use-emulation", false, "run guests under QEMU's TCG instead of KVM when no KubeVirt object says (its developerConfiguration.useEmulation wins)")
+	flag.StringVar(&namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the namespace Hypernest is installed in, where the KubeVirt object is (default: $POD_NAMESPACE)")
 	flag.StringVar(&certDir, "cert-dir", install.HandlerCertDir, "folder with the console server's tls.crt, tls.key and the CA's ca.crt")
 	flag.IntVar(&consolePort, "console-server-port", install.HandlerConsolePort, "port of the HTTPS server virt-api calls for pause, console and VNC")
 	zapOpts.BindFlags(flag.CommandLine)
@@ -64,6 +66,7 @@ func main() {
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&v1.VirtualMachineInstance{}: {Label: labels.SelectorFromSet(labels.Set{v1.NodeNameLabel: nodeName})},
 			&k8sv1.Pod{}:                 {Field: fields.OneTermEqualSelector("spec.nodeName", nodeName)},
+			&v1.KubeVirt{}:               {Namespaces: map[string]cache.Config{namespace: {}}},
 		}},
 	})
 	must(err)
@@ -91,7 +94,7 @@ func main() {
 		Recorder:       mgr.GetEventRecorderFor("virt-handler"),
 		NodeName:       nodeName,
 		KubeletPodsDir: kubeletPods,
-		UseEmulation:   useEmulation,
+		Config:         (&clusterconfig.Source{Reader: mgr.GetClient(), Namespace: namespace, Default: clusterconfig.Config{UseEmulation: useEmulation}}).Get,
 	}
 	must(vmis.SetupWithManager(mgr))
 	must(mgr.Add(&consoleserver.Server{

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
+	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 	"github.com/hypernest/hypernest/components/virt-operator/install"
 	"github.com/hypernest/hypernest/manifests/crds"
 	"github.com/hypernest/hypernest/tests/framework"
@@ -37,7 +38,12 @@ var kubeVirtKey = types.NamespacedName{Namespace: installCfg.Namespace, Name: in
 
 var _ = Describe("virt-operator: Hypernest from the KubeVirt object", Ordered, func() {
 	BeforeAll(func(ctx SpecContext) {
-		By("removing what other specs installed without the operator, for a start from scratch")
+		By("removing a KubeVirt object an interrupted run left, and what other specs installed without the operator")
+		if kv := (&v1.KubeVirt{}); crClient.Get(ctx, kubeVirtKey, kv) == nil {
+			kv.Finalizers = nil
+			Expect(crClient.Update(ctx, kv)).To(Succeed())
+			Expect(client.IgnoreNotFound(crClient.Delete(ctx, kv))).To(Succeed())
+		}
 		removeAllWorkloads(ctx) // while virt-controller runs to release their finalizers
 		crdList, err := crds.All()
 		Expect(err).NotTo(HaveOccurred())
@@ -88,23 +94,53 @@ var _ = Describe("virt-operator: Hypernest from the KubeVirt object", Ordered, f
 		waitForKubeVirtPhase(ctx, v1.KubeVirtPhaseDeployed)
 	})
 
-	It("passes spec.configuration on to the components (useEmulation)", func(ctx SpecContext) {
+	It("passes spec.configuration to the components live, restarting none (useEmulation)", func(ctx SpecContext) {
+		// A restart would show as a new generation of a component's pod template.
+		generations := func() map[string]int64 {
+			out := map[string]int64{}
+			for _, name := range []string{install.APIName, install.ControllerName} {
+				d := &appsv1.Deployment{}
+				Expect(crClient.Get(ctx, client.ObjectKey{Namespace: installCfg.Namespace, Name: name}, d)).To(Succeed())
+				out[name] = d.Generation
+			}
+			ds := &appsv1.DaemonSet{}
+			Expect(crClient.Get(ctx, client.ObjectKey{Namespace: installCfg.Namespace, Name: install.HandlerName}, ds)).To(Succeed())
+			out[install.HandlerName] = ds.Generation
+			return out
+		}
+		before := generations()
+		ns := newTestNamespace()
+		tries := 0
+		// kvmRequested creates a VMI and reports whether virt-controller gave its launcher
+		// pod /dev/kvm (it does unless useEmulation).
+		kvmRequested := func() bool {
+			tries++
+			vmi := exampleVMI("vmi-nocloud.yaml")
+			vmi.Name, vmi.Namespace = fmt.Sprintf("config-%d", tries), ns
+			Expect(crClient.Create(ctx, vmi)).To(Succeed())
+			defer func() { _ = crClient.Delete(ctx, vmi) }()
+			var pod *k8sv1.Pod
+			Eventually(func() int {
+				pods := &k8sv1.PodList{}
+				Expect(crClient.List(ctx, pods, client.InNamespace(ns), client.MatchingLabels{v1.CreatedByLabel: string(vmi.UID)})).To(Succeed())
+				if len(pods.Items) > 0 {
+					pod = &pods.Items[0]
+				}
+				return len(pods.Items)
+			}).WithTimeout(apiTimeout).Should(BeNumerically(">", 0))
+			_, ok := pod.Spec.Containers[0].Resources.Requests[launcherv1.KVMResource]
+			return ok
+		}
 		setEmulation := func(on bool) {
 			kv := getKubeVirt(ctx)
 			kv.Spec.Configuration.DeveloperConfiguration.UseEmulation = on
 			Expect(crClient.Update(ctx, kv)).To(Succeed())
 		}
-		args := func(name string) string {
-			d := &appsv1.Deployment{}
-			Expect(crClient.Get(ctx, client.ObjectKey{Namespace: installCfg.Namespace, Name: name}, d)).To(Succeed())
-			return strings.Join(d.Spec.Template.Spec.Containers[0].Args, " ")
-		}
 		setEmulation(!installCfg.UseEmulation)
-		Eventually(func() bool { return strings.Contains(args(install.ControllerName), "--use-emulation") }).
-			WithTimeout(operatorTimeout).Should(Equal(!installCfg.UseEmulation))
+		Eventually(kvmRequested).WithTimeout(apiTimeout).WithPolling(time.Second).Should(Equal(installCfg.UseEmulation))
 		setEmulation(installCfg.UseEmulation)
-		Eventually(func() bool { return strings.Contains(args(install.ControllerName), "--use-emulation") }).
-			WithTimeout(operatorTimeout).Should(Equal(installCfg.UseEmulation))
+		Eventually(kvmRequested).WithTimeout(apiTimeout).WithPolling(time.Second).Should(Equal(!installCfg.UseEmulation))
+		Consistently(generations).WithTimeout(5*time.Second).Should(Equal(before), "a component was rolled out again")
 		waitForKubeVirtPhase(ctx, v1.KubeVirtPhaseDeployed)
 	})
 
@@ -302,6 +338,9 @@ func waitForKubeVirtPhase(ctx context.Context, phase v1.KubeVirtPhase) *v1.KubeV
 	var kv *v1.KubeVirt
 	Eventually(func() v1.KubeVirtPhase {
 		kv = getKubeVirt(ctx)
+		if kv.Status.ObservedGeneration == nil || *kv.Status.ObservedGeneration != kv.Generation {
+			return "" // not yet seen by the operator
+		}
 		return kv.Status.Phase
 	}).WithTimeout(operatorTimeout).WithPolling(time.Second).Should(Equal(phase), func() string {
 		return "KubeVirt status: " + toJSON(kv.Status)

@@ -58,7 +58,7 @@ type Reconciler struct {
 	// APIReader reads around the cache: the last check before a pod is created.
 	APIReader    client.Reader
 	Recorder     record.EventRecorder
-	Config       func() services.LauncherPodConfig
+	Config       func(context.Context) services.LauncherPodConfig
 	Expectations *expectations.Store
 }
 
@@ -231,7 +231,7 @@ func (r *Reconciler) createPod(ctx context.Context, vmi *v1.VirtualMachineInstan
 		r.Expectations.ExpectCreation(vmi.UID, existing.Items[0].Name)
 		return nil
 	}
-	pod, err := services.RenderLauncherPod(vmi, r.Config())
+	pod, err := services.RenderLauncherPod(vmi, r.Config(ctx))
 	if err != nil {
 		v1.SetVMICondition(&vmi.Status, v1.VirtualMachineInstanceSynchronized, k8sv1.ConditionFalse, reasonFailedCreate, err.Error())
 		r.Recorder.Eventf(vmi, k8sv1.EventTypeWarning, reasonFailedCreate, "Error rendering the virt-launcher pod: %v", err)

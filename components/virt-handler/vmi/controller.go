@@ -34,6 +34,7 @@ import (
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 	"github.com/hypernest/hypernest/components/virt-handler/launcherclient"
 	"github.com/hypernest/hypernest/components/virt-handler/network"
+	"github.com/hypernest/hypernest/components/virt-operator/clusterconfig"
 )
 
 // Retry intervals. The launcher answers within a second of its pod starting, and a
@@ -53,8 +54,9 @@ type Reconciler struct {
 	NodeName string
 	// KubeletPodsDir is the kubelet's pod folder as virt-handler sees it.
 	KubeletPodsDir string
-	// UseEmulation runs guests under TCG (developerConfiguration.useEmulation).
-	UseEmulation bool
+	// Config is the cluster configuration (developerConfiguration.useEmulation: guests
+	// under TCG), read when a guest starts.
+	Config func(context.Context) clusterconfig.Config
 
 	mu        sync.Mutex
 	launchers map[types.UID]*launcher
@@ -208,7 +210,7 @@ func (r *Reconciler) start(ctx context.Context, vmi *v1.VirtualMachineInstance, 
 	res, err := l.client.Sync(ctx, &launcherv1.SyncRequest{
 		Vmi:        data,
 		Interfaces: plumbing,
-		Options:    &launcherv1.LaunchOptions{UseEmulation: r.UseEmulation},
+		Options:    &launcherv1.LaunchOptions{UseEmulation: r.Config(ctx).UseEmulation},
 	})
 	if err != nil {
 		return err

@@ -89,7 +89,27 @@ func leaderElectionRBAC(cfg Config, name string, labels map[string]string) (*rba
 		Rules: []rbacv1.PolicyRule{
 			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch"}},
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+			configReaderRule,
 		},
+	}
+	binding := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: role.Name, Namespace: cfg.Namespace, Labels: labels},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: cfg.Namespace}},
+	}
+	return role, binding
+}
+
+// configReaderRule lets a component read the KubeVirt object of its namespace, whose
+// spec.configuration it follows live.
+var configReaderRule = rbacv1.PolicyRule{APIGroups: []string{v1.GroupName}, Resources: []string{"kubevirts"}, Verbs: []string{"get", "list", "watch"}}
+
+// configReaderRBAC is a Role with configReaderRule alone, for components that hold no
+// other namespaced rights.
+func configReaderRBAC(cfg Config, name string, labels map[string]string) (*rbacv1.Role, *rbacv1.RoleBinding) {
+	role := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubevirt.io:" + name + ":config-reader", Namespace: cfg.Namespace, Labels: labels},
+		Rules:      []rbacv1.PolicyRule{configReaderRule},
 	}
 	binding := &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: role.Name, Namespace: cfg.Namespace, Labels: labels},

@@ -89,7 +89,7 @@ func HandlerObjects(cfg Config) (*k8sv1.ServiceAccount, *rbacv1.ClusterRole, *rb
 						Args:            args,
 						Env: []k8sv1.EnvVar{{Name: "NODE_NAME", ValueFrom: &k8sv1.EnvVarSource{
 							FieldRef: &k8sv1.ObjectFieldSelector{FieldPath: "spec.nodeName"},
-						}}},
+						}}, podNamespaceEnv()},
 						// Privileged: it wires taps, bridges and NAT in other pods' network
 						// namespaces and serves device plugins. Nothing else of Hypernest is.
 						SecurityContext: &k8sv1.SecurityContext{Privileged: ptr.To(true)},

@@ -58,7 +58,8 @@ func Objects(cfg Config, pki []*k8sv1.Secret) []client.Object {
 		objs = append(objs, s)
 	}
 	sa, role, binding, ds := HandlerObjects(cfg)
-	objs = append(objs, sa, role, binding, ds)
+	configRole, configBinding := configReaderRBAC(cfg, HandlerName, componentLabels(HandlerName))
+	objs = append(objs, sa, role, binding, configRole, configBinding, ds)
 	objs = append(objs, ControllerObjects(cfg)...)
 	objs = append(objs, APIObjects(cfg, CABundle(pki))...)
 	objs = append(objs, UserRoles()...)

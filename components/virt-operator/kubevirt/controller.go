@@ -164,9 +164,8 @@ func (r *Reconciler) config(kv *v1.KubeVirt) install.Config {
 	if cfg.ImagePullPolicy == "" {
 		cfg.ImagePullPolicy = k8sv1.PullIfNotPresent
 	}
-	if dc := kv.Spec.Configuration.DeveloperConfiguration; dc != nil {
-		cfg.UseEmulation = dc.UseEmulation
-	}
+	// cfg.UseEmulation stays false: the components read spec.configuration from this
+	// object themselves (clusterconfig), so changing it restarts nothing.
 	return cfg
 }
 

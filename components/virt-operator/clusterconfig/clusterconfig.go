@@ -1,0 +1,57 @@
+// Package clusterconfig is the cluster configuration every component reads live from the
+// KubeVirt object (spec.configuration), so a change applies to the next VMI without
+// restarting anything. Components keep a default from their flags for installations
+// without a KubeVirt object (installed straight from the install package).
+package clusterconfig
+
+import (
+	"context"
+	"slices"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/hypernest/hypernest/api/core/v1"
+)
+
+// Config is what the components take from the KubeVirt object.
+type Config struct {
+	// UseEmulation: guests run under QEMU's TCG, launcher pods ask for no /dev/kvm.
+	UseEmulation bool
+	// FeatureGates are the enabled feature gates.
+	FeatureGates []string
+}
+
+// GateEnabled reports whether a feature gate is on.
+func (c Config) GateEnabled(gate string) bool { return slices.Contains(c.FeatureGates, gate) }
+
+// Source reads the configuration of the KubeVirt object in Namespace.
+type Source struct {
+	// Reader should be a cached client watching KubeVirt objects in Namespace.
+	Reader    client.Reader
+	Namespace string
+	// Default applies when there is no KubeVirt object (or it cannot be read).
+	Default Config
+}
+
+// Get returns the current configuration.
+func (s *Source) Get(ctx context.Context) Config {
+	list := &v1.KubeVirtList{}
+	if err := s.Reader.List(ctx, list, client.InNamespace(s.Namespace)); err != nil || len(list.Items) == 0 {
+		return s.Default
+	}
+	return FromKubeVirt(&list.Items[0])
+}
+
+// FromKubeVirt is the configuration a KubeVirt object asks for.
+func FromKubeVirt(kv *v1.KubeVirt) Config {
+	var c Config
+	if dc := kv.Spec.Configuration.DeveloperConfiguration; dc != nil {
+		c.UseEmulation = dc.UseEmulation
+		for _, g := range dc.FeatureGates {
+			if !slices.Contains(dc.DisabledFeatureGates, g) {
+				c.FeatureGates = append(c.FeatureGates, g)
+			}
+		}
+	}
+	return c
+}
