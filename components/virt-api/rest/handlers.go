@@ -113,16 +113,7 @@ func isDryRun(dryRun []string) bool {
 	return len(dryRun) == 1 && dryRun[0] == metav1.DryRunAll
 }
 
-// getVM and getVMI read the object, answering 404 for the caller when it is missing.
-func (a *API) getVM(ctx context.Context, w http.ResponseWriter, name types.NamespacedName) *v1.VirtualMachine {
-	vm := &v1.VirtualMachine{}
-	if err := a.Client.Get(ctx, name, vm); err != nil {
-		writeStatus(w, asStatus(err))
-		return nil
-	}
-	return vm
-}
-
+// getVMI reads the VMI, or nil when there is none.
 func (a *API) getVMI(ctx context.Context, name types.NamespacedName) (*v1.VirtualMachineInstance, error) {
 	vmi := &v1.VirtualMachineInstance{}
 	if err := a.Client.Get(ctx, name, vmi); err != nil {

@@ -18,150 +18,115 @@ import (
 // Start, stop and restart never touch a VMI or pod themselves: they change the VM (its
 // run strategy, or a state change request in its status) and virt-controller acts on it.
 
-func (a *API) start(w http.ResponseWriter, r *http.Request, name types.NamespacedName) {
-	opts := &subresourcesv1.StartOptions{}
+// vmCall is the frame of start, stop and restart: it decodes the options body into opts,
+// reads the VM and its VMI (nil when there is none), and runs act; an error becomes the
+// answer's Status, success a 202.
+func (a *API) vmCall(w http.ResponseWriter, r *http.Request, name types.NamespacedName, opts any,
+	act func(ctx context.Context, vm *v1.VirtualMachine, vmi *v1.VirtualMachineInstance) error) {
 	if err := decodeBody(r, opts); err != nil {
 		writeStatus(w, asStatus(err))
 		return
 	}
 	ctx := r.Context()
-	vm := a.getVM(ctx, w, name)
-	if vm == nil {
-		return
-	}
-	vmi, err := a.getVMI(ctx, name)
-	if err != nil {
+	vm := &v1.VirtualMachine{}
+	if err := a.Client.Get(ctx, name, vm); err != nil {
 		writeStatus(w, asStatus(err))
 		return
 	}
-	live := vmi != nil && !vmi.Status.Phase.IsFinal()
-	if live && vmi.DeletionTimestamp == nil {
-		writeStatus(w, apierrors.NewConflict(vmResource, name.Name, errors.New("VM is already running")))
-		return
-	}
-	request := v1.VirtualMachineStateChangeRequest{Action: v1.StartRequest}
-	if opts.Paused {
-		request.Data = map[string]string{v1.StartRequestDataPausedKey: v1.StartRequestDataPausedTrue}
-	}
-	strategy := vm.EffectiveRunStrategy()
-	switch strategy {
-	case v1.RunStrategyHalted:
-		if opts.Paused {
-			// Only a request can say "paused": virt-controller switches the VM to Always
-			// when it takes a start request of a Halted VM.
-			err = a.addRequests(ctx, vm, isDryRun(opts.DryRun), request)
-		} else {
-			err = a.patchRunStrategy(ctx, vm, v1.RunStrategyAlways, isDryRun(opts.DryRun))
-		}
-	case v1.RunStrategyManual, v1.RunStrategyRerunOnFailure:
-		requests := []v1.VirtualMachineStateChangeRequest{request}
-		if vmi != nil && vmi.DeletionTimestamp == nil {
-			// A finished VMI is stopped first, then a new one starts.
-			requests = append([]v1.VirtualMachineStateChangeRequest{{Action: v1.StopRequest, UID: &vmi.UID}}, requests...)
-		}
-		err = a.addRequests(ctx, vm, isDryRun(opts.DryRun), requests...)
-	case v1.RunStrategyAlways, v1.RunStrategyOnce:
-		err = apierrors.NewConflict(vmResource, name.Name, fmt.Errorf("RunStrategy %s does not support manual start requests", strategy))
-	default:
-		err = apierrors.NewConflict(vmResource, name.Name, fmt.Errorf("RunStrategy %s is not supported", strategy))
+	vmi, err := a.getVMI(ctx, name)
+	if err == nil {
+		err = act(ctx, vm, vmi)
 	}
 	if err != nil {
 		writeStatus(w, asStatus(err))
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
+}
+
+func (a *API) start(w http.ResponseWriter, r *http.Request, name types.NamespacedName) {
+	opts := &subresourcesv1.StartOptions{}
+	a.vmCall(w, r, name, opts, func(ctx context.Context, vm *v1.VirtualMachine, vmi *v1.VirtualMachineInstance) error {
+		if vmi != nil && !vmi.Status.Phase.IsFinal() && vmi.DeletionTimestamp == nil {
+			return apierrors.NewConflict(vmResource, name.Name, errors.New("VM is already running"))
+		}
+		dryRun := isDryRun(opts.DryRun)
+		request := v1.VirtualMachineStateChangeRequest{Action: v1.StartRequest}
+		if opts.Paused {
+			request.Data = map[string]string{v1.StartRequestDataPausedKey: v1.StartRequestDataPausedTrue}
+		}
+		switch strategy := vm.EffectiveRunStrategy(); strategy {
+		case v1.RunStrategyHalted:
+			if opts.Paused {
+				// Only a request can say "paused": virt-controller switches the VM to Always
+				// when it takes a start request of a Halted VM.
+				return a.addRequests(ctx, vm, dryRun, request)
+			}
+			return a.patchRunStrategy(ctx, vm, v1.RunStrategyAlways, dryRun)
+		case v1.RunStrategyManual, v1.RunStrategyRerunOnFailure:
+			requests := []v1.VirtualMachineStateChangeRequest{request}
+			if vmi != nil && vmi.DeletionTimestamp == nil {
+				// A finished VMI is stopped first, then a new one starts.
+				requests = append([]v1.VirtualMachineStateChangeRequest{{Action: v1.StopRequest, UID: &vmi.UID}}, requests...)
+			}
+			return a.addRequests(ctx, vm, dryRun, requests...)
+		case v1.RunStrategyAlways, v1.RunStrategyOnce:
+			return apierrors.NewConflict(vmResource, name.Name, fmt.Errorf("RunStrategy %s does not support manual start requests", strategy))
+		default:
+			return apierrors.NewConflict(vmResource, name.Name, fmt.Errorf("RunStrategy %s is not supported", strategy))
+		}
+	})
 }
 
 func (a *API) stop(w http.ResponseWriter, r *http.Request, name types.NamespacedName) {
 	opts := &subresourcesv1.StopOptions{}
-	if err := decodeBody(r, opts); err != nil {
-		writeStatus(w, asStatus(err))
-		return
-	}
-	if opts.GracePeriod != nil && *opts.GracePeriod < 0 {
-		writeStatus(w, apierrors.NewBadRequest("gracePeriod: must be 0 or more seconds"))
-		return
-	}
-	ctx := r.Context()
-	vm := a.getVM(ctx, w, name)
-	if vm == nil {
-		return
-	}
-	vmi, err := a.getVMI(ctx, name)
-	if err != nil {
-		writeStatus(w, asStatus(err))
-		return
-	}
-	live := vmi != nil && !vmi.Status.Phase.IsFinal() && vmi.DeletionTimestamp == nil
-	dryRun := isDryRun(opts.DryRun)
-	strategy := vm.EffectiveRunStrategy()
-	if !live && (strategy != v1.RunStrategyAlways || vmi == nil && vm.Status.StartFailure == nil) {
-		writeStatus(w, apierrors.NewConflict(vmResource, name.Name, errors.New("VM is not running")))
-		return
-	}
-	if live && opts.GracePeriod != nil {
-		if err := a.setGracePeriod(ctx, vmi, *opts.GracePeriod, dryRun); err != nil {
-			writeStatus(w, asStatus(err))
-			return
+	a.vmCall(w, r, name, opts, func(ctx context.Context, vm *v1.VirtualMachine, vmi *v1.VirtualMachineInstance) error {
+		if opts.GracePeriod != nil && *opts.GracePeriod < 0 {
+			return apierrors.NewBadRequest("gracePeriod: must be 0 or more seconds")
 		}
-	}
-	switch strategy {
-	case v1.RunStrategyAlways, v1.RunStrategyHalted, v1.RunStrategyOnce:
-		err = a.patchRunStrategy(ctx, vm, v1.RunStrategyHalted, dryRun)
-	default:
-		err = a.addRequests(ctx, vm, dryRun, v1.VirtualMachineStateChangeRequest{Action: v1.StopRequest, UID: &vmi.UID})
-	}
-	if err != nil {
-		writeStatus(w, asStatus(err))
-		return
-	}
-	w.WriteHeader(http.StatusAccepted)
+		live := vmi != nil && !vmi.Status.Phase.IsFinal() && vmi.DeletionTimestamp == nil
+		dryRun := isDryRun(opts.DryRun)
+		strategy := vm.EffectiveRunStrategy()
+		// An Always VM between restarts (backing off) can still be stopped.
+		if !live && (strategy != v1.RunStrategyAlways || vmi == nil && vm.Status.StartFailure == nil) {
+			return apierrors.NewConflict(vmResource, name.Name, errors.New("VM is not running"))
+		}
+		if live && opts.GracePeriod != nil {
+			if err := a.setGracePeriod(ctx, vmi, *opts.GracePeriod, dryRun); err != nil {
+				return err
+			}
+		}
+		switch strategy {
+		case v1.RunStrategyAlways, v1.RunStrategyHalted, v1.RunStrategyOnce:
+			return a.patchRunStrategy(ctx, vm, v1.RunStrategyHalted, dryRun)
+		default:
+			return a.addRequests(ctx, vm, dryRun, v1.VirtualMachineStateChangeRequest{Action: v1.StopRequest, UID: &vmi.UID})
+		}
+	})
 }
 
 func (a *API) restart(w http.ResponseWriter, r *http.Request, name types.NamespacedName) {
 	opts := &subresourcesv1.RestartOptions{}
-	if err := decodeBody(r, opts); err != nil {
-		writeStatus(w, asStatus(err))
-		return
-	}
-	if opts.GracePeriodSeconds != nil && *opts.GracePeriodSeconds < 0 {
-		writeStatus(w, apierrors.NewBadRequest("gracePeriodSeconds: must be 0 or more seconds"))
-		return
-	}
-	ctx := r.Context()
-	vm := a.getVM(ctx, w, name)
-	if vm == nil {
-		return
-	}
-	strategy := vm.EffectiveRunStrategy()
-	if strategy == v1.RunStrategyHalted {
-		writeStatus(w, apierrors.NewConflict(vmResource, name.Name, errors.New("RunStrategy Halted does not support manual restart requests")))
-		return
-	}
-	vmi, err := a.getVMI(ctx, name)
-	if err != nil {
-		writeStatus(w, asStatus(err))
-		return
-	}
-	if vmi == nil || vmi.DeletionTimestamp != nil {
-		writeStatus(w, apierrors.NewConflict(vmResource, name.Name, errors.New("VM is not running")))
-		return
-	}
-	dryRun := isDryRun(opts.DryRun)
-	if opts.GracePeriodSeconds != nil {
-		if err := a.setGracePeriod(ctx, vmi, *opts.GracePeriodSeconds, dryRun); err != nil {
-			writeStatus(w, asStatus(err))
-			return
+	a.vmCall(w, r, name, opts, func(ctx context.Context, vm *v1.VirtualMachine, vmi *v1.VirtualMachineInstance) error {
+		if opts.GracePeriodSeconds != nil && *opts.GracePeriodSeconds < 0 {
+			return apierrors.NewBadRequest("gracePeriodSeconds: must be 0 or more seconds")
 		}
-	}
-	err = a.addRequests(ctx, vm, dryRun,
-		v1.VirtualMachineStateChangeRequest{Action: v1.StopRequest, UID: &vmi.UID},
-		v1.VirtualMachineStateChangeRequest{Action: v1.StartRequest})
-	if err != nil {
-		writeStatus(w, asStatus(err))
-		return
-	}
-	w.WriteHeader(http.StatusAccepted)
+		if vm.EffectiveRunStrategy() == v1.RunStrategyHalted {
+			return apierrors.NewConflict(vmResource, name.Name, errors.New("RunStrategy Halted does not support manual restart requests"))
+		}
+		if vmi == nil || vmi.DeletionTimestamp != nil {
+			return apierrors.NewConflict(vmResource, name.Name, errors.New("VM is not running"))
+		}
+		dryRun := isDryRun(opts.DryRun)
+		if opts.GracePeriodSeconds != nil {
+			if err := a.setGracePeriod(ctx, vmi, *opts.GracePeriodSeconds, dryRun); err != nil {
+				return err
+			}
+		}
+		return a.addRequests(ctx, vm, dryRun,
+			v1.VirtualMachineStateChangeRequest{Action: v1.StopRequest, UID: &vmi.UID},
+			v1.VirtualMachineStateChangeRequest{Action: v1.StartRequest})
+	})
 }
 
 // patchRunStrategy sets the run strategy where the VM keeps it: spec.runStrategy, or
