@@ -10,7 +10,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -19,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	hnscheme "github.com/hypernest/hypernest/api/scheme"
+	"github.com/hypernest/hypernest/components/virt-operator/install"
 )
 
 func TestFunctional(t *testing.T) {
@@ -54,18 +54,10 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 })
 
-// apply creates an object, or updates it to what is given when it exists.
+// apply creates an object, or updates it to what is given when it exists (the install
+// package's own create-or-update).
 func apply(ctx context.Context, obj client.Object) {
-	obj.SetResourceVersion("") // an object read earlier is applied as it is now
-	err := crClient.Create(ctx, obj)
-	if !apierrors.IsAlreadyExists(err) {
-		Expect(err).NotTo(HaveOccurred())
-		return
-	}
-	current := obj.DeepCopyObject().(client.Object)
-	Expect(crClient.Get(ctx, client.ObjectKeyFromObject(obj), current)).To(Succeed())
-	obj.SetResourceVersion(current.GetResourceVersion())
-	Expect(crClient.Update(ctx, obj)).To(Succeed())
+	Expect(install.CreateOrUpdate(ctx, crClient, obj)).To(Succeed())
 }
 
 func envOr(name, fallback string) string {

@@ -75,3 +75,23 @@ func RemoveVMCondition(s *VirtualMachineStatus, t VirtualMachineConditionType) {
 	}
 	s.Conditions = kept
 }
+
+// SetVMIPhase moves a VMI to phase, recording when; it reports whether the phase changed.
+func SetVMIPhase(s *VirtualMachineInstanceStatus, phase VirtualMachineInstancePhase) bool {
+	if s.Phase == phase {
+		return false
+	}
+	s.Phase = phase
+	s.PhaseTransitionTimestamps = append(s.PhaseTransitionTimestamps, VirtualMachineInstancePhaseTransitionTimestamp{
+		Phase: phase, PhaseTransitionTimestamp: metav1.Now(),
+	})
+	return true
+}
+
+// FinishVMI ends a VMI in a final phase for reason: its guest is neither ready nor paused.
+func FinishVMI(s *VirtualMachineInstanceStatus, phase VirtualMachineInstancePhase, reason string) {
+	SetVMIPhase(s, phase)
+	s.Reason = reason
+	SetVMICondition(s, VirtualMachineInstanceReady, k8sv1.ConditionFalse, GuestNotRunningReason, "The guest is not running")
+	RemoveVMICondition(s, VirtualMachineInstancePaused)
+}

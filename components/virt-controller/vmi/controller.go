@@ -12,7 +12,6 @@ import (
 	k8sv1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -128,14 +127,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 // reconcileStarting creates the launcher pod and follows it until it runs on a node.
 func (r *Reconciler) reconcileStarting(ctx context.Context, vmi *v1.VirtualMachineInstance, pods []k8sv1.Pod) (ctrl.Result, error) {
 	if vmi.Status.Phase == v1.VmPhaseUnset {
-		setPhase(vmi, v1.Pending)
+		v1.SetVMIPhase(&vmi.Status, v1.Pending)
 	}
 	if errs := validation.ValidateVirtualMachineInstanceSpec(field.NewPath("spec"), &vmi.Spec); len(errs) > 0 {
 		// virt-api refuses such a VMI; this catches one created while it was not running.
 		msg := errs.ToAggregate().Error()
 		v1.SetVMICondition(&vmi.Status, v1.VirtualMachineInstanceSynchronized, k8sv1.ConditionFalse, reasonInvalidSpec, msg)
 		r.Recorder.Event(vmi, k8sv1.EventTypeWarning, reasonInvalidSpec, msg)
-		finish(vmi, v1.Failed, reasonInvalidSpec)
+		v1.FinishVMI(&vmi.Status, v1.Failed, reasonInvalidSpec)
 		return ctrl.Result{}, nil
 	}
 
@@ -144,18 +143,18 @@ func (r *Reconciler) reconcileStarting(ctx context.Context, vmi *v1.VirtualMachi
 		if vmi.Status.Phase == v1.Scheduling {
 			// The pod existed and is gone before it ever ran the guest.
 			r.Recorder.Event(vmi, k8sv1.EventTypeWarning, v1.PodNotExistsReason, "The virt-launcher pod was deleted before the VMI started")
-			finish(vmi, v1.Failed, v1.PodNotExistsReason)
+			v1.FinishVMI(&vmi.Status, v1.Failed, v1.PodNotExistsReason)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, r.createPod(ctx, vmi)
 	}
 
-	setPhase(vmi, v1.Scheduling)
+	v1.SetVMIPhase(&vmi.Status, v1.Scheduling)
 	mirrorPodConditions(vmi, pod)
 	switch {
 	case pod.Status.Phase == k8sv1.PodFailed || pod.Status.Phase == k8sv1.PodSucceeded:
 		r.Recorder.Eventf(vmi, k8sv1.EventTypeWarning, reasonLauncherFailed, "The virt-launcher pod %s ended (%s) before the VMI started", pod.Name, pod.Status.Phase)
-		finish(vmi, v1.Failed, reasonLauncherFailed)
+		v1.FinishVMI(&vmi.Status, v1.Failed, reasonLauncherFailed)
 	case pod.DeletionTimestamp != nil:
 		// Wait for it to go; then the VMI fails (above).
 	case podRunning(pod):
@@ -171,7 +170,7 @@ func (r *Reconciler) reconcileStarting(ctx context.Context, vmi *v1.VirtualMachi
 		vmi.Status.NodeName = pod.Spec.NodeName
 		vmi.Status.QOSClass = &pod.Status.QOSClass
 		vmi.Status.LauncherContainerImageVersion = computeImage(pod)
-		setPhase(vmi, v1.Scheduled)
+		v1.SetVMIPhase(&vmi.Status, v1.Scheduled)
 		r.Recorder.Eventf(vmi, k8sv1.EventTypeNormal, string(v1.Scheduled), "The VMI was scheduled to node %s", pod.Spec.NodeName)
 	}
 	return ctrl.Result{}, nil
@@ -185,7 +184,7 @@ func (r *Reconciler) reconcileHandedOff(ctx context.Context, vmi *v1.VirtualMach
 		return ctrl.Result{}, nil
 	}
 	r.Recorder.Event(vmi, k8sv1.EventTypeWarning, v1.PodNotExistsReason, "The virt-launcher pod is gone")
-	finish(vmi, v1.Failed, v1.PodNotExistsReason)
+	v1.FinishVMI(&vmi.Status, v1.Failed, v1.PodNotExistsReason)
 	return ctrl.Result{}, nil
 }
 
@@ -205,7 +204,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, vmi *v1.VirtualMachine
 	live := livePods(pods)
 	if len(live) == 0 {
 		if !vmi.Status.Phase.IsFinal() {
-			finish(vmi, v1.Succeeded, "Deleted")
+			v1.FinishVMI(&vmi.Status, v1.Succeeded, "Deleted")
 		}
 		return ctrl.Result{}, r.removeFinalizer(ctx, vmi)
 	}
@@ -235,7 +234,7 @@ func (r *Reconciler) createPod(ctx context.Context, vmi *v1.VirtualMachineInstan
 	if err != nil {
 		v1.SetVMICondition(&vmi.Status, v1.VirtualMachineInstanceSynchronized, k8sv1.ConditionFalse, reasonFailedCreate, err.Error())
 		r.Recorder.Eventf(vmi, k8sv1.EventTypeWarning, reasonFailedCreate, "Error rendering the virt-launcher pod: %v", err)
-		finish(vmi, v1.Failed, reasonFailedCreate)
+		v1.FinishVMI(&vmi.Status, v1.Failed, reasonFailedCreate)
 		return nil
 	}
 	if err := r.Create(ctx, pod); err != nil {
@@ -379,22 +378,6 @@ func mirrorPodConditions(vmi *v1.VirtualMachineInstance, pod *k8sv1.Pod) {
 	if c := v1.VMICondition(&vmi.Status, v1.VirtualMachineInstanceSynchronized); c != nil && (c.Reason == "ErrImagePull" || c.Reason == "ImagePullBackOff") {
 		v1.RemoveVMICondition(&vmi.Status, v1.VirtualMachineInstanceSynchronized)
 	}
-}
-
-func setPhase(vmi *v1.VirtualMachineInstance, phase v1.VirtualMachineInstancePhase) {
-	if vmi.Status.Phase == phase {
-		return
-	}
-	vmi.Status.Phase = phase
-	vmi.Status.PhaseTransitionTimestamps = append(vmi.Status.PhaseTransitionTimestamps, v1.VirtualMachineInstancePhaseTransitionTimestamp{
-		Phase: phase, PhaseTransitionTimestamp: metav1.Now(),
-	})
-}
-
-func finish(vmi *v1.VirtualMachineInstance, phase v1.VirtualMachineInstancePhase, reason string) {
-	setPhase(vmi, phase)
-	vmi.Status.Reason = reason
-	v1.SetVMICondition(&vmi.Status, v1.VirtualMachineInstanceReady, k8sv1.ConditionFalse, v1.GuestNotRunningReason, "The guest is not running")
 }
 
 func gracePeriod(vmi *v1.VirtualMachineInstance) int64 {

@@ -121,7 +121,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	switch {
 	case pod == nil:
 		r.forget(vmi.UID)
-		r.finish(newStatus, v1.Failed, v1.PodNotExistsReason)
+		v1.FinishVMI(newStatus, v1.Failed, v1.PodNotExistsReason)
 		return ctrl.Result{}, r.updateStatus(ctx, vmi, newStatus)
 	case pod.Status.Phase == k8sv1.PodPending:
 		return ctrl.Result{RequeueAfter: launcherRetry}, nil
@@ -129,9 +129,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// The launcher is gone, and told how the guest ended through its exit code.
 		r.forget(vmi.UID)
 		if pod.Status.Phase == k8sv1.PodSucceeded {
-			r.finish(newStatus, v1.Succeeded, "GuestShutdown")
+			v1.FinishVMI(newStatus, v1.Succeeded, "GuestShutdown")
 		} else {
-			r.finish(newStatus, v1.Failed, "LauncherFailed")
+			v1.FinishVMI(newStatus, v1.Failed, "LauncherFailed")
 		}
 		return ctrl.Result{}, r.updateStatus(ctx, vmi, newStatus)
 	}
@@ -246,14 +246,14 @@ func (r *Reconciler) applyDomain(vmi *v1.VirtualMachineInstance, pod *k8sv1.Pod,
 		s.Interfaces = statusInterfaces(l.plumbing, d)
 	case launcherv1.DomainState_SHUTOFF:
 		if d.Reason == "Crashed" || d.Reason == "Failed" {
-			r.finish(s, v1.Failed, "Guest"+d.Reason)
+			v1.FinishVMI(s, v1.Failed, "Guest"+d.Reason)
 			r.Recorder.Eventf(vmi, k8sv1.EventTypeWarning, "Stopped", "The guest stopped: %s", d.Reason)
 		} else {
-			r.finish(s, v1.Succeeded, "GuestShutdown")
+			v1.FinishVMI(s, v1.Succeeded, "GuestShutdown")
 			r.Recorder.Eventf(vmi, k8sv1.EventTypeNormal, "Stopped", "The guest stopped: %s", d.Reason)
 		}
 	case launcherv1.DomainState_CRASHED:
-		r.finish(s, v1.Failed, "GuestCrashed")
+		v1.FinishVMI(s, v1.Failed, "GuestCrashed")
 		r.Recorder.Event(vmi, k8sv1.EventTypeWarning, "Stopped", "The guest crashed")
 	}
 }
@@ -279,29 +279,11 @@ func statusInterfaces(plumbing []*launcherv1.InterfacePlumbing, d *launcherv1.Do
 	return out
 }
 
+// setPhase moves the VMI to phase; reaching Running is an event.
 func (r *Reconciler) setPhase(vmi *v1.VirtualMachineInstance, s *v1.VirtualMachineInstanceStatus, phase v1.VirtualMachineInstancePhase) {
-	if s.Phase == phase {
-		return
-	}
-	s.Phase = phase
-	s.PhaseTransitionTimestamps = append(s.PhaseTransitionTimestamps, v1.VirtualMachineInstancePhaseTransitionTimestamp{
-		Phase: phase, PhaseTransitionTimestamp: metav1.Now(),
-	})
-	if phase == v1.Running {
+	if v1.SetVMIPhase(s, phase) && phase == v1.Running {
 		r.Recorder.Event(vmi, k8sv1.EventTypeNormal, "Started", "The guest is running")
 	}
-}
-
-func (r *Reconciler) finish(s *v1.VirtualMachineInstanceStatus, phase v1.VirtualMachineInstancePhase, reason string) {
-	if s.Phase != phase {
-		s.Phase = phase
-		s.PhaseTransitionTimestamps = append(s.PhaseTransitionTimestamps, v1.VirtualMachineInstancePhaseTransitionTimestamp{
-			Phase: phase, PhaseTransitionTimestamp: metav1.Now(),
-		})
-	}
-	s.Reason = reason
-	v1.SetVMICondition(s, v1.VirtualMachineInstanceReady, k8sv1.ConditionFalse, v1.GuestNotRunningReason, "The guest is not running")
-	v1.RemoveVMICondition(s, v1.VirtualMachineInstancePaused)
 }
 
 func (r *Reconciler) updateStatus(ctx context.Context, vmi *v1.VirtualMachineInstance, s *v1.VirtualMachineInstanceStatus) error {

@@ -120,7 +120,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		setCondition(kv, v1.KubeVirtConditionDegraded, k8sv1.ConditionTrue, reasonWrongNamespace, msg)
 		return ctrl.Result{}, nil
 	}
-	cfg := r.config(kv)
+	cfg := r.config(ctx, kv)
 	if kv.DeletionTimestamp != nil {
 		return r.reconcileDelete(ctx, kv, cfg)
 	}
@@ -137,23 +137,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 
 // singleNode: on a one-node cluster a second virt-api or virt-controller replica adds
 // memory and no availability.
-func (r *Reconciler) singleNode() bool {
+func (r *Reconciler) singleNode(ctx context.Context) bool {
 	nodes := &metav1.PartialObjectMetadataList{}
 	nodes.SetGroupVersionKind(k8sv1.SchemeGroupVersion.WithKind("NodeList"))
-	if err := r.List(context.Background(), nodes); err != nil {
+	if err := r.List(ctx, nodes); err != nil {
 		return false
 	}
 	return len(nodes.Items) <= 1
 }
 
 // config is the installation the KubeVirt object asks for.
-func (r *Reconciler) config(kv *v1.KubeVirt) install.Config {
+func (r *Reconciler) config(ctx context.Context, kv *v1.KubeVirt) install.Config {
 	cfg := install.Config{
 		Namespace:       kv.Namespace,
 		ImageRegistry:   r.DefaultRegistry,
 		ImageTag:        r.DefaultTag,
 		ImagePullPolicy: kv.Spec.ImagePullPolicy,
-		SingleReplica:   r.singleNode(),
+		SingleReplica:   r.singleNode(ctx),
 	}
 	if kv.Spec.ImageRegistry != "" {
 		cfg.ImageRegistry = kv.Spec.ImageRegistry
