@@ -32,6 +32,10 @@ help: ## Show this help.
 run: ## Bring up the local cluster, install Hypernest through the operator and boot the example VM.
 	@hack/run.sh
 
+.PHONY: fresh-check
+fresh-check: ## The README's first use from nothing: make run twice and make test twice, from a clean clone and an empty cache, timed.
+	@hack/fresh-check.sh
+
 ##@ Development
 
 .PHONY: generate

@@ -29,11 +29,29 @@ hack/cluster/deploy.sh
 log "creating the example VM (examples/vm-demo.yaml) and starting it"
 # Created once: applying it again would put its runStrategy back to Halted.
 kubectl get vm vm-demo >/dev/null 2>&1 || kubectl create -f examples/vm-demo.yaml >/dev/null
-if [ "$(kubectl get vm vm-demo -o jsonpath='{.status.printableStatus}')" = Running ]; then
+old_uid="$(kubectl get vmi vm-demo -o jsonpath='{.metadata.uid}' 2>/dev/null || true)"
+status="$(kubectl get vm vm-demo -o jsonpath='{.status.printableStatus}')"
+strategy="$(kubectl get vm vm-demo -o jsonpath='{.spec.runStrategy}')"
+if [ "$status" = Running ]; then
   # Running from an earlier make run: restart it, to show its boot again.
   virtctl restart vm-demo || die "virtctl restart failed; see: hack/kubectl.sh describe vm vm-demo"
+elif [ "$strategy" = Always ]; then
+  # Started by an earlier, interrupted make run: it is on its way already.
+  log "vm-demo is already starting (status ${status:-none yet})"
+  old_uid=""
 else
   virtctl start vm-demo || die "virtctl start failed; see: hack/kubectl.sh describe vm vm-demo"
+  old_uid=""
+fi
+if [ -n "$old_uid" ]; then
+  # The old instance keeps its console until its guest is gone; show the new one's boot.
+  # (virtctl console would follow the VM to its new instance anyway.)
+  deadline=$((SECONDS + 120))
+  while uid="$(kubectl get vmi vm-demo -o jsonpath='{.metadata.uid}' 2>/dev/null || true)"; \
+        [ -z "$uid" ] || [ "$uid" = "$old_uid" ]; do
+    [ $SECONDS -lt $deadline ] || die "vm-demo has no new instance 2 min after the restart; see: hack/kubectl.sh describe vm vm-demo"
+    sleep 1
+  done
 fi
 log "its serial console (virtctl console vm-demo), until the cloud-init script has run:"
 console_log="$(mktemp)"
@@ -43,6 +61,10 @@ console_pid=$!
 trap 'kill "$console_pid" 2>/dev/null || true; rm -f "$console_log"' EXIT
 deadline=$((SECONDS + 300))
 until grep -q 'hello from the Hypernest demo VM' "$console_log"; do
+  if ! kill -0 "$console_pid" 2>/dev/null; then
+    cat "$console_log"
+    die "virtctl console ended before the guest printed its cloud-init line; see: hack/kubectl.sh get vm,vmi vm-demo -o yaml"
+  fi
   [ $SECONDS -lt $deadline ] || { cat "$console_log"; die "the guest did not print its cloud-init line within 5 min; see: hack/kubectl.sh get vmi vm-demo -o yaml"; }
   sleep 1
 done

@@ -129,9 +129,19 @@ var _ = Describe("VMs from kubectl and virtctl (virt-controller, virt-api)", Ord
 		waitForVMStatus(ctx, ns, vm.Name, v1.VirtualMachineStatusRunning)
 		Expect(fails(ns, "unpause", "vmi", vm.Name)).To(ContainSubstring("VMI is not paused"))
 
-		By("restart: a new VMI replaces the old one")
+		By("restart: a new VMI replaces the old one, and an open console follows the VM to it")
 		oldUID := getVMI(ctx, ns, vm.Name).UID
+		follow := exec.Command(virtctl, "-n", ns, "console", vm.Name)
+		followIn, err := follow.StdinPipe() // kept open: a user at the terminal
+		Expect(err).NotTo(HaveOccurred())
+		following, err := gexec.Start(follow, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(following.Kill)
+		Eventually(following.Err).WithTimeout(virtctlTimeout).Should(gbytes.Say("Successfully connected to vm-cirros console"))
 		Expect(succeeds(ns, "restart", vm.Name)).To(Equal("VM vm-cirros was scheduled to restart\n"))
+		Eventually(following.Err).WithTimeout(vmiTimeout).Should(gbytes.Say("Reconnected to the console of vm-cirros"))
+		Eventually(following.Out).WithTimeout(vmiTimeout).Should(gbytes.Say("printed from cloud-init userdata"), "the new instance's boot")
+		Expect(following.ExitCode()).To(Equal(-1), "the console is still open")
 		Eventually(func() types.UID {
 			vmi := &v1.VirtualMachineInstance{}
 			if err := crClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: vm.Name}, vmi); err != nil || vmi.Status.Phase != v1.Running {
@@ -141,9 +151,12 @@ var _ = Describe("VMs from kubectl and virtctl (virt-controller, virt-api)", Ord
 		}).WithTimeout(vmiTimeout).ShouldNot(Equal(oldUID))
 		waitForVMStatus(ctx, ns, vm.Name, v1.VirtualMachineStatusRunning)
 
-		By("stop: the VMI and its pod go, the VM is Stopped")
+		By("stop: the VMI and its pod go, the VM is Stopped, and the console ends saying so")
 		Expect(succeeds(ns, "stop", vm.Name)).To(Equal("VM vm-cirros was scheduled to stop\n"))
 		waitForVMStatus(ctx, ns, vm.Name, v1.VirtualMachineStatusStopped)
+		Eventually(following).WithTimeout(vmiTimeout).Should(gexec.Exit(0))
+		Expect(following.Err).To(gbytes.Say("The console of vm-cirros ended: the VM was stopped"))
+		_ = followIn.Close() // already closed by the exited process's Wait
 		Eventually(func() bool {
 			err := crClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: vm.Name}, &v1.VirtualMachineInstance{})
 			return apierrors.IsNotFound(err)

@@ -10,10 +10,13 @@ import (
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	corev1 "github.com/hypernest/hypernest/api/core/v1"
+	hnscheme "github.com/hypernest/hypernest/api/scheme"
 	subresourcesv1 "github.com/hypernest/hypernest/api/subresources/v1"
 )
 
@@ -48,6 +51,24 @@ func (c *clientConfig) subresources() (*rest.RESTClient, error) {
 	cfg.APIPath = "/apis"
 	cfg.GroupVersion = &subresourcesv1.SchemeGroupVersion
 	cfg.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
+	return rest.RESTClientFor(cfg)
+}
+
+// restGetter is the part of a REST client virtctl reads objects with.
+type restGetter interface {
+	Get() *rest.Request
+}
+
+// kubevirt is a REST client of kubevirt.io/v1 (VMs and VMIs).
+func (c *clientConfig) kubevirt() (*rest.RESTClient, error) {
+	cfg, err := c.restConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.APIPath = "/apis"
+	cfg.GroupVersion = &corev1.SchemeGroupVersion
+	cfg.NegotiatedSerializer = serializer.NewCodecFactory(hnscheme.Scheme).WithoutConversion()
 	return rest.RESTClientFor(cfg)
 }
 

@@ -24,7 +24,8 @@ const retryInterval = 2 * time.Second
 
 // openStream opens the VMI's console or VNC WebSocket through the API server, with the
 // kubeconfig's credentials (certificates, tokens, exec plugins, impersonation). While
-// the VMI is not running it retries until timeout.
+// the VMI is not running, or its node's virt-handler is restarting, it retries until
+// timeout.
 func openStream(ctx context.Context, cfg *clientConfig, name, kind string, timeout time.Duration) (io.ReadWriteCloser, error) {
 	ns, err := cfg.namespace()
 	if err != nil {
@@ -40,7 +41,9 @@ func openStream(ctx context.Context, cfg *clientConfig, name, kind string, timeo
 		if err == nil {
 			return conn, nil
 		}
-		if !apierrors.IsConflict(err) || time.Now().After(deadline) {
+		// Conflict: the VMI does not run yet. ServiceUnavailable: virt-api or the node's
+		// virt-handler is (re)starting. Both pass; anything else is for the user.
+		if !(apierrors.IsConflict(err) || apierrors.IsServiceUnavailable(err)) || time.Now().After(deadline) {
 			return nil, err
 		}
 		select {
