@@ -245,6 +245,11 @@ func (r *Reconciler) applyDomain(vmi *v1.VirtualMachineInstance, pod *k8sv1.Pod,
 		v1.SetVMICondition(s, v1.VirtualMachineInstanceIsMigratable, k8sv1.ConditionFalse, "NotMigratable", notMigratable)
 		s.Interfaces = statusInterfaces(l.plumbing, d)
 	case launcherv1.DomainState_SHUTOFF:
+		if d.Reason == "" {
+			// A shut-off domain with no reason never ran (libvirt gives every stop a
+			// reason); the launcher does not report one, and it is no end of the guest.
+			return
+		}
 		if d.Reason == "Crashed" || d.Reason == "Failed" {
 			v1.FinishVMI(s, v1.Failed, "Guest"+d.Reason)
 			r.Recorder.Eventf(vmi, k8sv1.EventTypeWarning, "Stopped", "The guest stopped: %s", d.Reason)

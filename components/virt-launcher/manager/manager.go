@@ -36,16 +36,21 @@ type Manager struct {
 	sockets   string
 	directIO  bool
 	syncMu    sync.Mutex // one Sync at a time: a retried Sync waits for the first, then finds its domain
+	refreshMu sync.Mutex // one state read-and-publish at a time, so reads are published in order
 	mu        sync.Mutex
 	name      string // libvirt domain name, once Sync defined it
 	vmiUID    string
 	status    *launcherv1.DomainStatus
-	started   bool
-	subs      map[chan *launcherv1.DomainStatus]struct{}
-	final     chan struct{}
-	finalOnce sync.Once
-	timer     *time.Timer // destroys the domain when a shutdown's grace period ends
-	closed    chan struct{}
+	// started is set once CreateWithFlags returned: only a state read begun after that
+	// can show the guest's end (a read begun before it sees the defined, never-run domain).
+	started bool
+	// stoppedEvent is set when libvirt's lifecycle event says a started domain stopped.
+	stoppedEvent bool
+	subs         map[chan *launcherv1.DomainStatus]struct{}
+	final        chan struct{}
+	finalOnce    sync.Once
+	timer        *time.Timer // destroys the domain when a shutdown's grace period ends
+	closed       chan struct{}
 }
 
 var eventLoopOnce sync.Once
@@ -83,6 +88,15 @@ func New(log logr.Logger, uri string, preparer *disks.Preparer, socketsDir strin
 	}
 	if _, err := conn.DomainEventLifecycleRegister(nil, func(_ *libvirt.Connect, d *libvirt.Domain, ev *libvirt.DomainEventLifecycle) {
 		m.log.V(1).Info("domain event", "event", ev.String())
+		if ev.Event == libvirt.DOMAIN_EVENT_STOPPED || ev.Event == libvirt.DOMAIN_EVENT_CRASHED {
+			m.mu.Lock()
+			// Only a domain this launcher started can stop; an event about the
+			// defined domain before its start says nothing about the guest.
+			if m.started {
+				m.stoppedEvent = true
+			}
+			m.mu.Unlock()
+		}
 		m.refresh()
 	}); err != nil {
 		conn.Close()
@@ -298,7 +312,20 @@ func (m *Manager) Subscribe() (<-chan *launcherv1.DomainStatus, func()) {
 func (m *Manager) Final() <-chan struct{} { return m.final }
 
 // refresh reads the domain's state and publishes it when it changed.
+//
+// It runs from libvirt's event loop, the resync ticker and after every command, so reads
+// race with Sync's start. Two rules keep a just-started guest from being taken for a
+// finished one (issue: a burst of launchers on 2 cores showed SHUTOFF published after
+// "domain started", and the pod completed): refreshes run one at a time, so a stale read
+// is never published after a newer one; and a read counts only for the start state it
+// was taken under, so a read begun before the start returned cannot end the guest.
 func (m *Manager) refresh() {
+	m.refreshMu.Lock()
+	defer m.refreshMu.Unlock()
+	m.mu.Lock()
+	startedBeforeRead := m.started
+	m.mu.Unlock()
+
 	status := &launcherv1.DomainStatus{State: launcherv1.DomainState_NO_DOMAIN}
 	if d, err := m.lookup(); err == nil {
 		state, reason, err := d.GetState()
@@ -312,10 +339,17 @@ func (m *Manager) refresh() {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.started && status.State == launcherv1.DomainState_SHUTOFF {
-		// Defined, not started yet (Sync is between define and start): there is no
-		// running domain to report, and nothing ended.
+	if !startedBeforeRead && status.State == launcherv1.DomainState_SHUTOFF {
+		// Defined, not started when the read began (Sync is between define and start):
+		// there is no running domain to report, and nothing ended.
 		status.State, status.Reason = launcherv1.DomainState_NO_DOMAIN, ""
+	}
+	if status.State == launcherv1.DomainState_SHUTOFF && status.Reason == "" && !m.stoppedEvent {
+		// Shut off for an unknown reason and no stop event: libvirt gives a domain that ran
+		// and stopped a reason (shutdown, destroyed, crashed, failed, ...) and sends
+		// STOPPED; without either this is not evidence that the guest ended. Keep the last
+		// state until there is.
+		status.State, status.Reason = m.status.State, m.status.Reason
 	}
 	status.VmiUid = m.vmiUID
 	status.StartedAt = m.status.StartedAt
@@ -333,7 +367,7 @@ func (m *Manager) refresh() {
 			}
 		}
 	}
-	if m.started && (status.State == launcherv1.DomainState_SHUTOFF || status.State == launcherv1.DomainState_CRASHED) {
+	if startedBeforeRead && (status.State == launcherv1.DomainState_SHUTOFF || status.State == launcherv1.DomainState_CRASHED) {
 		if m.timer != nil {
 			m.timer.Stop()
 		}

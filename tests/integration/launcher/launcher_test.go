@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -244,6 +245,87 @@ var _ = Describe("virt-launcher", func() {
 		Eventually(p.session).WithTimeout(time.Minute).Should(gexec.Exit(1))
 	})
 
+	// A burst of launchers on a loaded machine once had a launcher take its just-started
+	// domain for a finished one (a state read from before the start, published after it),
+	// so its pod completed and the VMI ended as Succeeded. Start many at once, paused,
+	// with every core busy, a few times over: each guest must be reported PAUSED and
+	// nothing else, and every launcher must still run afterwards.
+	It("never takes a just-started domain for a finished one, in bursts under CPU pressure", func() {
+		const launchers, rounds = 8, 3
+		stopBurners := burnCPUs()
+		defer stopBurners()
+		vmi := &v1.VirtualMachineInstance{}
+		Expect(json.Unmarshal(nocloudVMI(), vmi)).To(Succeed())
+		vmi.Spec.StartStrategy = ptr.To(v1.StartStrategyPaused)
+		paused, err := json.Marshal(vmi)
+		Expect(err).NotTo(HaveOccurred())
+
+		for round := 1; round <= rounds; round++ {
+			By(fmt.Sprintf("round %d: %d launchers start their domains paused at once", round, launchers))
+			pods := make([]*pod, launchers)
+			for i := range pods {
+				pods[i] = newPod()
+				pods[i].start()
+			}
+			seen := make([]chan string, launchers)
+			for i, p := range pods {
+				watch, err := p.client.WatchDomain(context.Background(), &launcherv1.Empty{})
+				Expect(err).NotTo(HaveOccurred())
+				seen[i] = make(chan string, 64)
+				go func(ch chan<- string) {
+					defer close(ch)
+					for {
+						st, err := watch.Recv()
+						if err != nil {
+							return
+						}
+						ch <- st.State.String() + "/" + st.Reason
+					}
+				}(seen[i])
+			}
+			synced := make(chan error, launchers)
+			for _, p := range pods {
+				go func(p *pod) {
+					r, err := p.client.Sync(context.Background(), &launcherv1.SyncRequest{Vmi: paused, Options: &launcherv1.LaunchOptions{UseEmulation: true}})
+					if err == nil && !r.Ok {
+						err = fmt.Errorf("sync refused: %s", r.Message)
+					}
+					synced <- err
+				}(p)
+			}
+			for range pods {
+				Eventually(synced).WithTimeout(bootTimeout).Should(Receive(BeNil()))
+			}
+			// Every state each launcher published, until it has been paused for longer
+			// than one resync period (the launcher re-reads the state every 5 s).
+			for i, p := range pods {
+				Eventually(p.state).WithTimeout(bootTimeout).Should(Equal(launcherv1.DomainState_PAUSED), "launcher %d", i)
+			}
+			time.Sleep(6 * time.Second)
+			for i, p := range pods {
+				Expect(p.state()).To(Equal(launcherv1.DomainState_PAUSED), "launcher %d", i)
+				Expect(p.session.ExitCode()).To(Equal(-1), "launcher %d exited although its guest never stopped", i)
+				var states []string
+				for drained := false; !drained; {
+					select {
+					case st := <-seen[i]:
+						states = append(states, st)
+					default:
+						drained = true
+					}
+				}
+				for _, st := range states {
+					Expect(st).NotTo(Or(HavePrefix("SHUTOFF"), HavePrefix("CRASHED")),
+						"launcher %d published an end of a guest that never stopped; all it published: %v", i, states)
+				}
+			}
+			for _, p := range pods {
+				p.session.Kill()
+				killProcessesOf(p.root)
+			}
+		}
+	})
+
 	It("refuses a malformed spec before libvirt sees it, naming the field", func() {
 		p := newPod()
 		p.start()
@@ -259,3 +341,24 @@ var _ = Describe("virt-launcher", func() {
 		Expect(p.state()).To(Equal(launcherv1.DomainState_NO_DOMAIN))
 	})
 })
+
+// burnCPUs keeps every core busy until the returned function is called, so that the
+// launchers' libvirt calls are slow and their races show.
+func burnCPUs() func() {
+	stop := make(chan struct{})
+	for i := 0; i < runtime.NumCPU(); i++ {
+		go func() {
+			runtime.LockOSThread()
+			for x := 0; ; x++ {
+				if x%1_000_000 == 0 {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+				}
+			}
+		}()
+	}
+	return func() { close(stop) }
+}
