@@ -26,7 +26,7 @@ import (
 	"github.com/hypernest/hypernest/components/virt-controller/services"
 	"github.com/hypernest/hypernest/components/virt-controller/vm"
 	"github.com/hypernest/hypernest/components/virt-controller/vmi"
-	"github.com/hypernest/hypernest/components/virt-operator/clusterconfig"
+	"github.com/hypernest/hypernest/pkg/clusterconfig"
 )
 
 // Leader election timing: client-go's defaults (15 s lease, 10 s renew, 2 s retry), the

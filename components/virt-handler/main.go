@@ -26,8 +26,8 @@ import (
 	"github.com/hypernest/hypernest/components/virt-handler/deviceplugin"
 	"github.com/hypernest/hypernest/components/virt-handler/heartbeat"
 	"github.com/hypernest/hypernest/components/virt-handler/vmi"
-	"github.com/hypernest/hypernest/components/virt-operator/clusterconfig"
 	"github.com/hypernest/hypernest/components/virt-operator/install"
+	"github.com/hypernest/hypernest/pkg/clusterconfig"
 )
 
 func main() {

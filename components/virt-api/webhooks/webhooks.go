@@ -125,35 +125,7 @@ func (v *vmValidator) Handle(_ context.Context, req admission.Request) admission
 	if err := v.decoder.Decode(req, vm); err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
-	return invalid(ValidateVirtualMachine(vm))
-}
-
-// ValidateVirtualMachine checks a VM's spec; every error names its field.
-func ValidateVirtualMachine(vm *v1.VirtualMachine) field.ErrorList {
-	var errs field.ErrorList
-	spec := field.NewPath("spec")
-	if vm.Spec.Running != nil && vm.Spec.RunStrategy != nil {
-		errs = append(errs, field.Invalid(spec.Child("running"), *vm.Spec.Running, "spec.running and spec.runStrategy are mutually exclusive; set only spec.runStrategy"))
-	}
-	if vm.Spec.RunStrategy != nil && *vm.Spec.RunStrategy == v1.RunStrategyWaitAsReceiver {
-		errs = append(errs, field.Forbidden(spec.Child("runStrategy"), "WaitAsReceiver (decentralized live migration) is not supported by Hypernest yet"))
-	}
-	if len(vm.Spec.DataVolumeTemplates) > 0 {
-		errs = append(errs, field.Forbidden(spec.Child("dataVolumeTemplates"), "DataVolumes (CDI) are not supported by Hypernest yet"))
-	}
-	if vm.Spec.Instancetype != nil {
-		errs = append(errs, field.Forbidden(spec.Child("instancetype"), "instance types are not supported by Hypernest yet"))
-	}
-	if vm.Spec.Preference != nil {
-		errs = append(errs, field.Forbidden(spec.Child("preference"), "preferences are not supported by Hypernest yet"))
-	}
-	if vm.Spec.Template == nil {
-		return append(errs, field.Required(spec.Child("template"), "a VM needs the template of the VMI it runs"))
-	}
-	// The template is checked as its VMI will be: completed with the defaults first.
-	template := vm.Spec.Template.Spec.DeepCopy()
-	defaults.SetVirtualMachineInstanceSpecDefaults(template)
-	return append(errs, validation.ValidateVirtualMachineInstanceSpec(spec.Child("template", "spec"), template)...)
+	return invalid(validation.ValidateVirtualMachineSpec(field.NewPath("spec"), &vm.Spec))
 }
 
 // kubeVirtValidator allows one KubeVirt object in the cluster, as KubeVirt does: two

@@ -9,10 +9,12 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
+	"github.com/hypernest/hypernest/api/core/v1/validation"
 	"github.com/hypernest/hypernest/tests/framework"
 )
 
@@ -50,7 +52,7 @@ func example(t *testing.T, file string) runtime.Object {
 
 func TestKubeVirtExamplesPass(t *testing.T) {
 	vm := example(t, "vm-cirros.yaml").(*v1.VirtualMachine)
-	if errs := ValidateVirtualMachine(vm); len(errs) > 0 {
+	if errs := validation.ValidateVirtualMachineSpec(field.NewPath("spec"), &vm.Spec); len(errs) > 0 {
 		t.Fatalf("vm-cirros.yaml refused: %v", errs)
 	}
 	v := &vmiValidator{decoder: decoder(t), namespace: "kubevirt"}

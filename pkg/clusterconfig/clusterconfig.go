@@ -1,7 +1,8 @@
-// Package clusterconfig is the cluster configuration every component reads live from the
-// KubeVirt object (spec.configuration), so a change applies to the next VMI without
-// restarting anything. Components keep a default from their flags for installations
-// without a KubeVirt object (installed straight from the install package).
+// Package clusterconfig is the cluster configuration every component (and the Cluster API
+// provider) reads live from the KubeVirt object (spec.configuration), so a change applies
+// to the next VMI without restarting anything. Components keep a default from their flags
+// for installations without a KubeVirt object (installed straight from the install
+// package).
 package clusterconfig
 
 import (
@@ -55,3 +56,12 @@ func FromKubeVirt(kv *v1.KubeVirt) Config {
 	}
 	return c
 }
+
+// Feature gates of Hypernest's own features: each starts disabled and is turned on in
+// the KubeVirt object's spec.configuration.developerConfiguration.featureGates.
+const (
+	// GuestAgentBootstrapCheck turns on virt-api's bootstrapstatus subresource (Cluster
+	// API's bootstrap sentinel read through the QEMU guest agent) and, with it, the
+	// Cluster API provider's "guest-agent" bootstrap check strategy.
+	GuestAgentBootstrapCheck = "GuestAgentBootstrapCheck"
+)
