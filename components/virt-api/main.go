@@ -32,6 +32,7 @@ import (
 	"github.com/hypernest/hypernest/components/virt-api/rest"
 	"github.com/hypernest/hypernest/components/virt-api/webhooks"
 	"github.com/hypernest/hypernest/components/virt-operator/install"
+	"github.com/hypernest/hypernest/pkg/clusterconfig"
 )
 
 // version is set at build time (-X main.version=...); a plain build says devel.
@@ -68,6 +69,8 @@ func main() {
 				Label:      labels.SelectorFromSet(labels.Set{v1.AppLabel: install.HandlerName}),
 				Namespaces: map[string]cache.Config{namespace: {}},
 			},
+			// The KubeVirt object of the installation: its feature gates gate subresources.
+			&v1.KubeVirt{}: {Namespaces: map[string]cache.Config{namespace: {}}},
 		}},
 	})
 	must(err)
@@ -95,6 +98,7 @@ func main() {
 			Port: handlerPort, ServerName: handlerServerName, CertDir: certDir, Certs: certs,
 		},
 		Version: rest.NewVersionInfo(version, ""),
+		Config:  (&clusterconfig.Source{Reader: mgr.GetClient(), Namespace: namespace}).Get,
 	}).Register(mux)
 
 	server := &http.Server{

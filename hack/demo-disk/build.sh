@@ -5,24 +5,27 @@
 # serial console, offers a root shell there, powers off on ACPI shutdown.
 #
 #   build.sh <out.qcow2> <guest dir> <package.deb>...
-# The packages (rpm/demo-disk.lock) must include one linux-image-*-amd64 and busybox-static.
+# The packages must include one linux-image-*-amd64 and busybox-static (rpm/demo-disk.lock)
+# and qemu-guest-agent with its run-time closure (rpm/guest-agent.lock): the guest runs
+# qemu-ga, with the shared libraries it loads, as KubeVirt's demo images do.
 #
 # Reproducible: fixed timestamps everywhere, sorted cpio, gzip -n, a constant FAT serial.
 # Host tools (hack/install-deps.sh): dpkg-deb, cpio, mkfs.vfat, mtools, syslinux, qemu-img.
 set -euo pipefail
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 out="$1" guest="$2"; shift 2
-kernel_deb="" busybox_deb=""
+kernel_deb="" busybox_deb="" agent_debs=()
 for deb in "$@"; do
   case "$(basename "$deb")" in
     linux-image-*) kernel_deb="$deb" ;;
     busybox-static_*) busybox_deb="$deb" ;;
+    *) agent_debs+=("$deb") ;;
   esac
 done
 [ -n "$kernel_deb" ] && [ -n "$busybox_deb" ] || { echo "demo disk: need a linux-image and a busybox-static package, got: $*" >&2; exit 1; }
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-for tool in dpkg-deb cpio mkfs.vfat mcopy syslinux qemu-img; do
+for tool in dpkg-deb cpio mkfs.vfat mcopy syslinux qemu-img readelf; do
   command -v "$tool" >/dev/null || { echo "demo disk: '$tool' is missing; run hack/install-deps.sh" >&2; exit 1; }
 done
 
@@ -53,6 +56,7 @@ wanted=(
   drivers/ata/ahci.ko drivers/ata/libahci.ko drivers/ata/libata.ko
   fs/isofs/isofs.ko fs/fat/fat.ko fs/fat/vfat.ko fs/nls/nls_cp437.ko fs/nls/nls_ascii.ko
   drivers/acpi/button.ko drivers/input/evdev.ko
+  drivers/char/virtio_console.ko
 )
 for m in "${wanted[@]}"; do
   [ -f "$kmods/kernel/$m" ] || continue   # built into this kernel, or gone: modprobe copes
@@ -60,6 +64,41 @@ for m in "${wanted[@]}"; do
   cp "$kmods/kernel/$m" "$root/lib/modules/$kver/kernel/$m"
 done
 cp "$kmods/modules.builtin" "$kmods/modules.order" "$root/lib/modules/$kver/" 2>/dev/null || true
+# The QEMU guest agent: qemu-ga and, found through their ELF NEEDED entries, the shared
+# libraries it loads (with the dynamic loader), from the extracted packages.
+agent="$work/agent"
+mkdir -p "$agent"
+for deb in "${agent_debs[@]}"; do dpkg-deb -x "$deb" "$agent"; done
+[ -x "$agent/usr/sbin/qemu-ga" ] || { echo "demo disk: qemu-ga is missing; rpm/guest-agent.lock must hold qemu-guest-agent" >&2; exit 1; }
+mkdir -p "$root/usr/sbin" "$root/lib/x86_64-linux-gnu" "$root/lib64" "$root/etc/qemu"
+cp "$agent/usr/sbin/qemu-ga" "$root/usr/sbin/qemu-ga"
+find_lib() {
+  local d
+  for d in "$agent/lib/x86_64-linux-gnu" "$agent/usr/lib/x86_64-linux-gnu"; do
+    [ -e "$d/$1" ] && { echo "$d/$1"; return; }
+  done
+  echo "demo disk: the library $1 that qemu-ga needs is in no package of rpm/guest-agent.lock" >&2
+  exit 1
+}
+queue=("$root/usr/sbin/qemu-ga")
+while [ ${#queue[@]} -gt 0 ]; do
+  elf="${queue[0]}"; queue=("${queue[@]:1}")
+  for lib in $(readelf -d "$elf" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+    [ -e "$root/lib/x86_64-linux-gnu/$lib" ] && continue
+    cp -L "$(find_lib "$lib")" "$root/lib/x86_64-linux-gnu/$lib"
+    queue+=("$root/lib/x86_64-linux-gnu/$lib")
+  done
+done
+cp -L "$(find_lib ld-linux-x86-64.so.2)" "$root/lib64/ld-linux-x86-64.so.2"
+# What the guest agent reports as the guest's OS (guest-get-osinfo reads os-release).
+cat > "$root/etc/os-release" <<'OSR'
+NAME="Hypernest demo guest"
+ID=hypernest-demo
+VERSION="1"
+VERSION_ID="1"
+PRETTY_NAME="Hypernest demo guest 1 (busybox on the Debian kernel)"
+OSR
+
 # modules.dep for busybox modprobe, made by the guest's own busybox.
 "$root/bin/busybox" depmod -b "$root" "$kver"
 

@@ -87,6 +87,105 @@ func (DomainState) EnumDescriptor() ([]byte, []int) {
 	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{0}
 }
 
+type GuestAgentInfoResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// info is a kubevirt.io/v1 VirtualMachineInstanceGuestAgentInfo, as JSON.
+	Info          []byte `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GuestAgentInfoResponse) Reset() {
+	*x = GuestAgentInfoResponse{}
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GuestAgentInfoResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GuestAgentInfoResponse) ProtoMessage() {}
+
+func (x *GuestAgentInfoResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GuestAgentInfoResponse.ProtoReflect.Descriptor instead.
+func (*GuestAgentInfoResponse) Descriptor() ([]byte, []int) {
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GuestAgentInfoResponse) GetInfo() []byte {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
+type BootstrapSentinelResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// found: the file exists.
+	Found bool `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
+	// content is the file's first bytes ("success" after a successful bootstrap).
+	Content       string `protobuf:"bytes,2,opt,name=content,proto3" json:"content,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BootstrapSentinelResponse) Reset() {
+	*x = BootstrapSentinelResponse{}
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BootstrapSentinelResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BootstrapSentinelResponse) ProtoMessage() {}
+
+func (x *BootstrapSentinelResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BootstrapSentinelResponse.ProtoReflect.Descriptor instead.
+func (*BootstrapSentinelResponse) Descriptor() ([]byte, []int) {
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *BootstrapSentinelResponse) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+func (x *BootstrapSentinelResponse) GetContent() string {
+	if x != nil {
+		return x.Content
+	}
+	return ""
+}
+
 type Empty struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -95,7 +194,7 @@ type Empty struct {
 
 func (x *Empty) Reset() {
 	*x = Empty{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[0]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -107,7 +206,7 @@ func (x *Empty) String() string {
 func (*Empty) ProtoMessage() {}
 
 func (x *Empty) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[0]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -120,7 +219,7 @@ func (x *Empty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Empty.ProtoReflect.Descriptor instead.
 func (*Empty) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{0}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{2}
 }
 
 type Result struct {
@@ -134,7 +233,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[1]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -146,7 +245,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[1]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -159,7 +258,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{1}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Result) GetOk() bool {
@@ -190,7 +289,7 @@ type SyncRequest struct {
 
 func (x *SyncRequest) Reset() {
 	*x = SyncRequest{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[2]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -202,7 +301,7 @@ func (x *SyncRequest) String() string {
 func (*SyncRequest) ProtoMessage() {}
 
 func (x *SyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[2]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -215,7 +314,7 @@ func (x *SyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
 func (*SyncRequest) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{2}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SyncRequest) GetVmi() []byte {
@@ -253,7 +352,7 @@ type LaunchOptions struct {
 
 func (x *LaunchOptions) Reset() {
 	*x = LaunchOptions{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[3]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -265,7 +364,7 @@ func (x *LaunchOptions) String() string {
 func (*LaunchOptions) ProtoMessage() {}
 
 func (x *LaunchOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[3]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -278,7 +377,7 @@ func (x *LaunchOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LaunchOptions.ProtoReflect.Descriptor instead.
 func (*LaunchOptions) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{3}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *LaunchOptions) GetUseEmulation() bool {
@@ -321,7 +420,7 @@ type InterfacePlumbing struct {
 
 func (x *InterfacePlumbing) Reset() {
 	*x = InterfacePlumbing{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[4]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -333,7 +432,7 @@ func (x *InterfacePlumbing) String() string {
 func (*InterfacePlumbing) ProtoMessage() {}
 
 func (x *InterfacePlumbing) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[4]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -346,7 +445,7 @@ func (x *InterfacePlumbing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterfacePlumbing.ProtoReflect.Descriptor instead.
 func (*InterfacePlumbing) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{4}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *InterfacePlumbing) GetName() string {
@@ -429,7 +528,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[5]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -441,7 +540,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[5]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -454,7 +553,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{5}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ShutdownRequest) GetGracePeriodSeconds() int64 {
@@ -476,14 +575,16 @@ type DomainStatus struct {
 	// guest_os is what the guest agent reports, when one runs.
 	GuestOs *GuestOSInfo `protobuf:"bytes,5,opt,name=guest_os,json=guestOs,proto3" json:"guest_os,omitempty"`
 	// started_at is when the domain started, in RFC 3339.
-	StartedAt     string `protobuf:"bytes,6,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	StartedAt string `protobuf:"bytes,6,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	// agent_connected: a guest agent is connected on the domain's agent channel.
+	AgentConnected bool `protobuf:"varint,7,opt,name=agent_connected,json=agentConnected,proto3" json:"agent_connected,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *DomainStatus) Reset() {
 	*x = DomainStatus{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[6]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -495,7 +596,7 @@ func (x *DomainStatus) String() string {
 func (*DomainStatus) ProtoMessage() {}
 
 func (x *DomainStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[6]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -508,7 +609,7 @@ func (x *DomainStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DomainStatus.ProtoReflect.Descriptor instead.
 func (*DomainStatus) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{6}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DomainStatus) GetState() DomainState {
@@ -553,6 +654,13 @@ func (x *DomainStatus) GetStartedAt() string {
 	return ""
 }
 
+func (x *DomainStatus) GetAgentConnected() bool {
+	if x != nil {
+		return x.AgentConnected
+	}
+	return false
+}
+
 type GuestInterface struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -565,7 +673,7 @@ type GuestInterface struct {
 
 func (x *GuestInterface) Reset() {
 	*x = GuestInterface{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[7]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -577,7 +685,7 @@ func (x *GuestInterface) String() string {
 func (*GuestInterface) ProtoMessage() {}
 
 func (x *GuestInterface) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[7]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -590,7 +698,7 @@ func (x *GuestInterface) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuestInterface.ProtoReflect.Descriptor instead.
 func (*GuestInterface) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{7}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GuestInterface) GetName() string {
@@ -637,7 +745,7 @@ type GuestOSInfo struct {
 
 func (x *GuestOSInfo) Reset() {
 	*x = GuestOSInfo{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[8]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -649,7 +757,7 @@ func (x *GuestOSInfo) String() string {
 func (*GuestOSInfo) ProtoMessage() {}
 
 func (x *GuestOSInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[8]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -662,7 +770,7 @@ func (x *GuestOSInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuestOSInfo.ProtoReflect.Descriptor instead.
 func (*GuestOSInfo) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{8}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GuestOSInfo) GetName() string {
@@ -732,7 +840,7 @@ type DomainStats struct {
 
 func (x *DomainStats) Reset() {
 	*x = DomainStats{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[9]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -744,7 +852,7 @@ func (x *DomainStats) String() string {
 func (*DomainStats) ProtoMessage() {}
 
 func (x *DomainStats) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[9]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -757,7 +865,7 @@ func (x *DomainStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DomainStats.ProtoReflect.Descriptor instead.
 func (*DomainStats) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{9}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DomainStats) GetCpuTimeNanoseconds() uint64 {
@@ -785,7 +893,12 @@ var File_api_launcher_v1_launcher_proto protoreflect.FileDescriptor
 
 const file_api_launcher_v1_launcher_proto_rawDesc = "" +
 	"\n" +
-	"\x1eapi/launcher/v1/launcher.proto\x12\x15hypernest.launcher.v1\"\a\n" +
+	"\x1eapi/launcher/v1/launcher.proto\x12\x15hypernest.launcher.v1\",\n" +
+	"\x16GuestAgentInfoResponse\x12\x12\n" +
+	"\x04info\x18\x01 \x01(\fR\x04info\"K\n" +
+	"\x19BootstrapSentinelResponse\x12\x14\n" +
+	"\x05found\x18\x01 \x01(\bR\x05found\x12\x18\n" +
+	"\acontent\x18\x02 \x01(\tR\acontent\"\a\n" +
 	"\x05Empty\"2\n" +
 	"\x06Result\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x18\n" +
@@ -814,7 +927,7 @@ const file_api_launcher_v1_launcher_proto_rawDesc = "" +
 	"\x06pod_ip\x18\n" +
 	" \x01(\tR\x05podIp\"C\n" +
 	"\x0fShutdownRequest\x120\n" +
-	"\x14grace_period_seconds\x18\x01 \x01(\x03R\x12gracePeriodSeconds\"\x9e\x02\n" +
+	"\x14grace_period_seconds\x18\x01 \x01(\x03R\x12gracePeriodSeconds\"\xc7\x02\n" +
 	"\fDomainStatus\x128\n" +
 	"\x05state\x18\x01 \x01(\x0e2\".hypernest.launcher.v1.DomainStateR\x05state\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x17\n" +
@@ -824,7 +937,8 @@ const file_api_launcher_v1_launcher_proto_rawDesc = "" +
 	"interfaces\x12=\n" +
 	"\bguest_os\x18\x05 \x01(\v2\".hypernest.launcher.v1.GuestOSInfoR\aguestOs\x12\x1d\n" +
 	"\n" +
-	"started_at\x18\x06 \x01(\tR\tstartedAt\"o\n" +
+	"started_at\x18\x06 \x01(\tR\tstartedAt\x12'\n" +
+	"\x0fagent_connected\x18\a \x01(\bR\x0eagentConnected\"o\n" +
 	"\x0eGuestInterface\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\tR\x03mac\x12\x10\n" +
@@ -853,7 +967,7 @@ const file_api_launcher_v1_launcher_proto_rawDesc = "" +
 	"\x06PAUSED\x10\x03\x12\x11\n" +
 	"\rSHUTTING_DOWN\x10\x04\x12\v\n" +
 	"\aSHUTOFF\x10\x05\x12\v\n" +
-	"\aCRASHED\x10\x062\xb2\x05\n" +
+	"\aCRASHED\x10\x062\xf6\x06\n" +
 	"\bLauncher\x12I\n" +
 	"\x04Sync\x12\".hypernest.launcher.v1.SyncRequest\x1a\x1d.hypernest.launcher.v1.Result\x12D\n" +
 	"\x05Pause\x12\x1c.hypernest.launcher.v1.Empty\x1a\x1d.hypernest.launcher.v1.Result\x12F\n" +
@@ -863,7 +977,9 @@ const file_api_launcher_v1_launcher_proto_rawDesc = "" +
 	"\tGetDomain\x12\x1c.hypernest.launcher.v1.Empty\x1a#.hypernest.launcher.v1.DomainStatus\x12L\n" +
 	"\bGetStats\x12\x1c.hypernest.launcher.v1.Empty\x1a\".hypernest.launcher.v1.DomainStats\x12C\n" +
 	"\x04Ping\x12\x1c.hypernest.launcher.v1.Empty\x1a\x1d.hypernest.launcher.v1.Result\x12R\n" +
-	"\vWatchDomain\x12\x1c.hypernest.launcher.v1.Empty\x1a#.hypernest.launcher.v1.DomainStatus0\x01B;Z9github.com/hypernest/hypernest/api/launcher/v1;launcherv1b\x06proto3"
+	"\vWatchDomain\x12\x1c.hypernest.launcher.v1.Empty\x1a#.hypernest.launcher.v1.DomainStatus0\x01\x12]\n" +
+	"\x0eGuestAgentInfo\x12\x1c.hypernest.launcher.v1.Empty\x1a-.hypernest.launcher.v1.GuestAgentInfoResponse\x12c\n" +
+	"\x11BootstrapSentinel\x12\x1c.hypernest.launcher.v1.Empty\x1a0.hypernest.launcher.v1.BootstrapSentinelResponseB;Z9github.com/hypernest/hypernest/api/launcher/v1;launcherv1b\x06proto3"
 
 var (
 	file_api_launcher_v1_launcher_proto_rawDescOnce sync.Once
@@ -878,46 +994,52 @@ func file_api_launcher_v1_launcher_proto_rawDescGZIP() []byte {
 }
 
 var file_api_launcher_v1_launcher_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_api_launcher_v1_launcher_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_api_launcher_v1_launcher_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_api_launcher_v1_launcher_proto_goTypes = []any{
-	(DomainState)(0),          // 0: hypernest.launcher.v1.DomainState
-	(*Empty)(nil),             // 1: hypernest.launcher.v1.Empty
-	(*Result)(nil),            // 2: hypernest.launcher.v1.Result
-	(*SyncRequest)(nil),       // 3: hypernest.launcher.v1.SyncRequest
-	(*LaunchOptions)(nil),     // 4: hypernest.launcher.v1.LaunchOptions
-	(*InterfacePlumbing)(nil), // 5: hypernest.launcher.v1.InterfacePlumbing
-	(*ShutdownRequest)(nil),   // 6: hypernest.launcher.v1.ShutdownRequest
-	(*DomainStatus)(nil),      // 7: hypernest.launcher.v1.DomainStatus
-	(*GuestInterface)(nil),    // 8: hypernest.launcher.v1.GuestInterface
-	(*GuestOSInfo)(nil),       // 9: hypernest.launcher.v1.GuestOSInfo
-	(*DomainStats)(nil),       // 10: hypernest.launcher.v1.DomainStats
+	(DomainState)(0),                  // 0: hypernest.launcher.v1.DomainState
+	(*GuestAgentInfoResponse)(nil),    // 1: hypernest.launcher.v1.GuestAgentInfoResponse
+	(*BootstrapSentinelResponse)(nil), // 2: hypernest.launcher.v1.BootstrapSentinelResponse
+	(*Empty)(nil),                     // 3: hypernest.launcher.v1.Empty
+	(*Result)(nil),                    // 4: hypernest.launcher.v1.Result
+	(*SyncRequest)(nil),               // 5: hypernest.launcher.v1.SyncRequest
+	(*LaunchOptions)(nil),             // 6: hypernest.launcher.v1.LaunchOptions
+	(*InterfacePlumbing)(nil),         // 7: hypernest.launcher.v1.InterfacePlumbing
+	(*ShutdownRequest)(nil),           // 8: hypernest.launcher.v1.ShutdownRequest
+	(*DomainStatus)(nil),              // 9: hypernest.launcher.v1.DomainStatus
+	(*GuestInterface)(nil),            // 10: hypernest.launcher.v1.GuestInterface
+	(*GuestOSInfo)(nil),               // 11: hypernest.launcher.v1.GuestOSInfo
+	(*DomainStats)(nil),               // 12: hypernest.launcher.v1.DomainStats
 }
 var file_api_launcher_v1_launcher_proto_depIdxs = []int32{
-	5,  // 0: hypernest.launcher.v1.SyncRequest.interfaces:type_name -> hypernest.launcher.v1.InterfacePlumbing
-	4,  // 1: hypernest.launcher.v1.SyncRequest.options:type_name -> hypernest.launcher.v1.LaunchOptions
+	7,  // 0: hypernest.launcher.v1.SyncRequest.interfaces:type_name -> hypernest.launcher.v1.InterfacePlumbing
+	6,  // 1: hypernest.launcher.v1.SyncRequest.options:type_name -> hypernest.launcher.v1.LaunchOptions
 	0,  // 2: hypernest.launcher.v1.DomainStatus.state:type_name -> hypernest.launcher.v1.DomainState
-	8,  // 3: hypernest.launcher.v1.DomainStatus.interfaces:type_name -> hypernest.launcher.v1.GuestInterface
-	9,  // 4: hypernest.launcher.v1.DomainStatus.guest_os:type_name -> hypernest.launcher.v1.GuestOSInfo
-	3,  // 5: hypernest.launcher.v1.Launcher.Sync:input_type -> hypernest.launcher.v1.SyncRequest
-	1,  // 6: hypernest.launcher.v1.Launcher.Pause:input_type -> hypernest.launcher.v1.Empty
-	1,  // 7: hypernest.launcher.v1.Launcher.Unpause:input_type -> hypernest.launcher.v1.Empty
-	6,  // 8: hypernest.launcher.v1.Launcher.Shutdown:input_type -> hypernest.launcher.v1.ShutdownRequest
-	1,  // 9: hypernest.launcher.v1.Launcher.Kill:input_type -> hypernest.launcher.v1.Empty
-	1,  // 10: hypernest.launcher.v1.Launcher.GetDomain:input_type -> hypernest.launcher.v1.Empty
-	1,  // 11: hypernest.launcher.v1.Launcher.GetStats:input_type -> hypernest.launcher.v1.Empty
-	1,  // 12: hypernest.launcher.v1.Launcher.Ping:input_type -> hypernest.launcher.v1.Empty
-	1,  // 13: hypernest.launcher.v1.Launcher.WatchDomain:input_type -> hypernest.launcher.v1.Empty
-	2,  // 14: hypernest.launcher.v1.Launcher.Sync:output_type -> hypernest.launcher.v1.Result
-	2,  // 15: hypernest.launcher.v1.Launcher.Pause:output_type -> hypernest.launcher.v1.Result
-	2,  // 16: hypernest.launcher.v1.Launcher.Unpause:output_type -> hypernest.launcher.v1.Result
-	2,  // 17: hypernest.launcher.v1.Launcher.Shutdown:output_type -> hypernest.launcher.v1.Result
-	2,  // 18: hypernest.launcher.v1.Launcher.Kill:output_type -> hypernest.launcher.v1.Result
-	7,  // 19: hypernest.launcher.v1.Launcher.GetDomain:output_type -> hypernest.launcher.v1.DomainStatus
-	10, // 20: hypernest.launcher.v1.Launcher.GetStats:output_type -> hypernest.launcher.v1.DomainStats
-	2,  // 21: hypernest.launcher.v1.Launcher.Ping:output_type -> hypernest.launcher.v1.Result
-	7,  // 22: hypernest.launcher.v1.Launcher.WatchDomain:output_type -> hypernest.launcher.v1.DomainStatus
-	14, // [14:23] is the sub-list for method output_type
-	5,  // [5:14] is the sub-list for method input_type
+	10, // 3: hypernest.launcher.v1.DomainStatus.interfaces:type_name -> hypernest.launcher.v1.GuestInterface
+	11, // 4: hypernest.launcher.v1.DomainStatus.guest_os:type_name -> hypernest.launcher.v1.GuestOSInfo
+	5,  // 5: hypernest.launcher.v1.Launcher.Sync:input_type -> hypernest.launcher.v1.SyncRequest
+	3,  // 6: hypernest.launcher.v1.Launcher.Pause:input_type -> hypernest.launcher.v1.Empty
+	3,  // 7: hypernest.launcher.v1.Launcher.Unpause:input_type -> hypernest.launcher.v1.Empty
+	8,  // 8: hypernest.launcher.v1.Launcher.Shutdown:input_type -> hypernest.launcher.v1.ShutdownRequest
+	3,  // 9: hypernest.launcher.v1.Launcher.Kill:input_type -> hypernest.launcher.v1.Empty
+	3,  // 10: hypernest.launcher.v1.Launcher.GetDomain:input_type -> hypernest.launcher.v1.Empty
+	3,  // 11: hypernest.launcher.v1.Launcher.GetStats:input_type -> hypernest.launcher.v1.Empty
+	3,  // 12: hypernest.launcher.v1.Launcher.Ping:input_type -> hypernest.launcher.v1.Empty
+	3,  // 13: hypernest.launcher.v1.Launcher.WatchDomain:input_type -> hypernest.launcher.v1.Empty
+	3,  // 14: hypernest.launcher.v1.Launcher.GuestAgentInfo:input_type -> hypernest.launcher.v1.Empty
+	3,  // 15: hypernest.launcher.v1.Launcher.BootstrapSentinel:input_type -> hypernest.launcher.v1.Empty
+	4,  // 16: hypernest.launcher.v1.Launcher.Sync:output_type -> hypernest.launcher.v1.Result
+	4,  // 17: hypernest.launcher.v1.Launcher.Pause:output_type -> hypernest.launcher.v1.Result
+	4,  // 18: hypernest.launcher.v1.Launcher.Unpause:output_type -> hypernest.launcher.v1.Result
+	4,  // 19: hypernest.launcher.v1.Launcher.Shutdown:output_type -> hypernest.launcher.v1.Result
+	4,  // 20: hypernest.launcher.v1.Launcher.Kill:output_type -> hypernest.launcher.v1.Result
+	9,  // 21: hypernest.launcher.v1.Launcher.GetDomain:output_type -> hypernest.launcher.v1.DomainStatus
+	12, // 22: hypernest.launcher.v1.Launcher.GetStats:output_type -> hypernest.launcher.v1.DomainStats
+	4,  // 23: hypernest.launcher.v1.Launcher.Ping:output_type -> hypernest.launcher.v1.Result
+	9,  // 24: hypernest.launcher.v1.Launcher.WatchDomain:output_type -> hypernest.launcher.v1.DomainStatus
+	1,  // 25: hypernest.launcher.v1.Launcher.GuestAgentInfo:output_type -> hypernest.launcher.v1.GuestAgentInfoResponse
+	2,  // 26: hypernest.launcher.v1.Launcher.BootstrapSentinel:output_type -> hypernest.launcher.v1.BootstrapSentinelResponse
+	16, // [16:27] is the sub-list for method output_type
+	5,  // [5:16] is the sub-list for method input_type
 	5,  // [5:5] is the sub-list for extension type_name
 	5,  // [5:5] is the sub-list for extension extendee
 	0,  // [0:5] is the sub-list for field type_name
@@ -934,7 +1056,7 @@ func file_api_launcher_v1_launcher_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_launcher_v1_launcher_proto_rawDesc), len(file_api_launcher_v1_launcher_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,15 +23,17 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Launcher_Sync_FullMethodName        = "/hypernest.launcher.v1.Launcher/Sync"
-	Launcher_Pause_FullMethodName       = "/hypernest.launcher.v1.Launcher/Pause"
-	Launcher_Unpause_FullMethodName     = "/hypernest.launcher.v1.Launcher/Unpause"
-	Launcher_Shutdown_FullMethodName    = "/hypernest.launcher.v1.Launcher/Shutdown"
-	Launcher_Kill_FullMethodName        = "/hypernest.launcher.v1.Launcher/Kill"
-	Launcher_GetDomain_FullMethodName   = "/hypernest.launcher.v1.Launcher/GetDomain"
-	Launcher_GetStats_FullMethodName    = "/hypernest.launcher.v1.Launcher/GetStats"
-	Launcher_Ping_FullMethodName        = "/hypernest.launcher.v1.Launcher/Ping"
-	Launcher_WatchDomain_FullMethodName = "/hypernest.launcher.v1.Launcher/WatchDomain"
+	Launcher_Sync_FullMethodName              = "/hypernest.launcher.v1.Launcher/Sync"
+	Launcher_Pause_FullMethodName             = "/hypernest.launcher.v1.Launcher/Pause"
+	Launcher_Unpause_FullMethodName           = "/hypernest.launcher.v1.Launcher/Unpause"
+	Launcher_Shutdown_FullMethodName          = "/hypernest.launcher.v1.Launcher/Shutdown"
+	Launcher_Kill_FullMethodName              = "/hypernest.launcher.v1.Launcher/Kill"
+	Launcher_GetDomain_FullMethodName         = "/hypernest.launcher.v1.Launcher/GetDomain"
+	Launcher_GetStats_FullMethodName          = "/hypernest.launcher.v1.Launcher/GetStats"
+	Launcher_Ping_FullMethodName              = "/hypernest.launcher.v1.Launcher/Ping"
+	Launcher_WatchDomain_FullMethodName       = "/hypernest.launcher.v1.Launcher/WatchDomain"
+	Launcher_GuestAgentInfo_FullMethodName    = "/hypernest.launcher.v1.Launcher/GuestAgentInfo"
+	Launcher_BootstrapSentinel_FullMethodName = "/hypernest.launcher.v1.Launcher/BootstrapSentinel"
 )
 
 // LauncherClient is the client API for Launcher service.
@@ -59,6 +61,13 @@ type LauncherClient interface {
 	// WatchDomain streams the domain's status each time it changes, starting with the
 	// current one.
 	WatchDomain(ctx context.Context, in *Empty, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DomainStatus], error)
+	// GuestAgentInfo asks the guest's QEMU guest agent what it knows about the guest
+	// (virt-api's guestosinfo subresource): fails while no agent is connected.
+	GuestAgentInfo(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*GuestAgentInfoResponse, error)
+	// BootstrapSentinel reads Cluster API's bootstrap sentinel file
+	// (/run/cluster-api/bootstrap-success.complete) through the guest agent: the only file
+	// this API can read, so a caller of the launcher cannot browse the guest.
+	BootstrapSentinel(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*BootstrapSentinelResponse, error)
 }
 
 type launcherClient struct {
@@ -168,6 +177,26 @@ func (c *launcherClient) WatchDomain(ctx context.Context, in *Empty, opts ...grp
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Launcher_WatchDomainClient = grpc.ServerStreamingClient[DomainStatus]
 
+func (c *launcherClient) GuestAgentInfo(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*GuestAgentInfoResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GuestAgentInfoResponse)
+	err := c.cc.Invoke(ctx, Launcher_GuestAgentInfo_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *launcherClient) BootstrapSentinel(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*BootstrapSentinelResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BootstrapSentinelResponse)
+	err := c.cc.Invoke(ctx, Launcher_BootstrapSentinel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LauncherServer is the server API for Launcher service.
 // All implementations must embed UnimplementedLauncherServer
 // for forward compatibility.
@@ -193,6 +222,13 @@ type LauncherServer interface {
 	// WatchDomain streams the domain's status each time it changes, starting with the
 	// current one.
 	WatchDomain(*Empty, grpc.ServerStreamingServer[DomainStatus]) error
+	// GuestAgentInfo asks the guest's QEMU guest agent what it knows about the guest
+	// (virt-api's guestosinfo subresource): fails while no agent is connected.
+	GuestAgentInfo(context.Context, *Empty) (*GuestAgentInfoResponse, error)
+	// BootstrapSentinel reads Cluster API's bootstrap sentinel file
+	// (/run/cluster-api/bootstrap-success.complete) through the guest agent: the only file
+	// this API can read, so a caller of the launcher cannot browse the guest.
+	BootstrapSentinel(context.Context, *Empty) (*BootstrapSentinelResponse, error)
 	mustEmbedUnimplementedLauncherServer()
 }
 
@@ -229,6 +265,12 @@ func (UnimplementedLauncherServer) Ping(context.Context, *Empty) (*Result, error
 }
 func (UnimplementedLauncherServer) WatchDomain(*Empty, grpc.ServerStreamingServer[DomainStatus]) error {
 	return status.Error(codes.Unimplemented, "method WatchDomain not implemented")
+}
+func (UnimplementedLauncherServer) GuestAgentInfo(context.Context, *Empty) (*GuestAgentInfoResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GuestAgentInfo not implemented")
+}
+func (UnimplementedLauncherServer) BootstrapSentinel(context.Context, *Empty) (*BootstrapSentinelResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BootstrapSentinel not implemented")
 }
 func (UnimplementedLauncherServer) mustEmbedUnimplementedLauncherServer() {}
 func (UnimplementedLauncherServer) testEmbeddedByValue()                  {}
@@ -406,6 +448,42 @@ func _Launcher_WatchDomain_Handler(srv interface{}, stream grpc.ServerStream) er
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Launcher_WatchDomainServer = grpc.ServerStreamingServer[DomainStatus]
 
+func _Launcher_GuestAgentInfo_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LauncherServer).GuestAgentInfo(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Launcher_GuestAgentInfo_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LauncherServer).GuestAgentInfo(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Launcher_BootstrapSentinel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LauncherServer).BootstrapSentinel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Launcher_BootstrapSentinel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LauncherServer).BootstrapSentinel(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Launcher_ServiceDesc is the grpc.ServiceDesc for Launcher service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -444,6 +522,14 @@ var Launcher_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Ping",
 			Handler:    _Launcher_Ping_Handler,
+		},
+		{
+			MethodName: "GuestAgentInfo",
+			Handler:    _Launcher_GuestAgentInfo_Handler,
+		},
+		{
+			MethodName: "BootstrapSentinel",
+			Handler:    _Launcher_BootstrapSentinel_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

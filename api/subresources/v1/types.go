@@ -22,6 +22,7 @@ var (
 func addKnownTypes(scheme *runtime.Scheme) error {
 	scheme.AddKnownTypes(SchemeGroupVersion,
 		&StartOptions{}, &StopOptions{}, &RestartOptions{}, &PauseOptions{}, &UnpauseOptions{},
+		&BootstrapStatus{},
 	)
 	return nil
 }
@@ -85,4 +86,26 @@ type UnpauseOptions struct {
 	// DryRun, when [All], validates the request without acting on it.
 	// +optional
 	DryRun []string `json:"dryRun,omitempty"`
+}
+
+// BootstrapSentinelPath is the file Cluster API's bootstrap providers write once a
+// machine's bootstrap data has run successfully (its content: "success").
+const BootstrapSentinelPath = "/run/cluster-api/bootstrap-success.complete"
+
+// BootstrapStatus is the answer of GET .../virtualmachineinstances/<name>/bootstrapstatus:
+// whether Cluster API's bootstrap sentinel file exists in the guest, read through the
+// QEMU guest agent. Hypernest's own subresource (KubeVirt has none like it), behind the
+// GuestAgentBootstrapCheck feature gate; the Cluster API provider's guest-agent
+// bootstrap check asks it.
+//
+// +kubebuilder:object:root=true
+type BootstrapStatus struct {
+	metav1.TypeMeta `json:",inline"`
+	// SentinelPath is the file looked for: /run/cluster-api/bootstrap-success.complete.
+	SentinelPath string `json:"sentinelPath"`
+	// Succeeded is true when the file exists and says "success".
+	Succeeded bool `json:"succeeded"`
+	// Message says what was found when Succeeded is false.
+	// +optional
+	Message string `json:"message,omitempty"`
 }

@@ -104,6 +104,48 @@ func (d *HandlerDialer) Put(ctx context.Context, vmi *v1.VirtualMachineInstance,
 	return nil
 }
 
+// HandlerConflict is virt-handler's 409 answer: the guest cannot answer that now (no
+// guest agent connected, say).
+type HandlerConflict struct{ Message string }
+
+func (e *HandlerConflict) Error() string { return e.Message }
+
+// Get makes a GET call (guestosinfo, bootstrapstatus) to the VMI's virt-handler and
+// returns the answer's body.
+func (d *HandlerDialer) Get(ctx context.Context, vmi *v1.VirtualMachineInstance, action string) ([]byte, error) {
+	addr, err := d.address(ctx, vmi)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := d.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: time.Minute}
+	defer httpClient.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+vmiPath(vmi, action), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	// The answers are small JSON documents (a guest's OS, users, file systems).
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return body, nil
+	case http.StatusConflict:
+		return nil, &HandlerConflict{Message: strings.TrimSpace(string(body))}
+	}
+	return nil, fmt.Errorf("virt-handler answered %s: %s", resp.Status, strings.TrimSpace(string(body)))
+}
+
 // Stream opens the VMI's console or VNC stream at its virt-handler.
 func (d *HandlerDialer) Stream(ctx context.Context, vmi *v1.VirtualMachineInstance, kind string) (io.ReadWriteCloser, error) {
 	addr, err := d.address(ctx, vmi)

@@ -46,6 +46,7 @@ func resourceList() *metav1.APIResourceList {
 			r("virtualmachines/start", put), r("virtualmachines/stop", put), r("virtualmachines/restart", put),
 			r("virtualmachineinstances/pause", put), r("virtualmachineinstances/unpause", put),
 			r("virtualmachineinstances/console", get), r("virtualmachineinstances/vnc", get),
+			r("virtualmachineinstances/guestosinfo", get), r("virtualmachineinstances/bootstrapstatus", get),
 		},
 	}
 }

@@ -25,6 +25,7 @@ import (
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	subresourcesv1 "github.com/hypernest/hypernest/api/subresources/v1"
 	"github.com/hypernest/hypernest/components/virt-api/stream"
+	"github.com/hypernest/hypernest/pkg/clusterconfig"
 )
 
 // maxBody bounds an options body; the largest is a few hundred bytes.
@@ -45,6 +46,8 @@ type API struct {
 	Authorizer *Authorizer
 	Handlers   *HandlerDialer
 	Version    VersionInfo
+	// Config is the KubeVirt object's configuration, read at each call (feature gates).
+	Config func(context.Context) clusterconfig.Config
 }
 
 // Register adds the API's routes to mux.
@@ -63,6 +66,46 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("PUT "+vmi+"unpause", a.authorized("update", "virtualmachineinstances", "unpause", a.unpause))
 	mux.HandleFunc("GET "+vmi+"console", a.authorized("get", "virtualmachineinstances", "console", a.streamTo("console")))
 	mux.HandleFunc("GET "+vmi+"vnc", a.authorized("get", "virtualmachineinstances", "vnc", a.streamTo("vnc")))
+	mux.HandleFunc("GET "+vmi+"guestosinfo", a.authorized("get", "virtualmachineinstances", "guestosinfo", a.fromGuestAgent("guestosinfo")))
+	mux.HandleFunc("GET "+vmi+"bootstrapstatus", a.authorized("get", "virtualmachineinstances", "bootstrapstatus",
+		a.gated(clusterconfig.GuestAgentBootstrapCheck, a.fromGuestAgent("bootstrapstatus"))))
+}
+
+// gated answers 400, naming the gate, while a feature gate is off.
+func (a *API) gated(gate string, next func(http.ResponseWriter, *http.Request, types.NamespacedName)) func(http.ResponseWriter, *http.Request, types.NamespacedName) {
+	return func(w http.ResponseWriter, r *http.Request, name types.NamespacedName) {
+		if a.Config == nil || !a.Config(r.Context()).GateEnabled(gate) {
+			writeStatus(w, apierrors.NewBadRequest(fmt.Sprintf("this subresource needs the %s feature gate: add it to the KubeVirt object's spec.configuration.developerConfiguration.featureGates", gate)))
+			return
+		}
+		next(w, r, name)
+	}
+}
+
+// fromGuestAgent answers with what the VMI's virt-handler reads from the guest agent:
+// 409 Conflict while the VMI does not run or no agent is connected, as KubeVirt does.
+func (a *API) fromGuestAgent(kind string) func(http.ResponseWriter, *http.Request, types.NamespacedName) {
+	return func(w http.ResponseWriter, r *http.Request, name types.NamespacedName) {
+		vmi, err := a.runningVMI(r.Context(), name)
+		if err != nil {
+			writeStatus(w, asStatus(err))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+		defer cancel()
+		data, err := a.Handlers.Get(ctx, vmi, kind)
+		if err != nil {
+			var conflict *HandlerConflict
+			if errors.As(err, &conflict) {
+				writeStatus(w, apierrors.NewConflict(vmiResource, name.Name, errors.New(conflict.Message)))
+				return
+			}
+			writeStatus(w, apierrors.NewServiceUnavailable(fmt.Sprintf("asking the %s of %s: %v", kind, name, err)))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(data)
+	}
 }
 
 // authorized wraps a handler: the front proxy vouches for the caller, and the caller's

@@ -7,19 +7,23 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
+	"google.golang.org/grpc/status"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
+	subresourcesv1 "github.com/hypernest/hypernest/api/subresources/v1"
 	"github.com/hypernest/hypernest/components/virt-api/stream"
 	"github.com/hypernest/hypernest/components/virt-handler/launcherclient"
 	"github.com/hypernest/hypernest/components/virt-handler/vmi"
@@ -69,6 +73,8 @@ func (s *Server) Start(ctx context.Context) error {
 	mux.HandleFunc("PUT "+vmiPath+"unpause", s.unpause)
 	mux.HandleFunc("GET "+vmiPath+"console", s.socketStream(launcherv1.SerialSocket))
 	mux.HandleFunc("GET "+vmiPath+"vnc", s.socketStream(launcherv1.VNCSocket))
+	mux.HandleFunc("GET "+vmiPath+"guestosinfo", s.guestOSInfo)
+	mux.HandleFunc("GET "+vmiPath+"bootstrapstatus", s.bootstrapStatus)
 	srv := &http.Server{Addr: s.Addr, Handler: mux, TLSConfig: tlsConfig, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
@@ -149,6 +155,61 @@ func (s *Server) unpause(w http.ResponseWriter, r *http.Request) {
 	}
 	s.Log.Info("unpaused", "vmi", r.PathValue("namespace")+"/"+r.PathValue("name"))
 	w.WriteHeader(http.StatusOK)
+}
+
+// guestOSInfo answers with what the guest agent reports (a kubevirt.io/v1
+// VirtualMachineInstanceGuestAgentInfo); 409 while no agent is connected.
+func (s *Server) guestOSInfo(w http.ResponseWriter, r *http.Request) {
+	running := s.lookup(w, r)
+	if running == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
+	defer cancel()
+	res, err := running.Launcher.GuestAgentInfo(ctx, &launcherv1.Empty{})
+	if err != nil {
+		http.Error(w, agentError(err), http.StatusConflict)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(res.Info)
+}
+
+// bootstrapStatus answers whether Cluster API's bootstrap sentinel exists in the guest
+// (a subresources.kubevirt.io/v1 BootstrapStatus); 409 while no agent is connected.
+func (s *Server) bootstrapStatus(w http.ResponseWriter, r *http.Request) {
+	running := s.lookup(w, r)
+	if running == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
+	defer cancel()
+	res, err := running.Launcher.BootstrapSentinel(ctx, &launcherv1.Empty{})
+	if err != nil {
+		http.Error(w, agentError(err), http.StatusConflict)
+		return
+	}
+	out := subresourcesv1.BootstrapStatus{SentinelPath: subresourcesv1.BootstrapSentinelPath}
+	out.Kind, out.APIVersion = "BootstrapStatus", subresourcesv1.SchemeGroupVersion.String()
+	content := strings.TrimSpace(res.Content)
+	switch {
+	case !res.Found:
+		out.Message = "the file does not exist yet"
+	case content != "success":
+		out.Message = fmt.Sprintf("the file says %q, not \"success\"", content)
+	default:
+		out.Succeeded = true
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+// agentError is a launcher's gRPC error as its message alone.
+func agentError(err error) string {
+	if st, ok := status.FromError(err); ok {
+		return st.Message()
+	}
+	return err.Error()
 }
 
 // socketStream connects a WebSocket to one of the launcher's sockets (QEMU serves the

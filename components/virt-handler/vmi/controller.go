@@ -34,7 +34,7 @@ import (
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 	"github.com/hypernest/hypernest/components/virt-handler/launcherclient"
 	"github.com/hypernest/hypernest/components/virt-handler/network"
-	"github.com/hypernest/hypernest/components/virt-operator/clusterconfig"
+	"github.com/hypernest/hypernest/pkg/clusterconfig"
 )
 
 // Retry intervals. The launcher answers within a second of its pod starting, and a
@@ -243,6 +243,17 @@ func (r *Reconciler) applyDomain(vmi *v1.VirtualMachineInstance, pod *k8sv1.Pod,
 			v1.SetVMICondition(s, v1.VirtualMachineInstanceReady, k8sv1.ConditionTrue, "", "")
 		}
 		v1.SetVMICondition(s, v1.VirtualMachineInstanceIsMigratable, k8sv1.ConditionFalse, "NotMigratable", notMigratable)
+		// As KubeVirt: AgentConnected while a guest agent answers, gone otherwise; the
+		// guest OS as the agent last reported it.
+		if d.AgentConnected {
+			v1.SetVMICondition(s, v1.VirtualMachineInstanceAgentConnected, k8sv1.ConditionTrue, "", "")
+		} else {
+			v1.RemoveVMICondition(s, v1.VirtualMachineInstanceAgentConnected)
+		}
+		if os := d.GuestOs; os != nil {
+			s.GuestOSInfo = v1.VirtualMachineInstanceGuestOSInfo{Name: os.Name, KernelRelease: os.KernelRelease, Version: os.Version,
+				PrettyName: os.PrettyName, VersionID: os.VersionId, KernelVersion: os.KernelVersion, Machine: os.Machine, ID: os.Id}
+		}
 		s.Interfaces = statusInterfaces(l.plumbing, d)
 	case launcherv1.DomainState_SHUTOFF:
 		if d.Reason == "" {
@@ -266,15 +277,21 @@ func (r *Reconciler) applyDomain(vmi *v1.VirtualMachineInstance, pod *k8sv1.Pod,
 // statusInterfaces reports each interface with the address the outside reaches it at:
 // for masquerade that is the pod's IP.
 func statusInterfaces(plumbing []*launcherv1.InterfacePlumbing, d *launcherv1.DomainStatus) []v1.VirtualMachineInstanceNetworkInterface {
-	macs := map[string]string{}
+	byName := map[string]*launcherv1.GuestInterface{}
 	for _, gi := range d.Interfaces {
-		macs[gi.Name] = gi.Mac
+		byName[gi.Name] = gi
 	}
 	var out []v1.VirtualMachineInstanceNetworkInterface
 	for _, p := range plumbing {
-		iface := v1.VirtualMachineInstanceNetworkInterface{Name: p.Name, MAC: macs[p.Name], InfoSource: "domain"}
-		if iface.MAC == "" {
-			iface.MAC = p.Mac
+		iface := v1.VirtualMachineInstanceNetworkInterface{Name: p.Name, MAC: p.Mac, InfoSource: "domain"}
+		gi := byName[p.Name]
+		if gi != nil && gi.Mac != "" {
+			iface.MAC = gi.Mac
+		}
+		if gi != nil && gi.InterfaceName != "" {
+			// The guest agent knows the interface's name inside the guest (KubeVirt's
+			// infoSource "domain, guest-agent").
+			iface.InterfaceName, iface.InfoSource = gi.InterfaceName, "domain, guest-agent"
 		}
 		if p.PodIp != "" {
 			iface.IP, iface.IPs, iface.PodInterfaceName = p.PodIp, []string{p.PodIp}, "eth0"

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"google.golang.org/protobuf/proto"
 	"libvirt.org/go/libvirt"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
@@ -51,6 +52,8 @@ type Manager struct {
 	finalOnce    sync.Once
 	timer        *time.Timer // destroys the domain when a shutdown's grace period ends
 	closed       chan struct{}
+	agent        agentState    // what the guest agent last said (pollAgent)
+	agentWake    chan struct{} // wakes pollAgent when the agent (dis)connects
 }
 
 var eventLoopOnce sync.Once
@@ -76,15 +79,16 @@ func New(log logr.Logger, uri string, preparer *disks.Preparer, socketsDir strin
 		return nil, fmt.Errorf("connecting to libvirt at %s: %w", uri, err)
 	}
 	m := &Manager{
-		log:      log,
-		conn:     conn,
-		preparer: preparer,
-		sockets:  socketsDir,
-		directIO: disks.SupportsDirectIO(preparer.PrivateDir),
-		status:   &launcherv1.DomainStatus{State: launcherv1.DomainState_NO_DOMAIN},
-		subs:     map[chan *launcherv1.DomainStatus]struct{}{},
-		final:    make(chan struct{}),
-		closed:   make(chan struct{}),
+		log:       log,
+		conn:      conn,
+		preparer:  preparer,
+		sockets:   socketsDir,
+		directIO:  disks.SupportsDirectIO(preparer.PrivateDir),
+		status:    &launcherv1.DomainStatus{State: launcherv1.DomainState_NO_DOMAIN},
+		subs:      map[chan *launcherv1.DomainStatus]struct{}{},
+		final:     make(chan struct{}),
+		closed:    make(chan struct{}),
+		agentWake: make(chan struct{}, 1),
 	}
 	if _, err := conn.DomainEventLifecycleRegister(nil, func(_ *libvirt.Connect, d *libvirt.Domain, ev *libvirt.DomainEventLifecycle) {
 		m.log.V(1).Info("domain event", "event", ev.String())
@@ -102,6 +106,17 @@ func New(log logr.Logger, uri string, preparer *disks.Preparer, socketsDir strin
 		conn.Close()
 		return nil, fmt.Errorf("subscribing to libvirt's domain events: %w", err)
 	}
+	if _, err := conn.DomainEventAgentLifecycleRegister(nil, func(_ *libvirt.Connect, _ *libvirt.Domain, ev *libvirt.DomainEventAgentLifecycle) {
+		m.log.V(1).Info("guest agent event", "state", ev.State)
+		select {
+		case m.agentWake <- struct{}{}:
+		default:
+		}
+	}); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("subscribing to libvirt's guest agent events: %w", err)
+	}
+	go m.pollAgent()
 	go func() {
 		ticker := time.NewTicker(resyncPeriod)
 		defer ticker.Stop()
@@ -352,11 +367,13 @@ func (m *Manager) refresh() {
 		status.State, status.Reason = m.status.State, m.status.Reason
 	}
 	status.VmiUid = m.vmiUID
+	applyAgent(status, m.agent)
 	status.StartedAt = m.status.StartedAt
 	if status.State == launcherv1.DomainState_RUNNING && status.StartedAt == "" {
 		status.StartedAt = time.Now().UTC().Format(time.RFC3339)
 	}
-	changed := status.State != m.status.State || status.Reason != m.status.Reason || len(status.Interfaces) != len(m.status.Interfaces)
+	changed := status.State != m.status.State || status.Reason != m.status.Reason || len(status.Interfaces) != len(m.status.Interfaces) ||
+		status.AgentConnected != m.status.AgentConnected || !proto.Equal(status.GuestOs, m.status.GuestOs) || !interfacesEqual(status.Interfaces, m.status.Interfaces)
 	m.status = status
 	if changed {
 		m.log.Info("domain state", "state", status.State.String(), "reason", status.Reason)
@@ -376,11 +393,19 @@ func (m *Manager) refresh() {
 }
 
 func cloneStatus(s *launcherv1.DomainStatus) *launcherv1.DomainStatus {
-	c := &launcherv1.DomainStatus{State: s.State, Reason: s.Reason, VmiUid: s.VmiUid, StartedAt: s.StartedAt, GuestOs: s.GuestOs}
-	for _, i := range s.Interfaces {
-		c.Interfaces = append(c.Interfaces, &launcherv1.GuestInterface{Name: i.Name, Mac: i.Mac, Ips: append([]string(nil), i.Ips...), InterfaceName: i.InterfaceName})
+	return proto.Clone(s).(*launcherv1.DomainStatus)
+}
+
+func interfacesEqual(a, b []*launcherv1.GuestInterface) bool {
+	if len(a) != len(b) {
+		return false
 	}
-	return c
+	for i := range a {
+		if !proto.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // mapState turns libvirt's state and reason into the launcher API's.

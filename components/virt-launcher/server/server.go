@@ -142,3 +142,25 @@ func (s *Server) WatchDomain(_ *launcherv1.Empty, stream launcherv1.Launcher_Wat
 		}
 	}
 }
+
+// GuestAgentInfo reports what the guest agent says about the guest.
+func (s *Server) GuestAgentInfo(context.Context, *launcherv1.Empty) (*launcherv1.GuestAgentInfoResponse, error) {
+	info, err := s.manager.GuestAgentInfo()
+	if err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	data, err := json.Marshal(info)
+	if err != nil {
+		return nil, err
+	}
+	return &launcherv1.GuestAgentInfoResponse{Info: data}, nil
+}
+
+// BootstrapSentinel reads Cluster API's bootstrap sentinel through the guest agent.
+func (s *Server) BootstrapSentinel(context.Context, *launcherv1.Empty) (*launcherv1.BootstrapSentinelResponse, error) {
+	r, err := s.manager.BootstrapSentinel()
+	if err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return r, nil
+}

@@ -185,7 +185,11 @@ func APIObjects(cfg Config, caBundle []byte) []client.Object {
 func UserRoles() []client.Object {
 	labels := componentLabels("virt-operator")
 	subresources := []string{"virtualmachines/start", "virtualmachines/stop", "virtualmachines/restart",
-		"virtualmachineinstances/pause", "virtualmachineinstances/unpause", "virtualmachineinstances/console", "virtualmachineinstances/vnc"}
+		"virtualmachineinstances/pause", "virtualmachineinstances/unpause", "virtualmachineinstances/console", "virtualmachineinstances/vnc",
+		"virtualmachineinstances/guestosinfo", "virtualmachineinstances/bootstrapstatus"}
+	// What the guest agent tells about a guest is readable by whoever may read the VMI, as
+	// in KubeVirt's view role.
+	readSubresources := []string{"virtualmachineinstances/guestosinfo", "virtualmachineinstances/bootstrapstatus"}
 	kinds := []string{"virtualmachines", "virtualmachineinstances", "virtualmachineinstancereplicasets", "virtualmachinepools"}
 	all := []string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
 	read := []string{"get", "list", "watch"}
@@ -209,6 +213,7 @@ func UserRoles() []client.Object {
 		role("kubevirt.io:view", "view", []rbacv1.PolicyRule{
 			{APIGroups: []string{v1.GroupName}, Resources: append(kinds, "kubevirts"), Verbs: read},
 			{APIGroups: []string{"pool.kubevirt.io"}, Resources: []string{"virtualmachinepools"}, Verbs: read},
+			{APIGroups: []string{subresourcesv1.GroupName}, Resources: readSubresources, Verbs: []string{"get"}},
 		}),
 	}
 }
