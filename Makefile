@@ -42,16 +42,17 @@ fresh-check: ## The README's first use from nothing: make run twice and make tes
 generate: ## Regenerate deepcopy code, the CRDs in manifests/crds and the Bazel BUILD files.
 	@echo "generating deepcopy functions and CRDs (controller-gen)"
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
-	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config=manifests/crds
+	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/core/... paths=./api/pool/... output:crd:artifacts:config=manifests/crds
+	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/infrastructure/... output:crd:artifacts:config=manifests/capi/crds
 	@echo "generating protobuf code (protoc)"
 	@hack/generate-proto.sh
 	@$(MAKE) -s manifests
 	@$(MAKE) -s gazelle
 
 .PHONY: manifests
-manifests: ## Write the release manifests (manifests/release: the operator, the KubeVirt object).
-	@echo "writing manifests/release (hack/manifests)"
-	@$(GO) run ./hack/manifests --out manifests/release
+manifests: ## Write the release manifests (manifests/release: the operator, the KubeVirt object; manifests/capi: the Cluster API provider).
+	@echo "writing manifests/release and manifests/capi (hack/manifests)"
+	@$(GO) run ./hack/manifests --out manifests/release --capi-out manifests/capi
 
 .PHONY: gazelle
 gazelle: ## Regenerate the Bazel BUILD files of the Go packages (gazelle, from go.mod).
@@ -74,8 +75,9 @@ virtctl: ## Build virtctl into _out/bin/virtctl (hack/virtctl.sh runs it against
 	$(GO) build -o _out/bin/virtctl ./components/virtctl
 
 .PHONY: vet
-vet: ## Run go vet over the project's packages.
+vet: ## Run go vet over the project's packages (and the local cluster's cert-manager module).
 	$(GO) vet ./...
+	cd hack/cluster/cert-manager && $(GO) vet ./...
 
 .PHONY: fmt
 fmt: ## Format the Go code.
@@ -146,6 +148,17 @@ cluster-deploy: ## Build the images and install Hypernest on the local cluster s
 kubeconfig: ## Print the path of the local cluster's kubeconfig.
 	@source hack/cluster/common.sh && echo "$$HN_KUBECONFIG"
 
+##@ Cluster API (built from the Go module proxy; clusterctl runs offline)
+
+.PHONY: capi-repo
+capi-repo: ## Build Cluster API v1.14.2 (managers, clusterctl, images) and the local cert-manager, write the offline clusterctl repository, import the images into the local cluster.
+	@hack/capi/build.sh >/dev/null
+	@hack/capi/repo.sh
+
+.PHONY: cert-manager
+cert-manager: ## Build the local cluster's cert-manager (its own controllers from its Go module) and print its manifest's path.
+	@hack/cluster/cert-manager.sh
+
 ##@ Testing
 
 .PHONY: test
@@ -161,7 +174,9 @@ test-integration: ## Run integration tests: a real apiserver (envtest), real lib
 	  $(BAZEL) build //hack/demo-disk:disk >/dev/null 2>&1 || { echo "building the demo disk failed: run hack/bazel.sh build //hack/demo-disk:disk"; exit 1; } && \
 	  echo "KUBEBUILDER_ASSETS=$$assets HYPERNEST_DEMO_DISK=_out/bazel-bin/hack/demo-disk/demo.qcow2" && \
 	  KUBEBUILDER_ASSETS=$$assets HYPERNEST_DEMO_DISK=$(CURDIR)/_out/bazel-bin/hack/demo-disk/demo.qcow2 \
-	  $(GINKGO) run $(GINKGO_FLAGS) --timeout=30m -r ./tests/integration
+	  $(GINKGO) run $(GINKGO_FLAGS) --timeout=30m -r ./tests/integration && \
+	  echo "the local cluster's cert-manager (hack/cluster/cert-manager, its own Go module) against envtest" && \
+	  cd hack/cluster/cert-manager && KUBEBUILDER_ASSETS=$$assets $(GO) test -count=1 ./...
 
 .PHONY: functest
 functest: ## Run the functional tests on the cluster in KUBECONFIG, or on the local cluster (started if needed).

@@ -17,7 +17,22 @@ else
     trap 'log "taking down the local cluster the tests started"; hack/cluster/down.sh' EXIT
   fi
   hack/cluster/sync.sh
+  # Pods of an earlier install keep the images they started with; the tests must run what
+  # was just built.
+  restart_components kubevirt deployment/virt-operator deployment/virt-api deployment/virt-controller daemonset/virt-handler
+  restart_components capk-system deployment/capk-controller-manager
   export KUBECONFIG="$HN_KUBECONFIG"
+fi
+# Cluster API for the provider's tests: its managers and clusterctl (cached; a cold build
+# takes ~10 min), the offline clusterctl repository, the images on the node.
+if [ -z "${HYPERNEST_CLUSTERCTL_CONFIG:-}" ]; then
+  log "building Cluster API and the local clusterctl repository (make capi-repo; cached)"
+  hack/capi/build.sh >/dev/null
+  HYPERNEST_CLUSTERCTL_CONFIG="$(hack/capi/repo.sh | tail -1)"
+  source hack/capi/common.sh
+  export HYPERNEST_CLUSTERCTL="$CAPI_BIN_DIR/clusterctl" HYPERNEST_CLUSTERCTL_CONFIG
+  mkdir -p "$CAPI_XDG_CONFIG_HOME"
+  export XDG_CONFIG_HOME="$CAPI_XDG_CONFIG_HOME" CLUSTERCTL_DISABLE_VERSIONCHECK=true
 fi
 
 # shellcheck disable=SC2086 # GINKGO_FLAGS is a list of flags

@@ -127,3 +127,22 @@ wait_for() {
     sleep 0.2
   done
 }
+
+# restart_components <namespace> <kind/name>...: restarts each workload that exists, so
+# its pods run the images just imported under the same tag, then waits until each rolled
+# out. Prints what it restarted.
+restart_components() {
+  local ns="$1" c restarted=()
+  shift
+  for c in "$@"; do
+    if hn_kubectl -n "$ns" get "$c" >/dev/null 2>&1; then
+      hn_kubectl -n "$ns" rollout restart "$c" >/dev/null
+      restarted+=("$c")
+    fi
+  done
+  for c in "${restarted[@]}"; do
+    hn_kubectl -n "$ns" rollout status "$c" --timeout=5m >/dev/null \
+      || die "$c did not roll out within 5 min; see: hack/kubectl.sh -n $ns describe $c"
+  done
+  [ ${#restarted[@]} -eq 0 ] || log "  restarted in $ns: ${restarted[*]}"
+}

@@ -32,15 +32,9 @@ log "creating the KubeVirt object (manifests/release/hypernest-cr.yaml, useEmula
 kubectl apply -f manifests/release/hypernest-cr.yaml >/dev/null
 kubectl -n kubevirt patch kubevirt kubevirt --type merge \
   -p "{\"spec\":{\"configuration\":{\"developerConfiguration\":{\"useEmulation\":$use_emulation}}}}" >/dev/null
-restarted=()
 if [ -n "$already" ]; then
   log "restarting the components, to run the images just imported"
-  for c in deployment/virt-api deployment/virt-controller daemonset/virt-handler; do
-    if kubectl -n kubevirt get "$c" >/dev/null 2>&1; then
-      kubectl -n kubevirt rollout restart "$c" >/dev/null
-      restarted+=("$c")
-    fi
-  done
+  restart_components kubevirt deployment/virt-api deployment/virt-controller daemonset/virt-handler
 fi
 log "waiting for virt-operator to deploy Hypernest"
 deadline=$((SECONDS + 600))
@@ -52,10 +46,3 @@ while [ "$phase" != Deployed ]; do
   [ "$new" = "$phase" ] || log "  KubeVirt phase: ${new:-(none yet)}"
   phase="$new"
 done
-# "Deployed" is the operator's view of its objects; a component restarted above may still
-# be rolling. Wait for those too, so nothing after this talks to a pod on its way out.
-for c in "${restarted[@]}"; do
-  kubectl -n kubevirt rollout status "$c" --timeout=5m >/dev/null \
-    || die "$c did not roll out within 5 min; see: hack/kubectl.sh -n kubevirt describe $c"
-done
-[ ${#restarted[@]} -eq 0 ] || log "  restarted: ${restarted[*]}"

@@ -1,6 +1,8 @@
 // Command manifests writes the release manifests (make manifests, part of make generate):
 //   - hypernest-operator.yaml: the namespace, virt-operator's RBAC and Deployment;
-//   - hypernest-cr.yaml: the KubeVirt object virt-operator installs Hypernest from.
+//   - hypernest-cr.yaml: the KubeVirt object virt-operator installs Hypernest from;
+//   - with --capi-out, the Cluster API provider's infrastructure-components.yaml and
+//     metadata.yaml, which clusterctl installs it from.
 //
 // `kubectl apply -f` the first, then the second, as with KubeVirt's kubevirt-operator.yaml
 // and kubevirt-cr.yaml.
@@ -19,6 +21,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/hypernest/hypernest/components/virt-operator/install"
+	"github.com/hypernest/hypernest/manifests/capi"
 	"github.com/hypernest/hypernest/manifests/crds"
 )
 
@@ -26,6 +29,7 @@ func main() {
 	out := flag.String("out", "manifests/release", "folder to write the manifests to")
 	registry := flag.String("image-registry", "localhost/hypernest", "registry of the images")
 	tag := flag.String("image-tag", "devel", "tag of the images")
+	capiOut := flag.String("capi-out", "", "folder to write the Cluster API provider's clusterctl files to (empty: skip)")
 	flag.Parse()
 	cfg := install.Config{Namespace: "kubevirt", ImageRegistry: *registry, ImageTag: *tag, ImagePullPolicy: k8sv1.PullIfNotPresent}
 	all, err := crds.All()
@@ -52,6 +56,35 @@ func main() {
 			os.Exit(1)
 		}
 	}
+	if *capiOut != "" {
+		if err := writeProvider(*capiOut); err != nil {
+			fmt.Fprintln(os.Stderr, "manifests:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// writeProvider writes the Cluster API provider's components (its CRDs first, so the
+// webhooks' kinds exist) and metadata, as clusterctl reads them from a release.
+func writeProvider(dir string) error {
+	all, err := capi.CRDs()
+	if err != nil {
+		return err
+	}
+	var objs []client.Object
+	objs = append(objs, capi.Objects()[0]) // the namespace
+	for _, crd := range all {
+		crd.Labels["cluster.x-k8s.io/provider"] = capi.ProviderLabelValue
+		objs = append(objs, crd)
+	}
+	objs = append(objs, capi.Objects()[1:]...)
+	components := render("Hypernest's Cluster API infrastructure provider (CAPK-compatible), as clusterctl installs it:\n"+
+		"#   clusterctl init --infrastructure kubevirt\n"+
+		"# Variables: CAPK_LOGLEVEL (info). Another image: clusterctl.yaml's images: {infrastructure-kubevirt: ...}.", objs...)
+	if err := os.WriteFile(filepath.Join(dir, "infrastructure-components.yaml"), components, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "metadata.yaml"), []byte(capi.Metadata), 0o644)
 }
 
 func render(comment string, objs ...client.Object) []byte {
