@@ -5,10 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -26,10 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
-	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
-	"github.com/hypernest/hypernest/components/virt-handler/launcherclient"
 	"github.com/hypernest/hypernest/pkg/clusterconfig"
-	"github.com/hypernest/hypernest/tests/framework"
 )
 
 // capiTimeout: clusterctl init starts cert-manager and four providers; a machine's VM
@@ -348,24 +343,4 @@ func enableFeatureGate(ctx context.Context, gate string) {
 			return crClient.Update(ctx, kv)
 		}).WithTimeout(apiTimeout).Should(Succeed())
 	})
-}
-
-// consoleSession is a guest's serial console: what it prints, and its keyboard.
-type consoleSession struct {
-	in  io.Writer
-	out *gbytes.Buffer
-}
-
-// serialConsoleWithInput connects to the guest's serial console through the launcher
-// pod's sockets on the node (the tests run on the node, as on the local cluster).
-func serialConsoleWithInput(pod *k8sv1.Pod) consoleSession {
-	socket := filepath.Join(launcherv1.SocketsDirOnNode(launcherv1.KubeletPodsDir, string(pod.UID)), launcherv1.SerialSocket)
-	var conn net.Conn
-	Eventually(func() error {
-		var err error
-		conn, err = launcherclient.DialUnix(context.Background(), socket)
-		return err
-	}).WithTimeout(vmiTimeout).Should(Succeed(), "the serial console socket %s", socket)
-	DeferCleanup(conn.Close)
-	return consoleSession{in: conn, out: framework.ConsoleBuffer(conn)}
 }

@@ -56,9 +56,13 @@ var _ = Describe("virt-operator: Hypernest from the KubeVirt object", Ordered, f
 			return crClient.List(ctx, &v1.KubeVirtList{})
 		}).WithTimeout(apiTimeout).Should(Succeed(), "the KubeVirt CRD is not served")
 		applyManifest(ctx, "hypernest-cr.yaml")
-		kv := getKubeVirt(ctx)
-		kv.Spec.Configuration.DeveloperConfiguration = &v1.DeveloperConfiguration{UseEmulation: installCfg.UseEmulation}
-		Expect(crClient.Update(ctx, kv)).To(Succeed())
+		// The operator writes the object too (finalizer, status): retry on a conflict.
+		Eventually(func(g Gomega) {
+			kv := &v1.KubeVirt{}
+			g.Expect(crClient.Get(ctx, kubeVirtKey, kv)).To(Succeed())
+			kv.Spec.Configuration.DeveloperConfiguration = &v1.DeveloperConfiguration{UseEmulation: installCfg.UseEmulation}
+			g.Expect(crClient.Update(ctx, kv)).To(Succeed())
+		}).WithContext(ctx).WithTimeout(apiTimeout).Should(Succeed())
 		DeferCleanup(func(ctx SpecContext) {
 			// Leave the operator out of the other specs' way: they install directly.
 			for _, o := range install.OperatorObjects(installCfg) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -68,6 +69,8 @@ var _ = Describe("VMIs on a node (virt-controller, virt-handler, virt-launcher)"
 		after := getVMI(ctx, ns, vmi.Name)
 		Expect(after.Status.PhaseTransitionTimestamps).To(HaveLen(len(vmi.Status.PhaseTransitionTimestamps)))
 		Expect(condition(after, v1.VirtualMachineInstanceReady)).To(Equal(k8sv1.ConditionTrue))
+		Expect(after.Status.Interfaces).To(HaveLen(1), "the new handler still reports the interface")
+		Expect(after.Status.Interfaces[0].IP).To(Equal(podIP(ctx, pod)))
 
 		By("killing QEMU: the VMI fails, with the reason")
 		Expect(syscall.Kill(qemu, syscall.SIGKILL)).To(Succeed())
@@ -181,6 +184,18 @@ func podIP(ctx context.Context, pod *k8sv1.Pod) string {
 // volume on the node (virtctl console, through virt-api, is the next issue's). It needs
 // the test to run on the node, as it does on the local cluster.
 func serialConsole(pod *k8sv1.Pod) *gbytes.Buffer {
+	return serialConsoleWithInput(pod).out
+}
+
+// consoleSession is a guest's serial console: what it prints, and its keyboard.
+type consoleSession struct {
+	in  io.Writer
+	out *gbytes.Buffer
+}
+
+// serialConsoleWithInput connects to the guest's serial console through the launcher
+// pod's sockets on the node (the tests run on the node, as on the local cluster).
+func serialConsoleWithInput(pod *k8sv1.Pod) consoleSession {
 	socket := filepath.Join(launcherv1.SocketsDirOnNode(launcherv1.KubeletPodsDir, string(pod.UID)), launcherv1.SerialSocket)
 	var conn net.Conn
 	Eventually(func() error {
@@ -189,7 +204,7 @@ func serialConsole(pod *k8sv1.Pod) *gbytes.Buffer {
 		return err
 	}).WithTimeout(vmiTimeout).Should(Succeed(), "the serial console socket %s (the tests read it on the node)", socket)
 	DeferCleanup(conn.Close)
-	return framework.ConsoleBuffer(conn)
+	return consoleSession{in: conn, out: framework.ConsoleBuffer(conn)}
 }
 
 // qemuPID finds the QEMU process running the VMI on this node.

@@ -578,8 +578,11 @@ type DomainStatus struct {
 	StartedAt string `protobuf:"bytes,6,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	// agent_connected: a guest agent is connected on the domain's agent channel.
 	AgentConnected bool `protobuf:"varint,7,opt,name=agent_connected,json=agentConnected,proto3" json:"agent_connected,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// plumbing is the pod network wiring Sync was given, so a restarted virt-handler knows
+	// the VMI's interfaces without having wired them itself.
+	Plumbing      []*InterfacePlumbing `protobuf:"bytes,8,rep,name=plumbing,proto3" json:"plumbing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DomainStatus) Reset() {
@@ -659,6 +662,13 @@ func (x *DomainStatus) GetAgentConnected() bool {
 		return x.AgentConnected
 	}
 	return false
+}
+
+func (x *DomainStatus) GetPlumbing() []*InterfacePlumbing {
+	if x != nil {
+		return x.Plumbing
+	}
+	return nil
 }
 
 type GuestInterface struct {
@@ -927,7 +937,7 @@ const file_api_launcher_v1_launcher_proto_rawDesc = "" +
 	"\x06pod_ip\x18\n" +
 	" \x01(\tR\x05podIp\"C\n" +
 	"\x0fShutdownRequest\x120\n" +
-	"\x14grace_period_seconds\x18\x01 \x01(\x03R\x12gracePeriodSeconds\"\xc7\x02\n" +
+	"\x14grace_period_seconds\x18\x01 \x01(\x03R\x12gracePeriodSeconds\"\x8d\x03\n" +
 	"\fDomainStatus\x128\n" +
 	"\x05state\x18\x01 \x01(\x0e2\".hypernest.launcher.v1.DomainStateR\x05state\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x17\n" +
@@ -938,7 +948,8 @@ const file_api_launcher_v1_launcher_proto_rawDesc = "" +
 	"\bguest_os\x18\x05 \x01(\v2\".hypernest.launcher.v1.GuestOSInfoR\aguestOs\x12\x1d\n" +
 	"\n" +
 	"started_at\x18\x06 \x01(\tR\tstartedAt\x12'\n" +
-	"\x0fagent_connected\x18\a \x01(\bR\x0eagentConnected\"o\n" +
+	"\x0fagent_connected\x18\a \x01(\bR\x0eagentConnected\x12D\n" +
+	"\bplumbing\x18\b \x03(\v2(.hypernest.launcher.v1.InterfacePlumbingR\bplumbing\"o\n" +
 	"\x0eGuestInterface\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\tR\x03mac\x12\x10\n" +
@@ -1016,33 +1027,34 @@ var file_api_launcher_v1_launcher_proto_depIdxs = []int32{
 	0,  // 2: hypernest.launcher.v1.DomainStatus.state:type_name -> hypernest.launcher.v1.DomainState
 	10, // 3: hypernest.launcher.v1.DomainStatus.interfaces:type_name -> hypernest.launcher.v1.GuestInterface
 	11, // 4: hypernest.launcher.v1.DomainStatus.guest_os:type_name -> hypernest.launcher.v1.GuestOSInfo
-	5,  // 5: hypernest.launcher.v1.Launcher.Sync:input_type -> hypernest.launcher.v1.SyncRequest
-	3,  // 6: hypernest.launcher.v1.Launcher.Pause:input_type -> hypernest.launcher.v1.Empty
-	3,  // 7: hypernest.launcher.v1.Launcher.Unpause:input_type -> hypernest.launcher.v1.Empty
-	8,  // 8: hypernest.launcher.v1.Launcher.Shutdown:input_type -> hypernest.launcher.v1.ShutdownRequest
-	3,  // 9: hypernest.launcher.v1.Launcher.Kill:input_type -> hypernest.launcher.v1.Empty
-	3,  // 10: hypernest.launcher.v1.Launcher.GetDomain:input_type -> hypernest.launcher.v1.Empty
-	3,  // 11: hypernest.launcher.v1.Launcher.GetStats:input_type -> hypernest.launcher.v1.Empty
-	3,  // 12: hypernest.launcher.v1.Launcher.Ping:input_type -> hypernest.launcher.v1.Empty
-	3,  // 13: hypernest.launcher.v1.Launcher.WatchDomain:input_type -> hypernest.launcher.v1.Empty
-	3,  // 14: hypernest.launcher.v1.Launcher.GuestAgentInfo:input_type -> hypernest.launcher.v1.Empty
-	3,  // 15: hypernest.launcher.v1.Launcher.BootstrapSentinel:input_type -> hypernest.launcher.v1.Empty
-	4,  // 16: hypernest.launcher.v1.Launcher.Sync:output_type -> hypernest.launcher.v1.Result
-	4,  // 17: hypernest.launcher.v1.Launcher.Pause:output_type -> hypernest.launcher.v1.Result
-	4,  // 18: hypernest.launcher.v1.Launcher.Unpause:output_type -> hypernest.launcher.v1.Result
-	4,  // 19: hypernest.launcher.v1.Launcher.Shutdown:output_type -> hypernest.launcher.v1.Result
-	4,  // 20: hypernest.launcher.v1.Launcher.Kill:output_type -> hypernest.launcher.v1.Result
-	9,  // 21: hypernest.launcher.v1.Launcher.GetDomain:output_type -> hypernest.launcher.v1.DomainStatus
-	12, // 22: hypernest.launcher.v1.Launcher.GetStats:output_type -> hypernest.launcher.v1.DomainStats
-	4,  // 23: hypernest.launcher.v1.Launcher.Ping:output_type -> hypernest.launcher.v1.Result
-	9,  // 24: hypernest.launcher.v1.Launcher.WatchDomain:output_type -> hypernest.launcher.v1.DomainStatus
-	1,  // 25: hypernest.launcher.v1.Launcher.GuestAgentInfo:output_type -> hypernest.launcher.v1.GuestAgentInfoResponse
-	2,  // 26: hypernest.launcher.v1.Launcher.BootstrapSentinel:output_type -> hypernest.launcher.v1.BootstrapSentinelResponse
-	16, // [16:27] is the sub-list for method output_type
-	5,  // [5:16] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	7,  // 5: hypernest.launcher.v1.DomainStatus.plumbing:type_name -> hypernest.launcher.v1.InterfacePlumbing
+	5,  // 6: hypernest.launcher.v1.Launcher.Sync:input_type -> hypernest.launcher.v1.SyncRequest
+	3,  // 7: hypernest.launcher.v1.Launcher.Pause:input_type -> hypernest.launcher.v1.Empty
+	3,  // 8: hypernest.launcher.v1.Launcher.Unpause:input_type -> hypernest.launcher.v1.Empty
+	8,  // 9: hypernest.launcher.v1.Launcher.Shutdown:input_type -> hypernest.launcher.v1.ShutdownRequest
+	3,  // 10: hypernest.launcher.v1.Launcher.Kill:input_type -> hypernest.launcher.v1.Empty
+	3,  // 11: hypernest.launcher.v1.Launcher.GetDomain:input_type -> hypernest.launcher.v1.Empty
+	3,  // 12: hypernest.launcher.v1.Launcher.GetStats:input_type -> hypernest.launcher.v1.Empty
+	3,  // 13: hypernest.launcher.v1.Launcher.Ping:input_type -> hypernest.launcher.v1.Empty
+	3,  // 14: hypernest.launcher.v1.Launcher.WatchDomain:input_type -> hypernest.launcher.v1.Empty
+	3,  // 15: hypernest.launcher.v1.Launcher.GuestAgentInfo:input_type -> hypernest.launcher.v1.Empty
+	3,  // 16: hypernest.launcher.v1.Launcher.BootstrapSentinel:input_type -> hypernest.launcher.v1.Empty
+	4,  // 17: hypernest.launcher.v1.Launcher.Sync:output_type -> hypernest.launcher.v1.Result
+	4,  // 18: hypernest.launcher.v1.Launcher.Pause:output_type -> hypernest.launcher.v1.Result
+	4,  // 19: hypernest.launcher.v1.Launcher.Unpause:output_type -> hypernest.launcher.v1.Result
+	4,  // 20: hypernest.launcher.v1.Launcher.Shutdown:output_type -> hypernest.launcher.v1.Result
+	4,  // 21: hypernest.launcher.v1.Launcher.Kill:output_type -> hypernest.launcher.v1.Result
+	9,  // 22: hypernest.launcher.v1.Launcher.GetDomain:output_type -> hypernest.launcher.v1.DomainStatus
+	12, // 23: hypernest.launcher.v1.Launcher.GetStats:output_type -> hypernest.launcher.v1.DomainStats
+	4,  // 24: hypernest.launcher.v1.Launcher.Ping:output_type -> hypernest.launcher.v1.Result
+	9,  // 25: hypernest.launcher.v1.Launcher.WatchDomain:output_type -> hypernest.launcher.v1.DomainStatus
+	1,  // 26: hypernest.launcher.v1.Launcher.GuestAgentInfo:output_type -> hypernest.launcher.v1.GuestAgentInfoResponse
+	2,  // 27: hypernest.launcher.v1.Launcher.BootstrapSentinel:output_type -> hypernest.launcher.v1.BootstrapSentinelResponse
+	17, // [17:28] is the sub-list for method output_type
+	6,  // [6:17] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_api_launcher_v1_launcher_proto_init() }

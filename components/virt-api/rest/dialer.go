@@ -76,30 +76,41 @@ func vmiPath(vmi *v1.VirtualMachineInstance, action string) string {
 	return "/v1/namespaces/" + vmi.Namespace + "/virtualmachineinstances/" + vmi.Name + "/" + action
 }
 
-// Put makes a PUT call (pause, unpause) to the VMI's virt-handler.
-func (d *HandlerDialer) Put(ctx context.Context, vmi *v1.VirtualMachineInstance, action string) error {
+// call makes one HTTPS call to the VMI's virt-handler and returns the answer's status
+// and body (small JSON documents or plain errors).
+func (d *HandlerDialer) call(ctx context.Context, vmi *v1.VirtualMachineInstance, method, action string) (int, []byte, error) {
 	addr, err := d.address(ctx, vmi)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	cfg, err := d.tlsConfig()
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: time.Minute}
 	defer httpClient.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "https://"+addr+vmiPath(vmi, action), nil)
+	req, err := http.NewRequestWithContext(ctx, method, "https://"+addr+vmiPath(vmi, action), nil)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("virt-handler answered %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	// A guest's OS, users and file systems fit in far less.
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, body, err
+}
+
+// Put makes a PUT call (pause, unpause) to the VMI's virt-handler.
+func (d *HandlerDialer) Put(ctx context.Context, vmi *v1.VirtualMachineInstance, action string) error {
+	code, body, err := d.call(ctx, vmi, http.MethodPut, action)
+	if err != nil {
+		return err
+	}
+	if code != http.StatusOK {
+		return fmt.Errorf("virt-handler answered %d %s: %s", code, http.StatusText(code), strings.TrimSpace(string(body)))
 	}
 	return nil
 }
@@ -113,37 +124,16 @@ func (e *HandlerConflict) Error() string { return e.Message }
 // Get makes a GET call (guestosinfo, bootstrapstatus) to the VMI's virt-handler and
 // returns the answer's body.
 func (d *HandlerDialer) Get(ctx context.Context, vmi *v1.VirtualMachineInstance, action string) ([]byte, error) {
-	addr, err := d.address(ctx, vmi)
-	if err != nil {
+	code, body, err := d.call(ctx, vmi, http.MethodGet, action)
+	switch {
+	case err != nil:
 		return nil, err
-	}
-	cfg, err := d.tlsConfig()
-	if err != nil {
-		return nil, err
-	}
-	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: time.Minute}
-	defer httpClient.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+vmiPath(vmi, action), nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	// The answers are small JSON documents (a guest's OS, users, file systems).
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	switch resp.StatusCode {
-	case http.StatusOK:
+	case code == http.StatusOK:
 		return body, nil
-	case http.StatusConflict:
+	case code == http.StatusConflict:
 		return nil, &HandlerConflict{Message: strings.TrimSpace(string(body))}
 	}
-	return nil, fmt.Errorf("virt-handler answered %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	return nil, fmt.Errorf("virt-handler answered %d %s: %s", code, http.StatusText(code), strings.TrimSpace(string(body)))
 }
 
 // Stream opens the VMI's console or VNC stream at its virt-handler.

@@ -254,7 +254,11 @@ func (r *Reconciler) applyDomain(vmi *v1.VirtualMachineInstance, pod *k8sv1.Pod,
 			s.GuestOSInfo = v1.VirtualMachineInstanceGuestOSInfo{Name: os.Name, KernelRelease: os.KernelRelease, Version: os.Version,
 				PrettyName: os.PrettyName, VersionID: os.VersionId, KernelVersion: os.KernelVersion, Machine: os.Machine, ID: os.Id}
 		}
-		s.Interfaces = statusInterfaces(l.plumbing, d)
+		plumbing := d.Plumbing
+		if len(plumbing) == 0 {
+			plumbing = l.plumbing // a launcher that does not report its wiring
+		}
+		s.Interfaces = statusInterfaces(plumbing, d)
 	case launcherv1.DomainState_SHUTOFF:
 		if d.Reason == "" {
 			// A shut-off domain with no reason never ran (libvirt gives every stop a

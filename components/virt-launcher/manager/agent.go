@@ -154,16 +154,26 @@ func agentCommand(d *libvirt.Domain, command string, args map[string]any, out an
 	return json.Unmarshal(resp.Return, out)
 }
 
-// GuestAgentInfo asks the guest agent what KubeVirt's guestosinfo subresource shows.
-func (m *Manager) GuestAgentInfo() (*v1.VirtualMachineInstanceGuestAgentInfo, error) {
+// agentDomain is the domain, when a guest agent is connected to it; the caller frees it.
+func (m *Manager) agentDomain() (*libvirt.Domain, error) {
 	d, err := m.lookup()
 	if err != nil {
 		return nil, err
 	}
-	defer d.Free()
 	if xml, err := d.GetXMLDesc(0); err != nil || !agentConnectedInXML(xml) {
+		d.Free()
 		return nil, ErrNoAgent
 	}
+	return d, nil
+}
+
+// GuestAgentInfo asks the guest agent what KubeVirt's guestosinfo subresource shows.
+func (m *Manager) GuestAgentInfo() (*v1.VirtualMachineInstanceGuestAgentInfo, error) {
+	d, err := m.agentDomain()
+	if err != nil {
+		return nil, err
+	}
+	defer d.Free()
 	out := &v1.VirtualMachineInstanceGuestAgentInfo{}
 	out.Kind, out.APIVersion = "VirtualMachineInstanceGuestAgentInfo", v1.SchemeGroupVersion.String()
 	var gaInfo struct {
@@ -242,14 +252,11 @@ const sentinelReadSize = 64
 
 // BootstrapSentinel reads Cluster API's bootstrap sentinel through the guest agent.
 func (m *Manager) BootstrapSentinel() (*launcherv1.BootstrapSentinelResponse, error) {
-	d, err := m.lookup()
+	d, err := m.agentDomain()
 	if err != nil {
 		return nil, err
 	}
 	defer d.Free()
-	if xml, err := d.GetXMLDesc(0); err != nil || !agentConnectedInXML(xml) {
-		return nil, ErrNoAgent
-	}
 	var handle int64
 	if err := agentCommand(d, "guest-file-open", map[string]any{"path": sentinelPath, "mode": "r"}, &handle); err != nil {
 		if strings.Contains(err.Error(), "No such file or directory") {

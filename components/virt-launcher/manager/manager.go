@@ -52,8 +52,9 @@ type Manager struct {
 	finalOnce    sync.Once
 	timer        *time.Timer // destroys the domain when a shutdown's grace period ends
 	closed       chan struct{}
-	agent        agentState    // what the guest agent last said (pollAgent)
-	agentWake    chan struct{} // wakes pollAgent when the agent (dis)connects
+	plumbing     []*launcherv1.InterfacePlumbing // the pod network wiring Sync was given
+	agent        agentState                      // what the guest agent last said (pollAgent)
+	agentWake    chan struct{}                   // wakes pollAgent when the agent (dis)connects
 }
 
 var eventLoopOnce sync.Once
@@ -189,7 +190,7 @@ func (m *Manager) Sync(ctx context.Context, vmi *v1.VirtualMachineInstance, ifac
 		flags = libvirt.DOMAIN_START_PAUSED
 	}
 	m.mu.Lock()
-	m.name, m.vmiUID = dom.Name, string(vmi.UID)
+	m.name, m.vmiUID, m.plumbing = dom.Name, string(vmi.UID), ifaces
 	m.mu.Unlock()
 	if err := d.CreateWithFlags(flags); err != nil {
 		m.mu.Lock()
@@ -367,6 +368,7 @@ func (m *Manager) refresh() {
 		status.State, status.Reason = m.status.State, m.status.Reason
 	}
 	status.VmiUid = m.vmiUID
+	status.Plumbing = m.plumbing
 	applyAgent(status, m.agent)
 	status.StartedAt = m.status.StartedAt
 	if status.State == launcherv1.DomainState_RUNNING && status.StartedAt == "" {
