@@ -51,6 +51,9 @@ var _ = Describe("VMIs on a node (virt-controller, virt-handler, virt-launcher)"
 		ns := newTestNamespace()
 		vmi := exampleVMI("vmi-nocloud.yaml")
 		pod := startVMI(ctx, ns, vmi)
+		// Connected as soon as QEMU's serial socket exists: output before a client
+		// connects is dropped, and a busy node may report Running late.
+		console := serialConsole(pod)
 		vmi = waitForVMIPhase(ctx, ns, vmi.Name, v1.Running)
 		Expect(vmi.Status.NodeName).To(Equal(pod.Spec.NodeName))
 		Expect(vmi.Status.Interfaces).To(HaveLen(1))
@@ -58,7 +61,7 @@ var _ = Describe("VMIs on a node (virt-controller, virt-handler, virt-launcher)"
 		Expect(condition(vmi, v1.VirtualMachineInstanceReady)).To(Equal(k8sv1.ConditionTrue))
 		Expect(condition(vmi, v1.VirtualMachineInstanceIsMigratable)).To(Equal(k8sv1.ConditionFalse))
 		Expect(vmi.Status.LauncherContainerImageVersion).To(Equal(installCfg.Image("virt-launcher")))
-		Eventually(serialConsole(pod)).WithTimeout(vmiTimeout).Should(gbytes.Say("printed from cloud-init userdata"))
+		Eventually(console).WithTimeout(vmiTimeout).Should(gbytes.Say("printed from cloud-init userdata"))
 
 		By("restarting virt-handler: the guest keeps running and the new handler reports it Running")
 		qemu := qemuPID(vmi)
@@ -91,8 +94,9 @@ var _ = Describe("VMIs on a node (virt-controller, virt-handler, virt-launcher)"
 			}
 		}
 		pod := startVMI(ctx, ns, vmi)
+		console := serialConsole(pod)
 		waitForVMIPhase(ctx, ns, vmi.Name, v1.Running)
-		Eventually(serialConsole(pod)).WithTimeout(vmiTimeout).Should(gbytes.Say("web server started"))
+		Eventually(console).WithTimeout(vmiTimeout).Should(gbytes.Say("web server started"))
 
 		url := fmt.Sprintf("http://%s:80/", podIP(ctx, pod))
 		Eventually(func() string {
