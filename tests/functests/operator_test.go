@@ -38,7 +38,10 @@ var kubeVirtKey = types.NamespacedName{Namespace: installCfg.Namespace, Name: in
 
 var _ = Describe("virt-operator: Hypernest from the KubeVirt object", Ordered, func() {
 	BeforeAll(func(ctx SpecContext) {
-		By("removing a KubeVirt object an interrupted run left, and what other specs installed without the operator")
+		By("removing a virt-operator and KubeVirt object make run or an interrupted run left, and what other specs installed without the operator")
+		// The operator first: while it runs, it answers the KubeVirt object's update
+		// below by putting its finalizer back and re-applying what is being removed.
+		removeOperator(ctx)
 		if kv := (&v1.KubeVirt{}); crClient.Get(ctx, kubeVirtKey, kv) == nil {
 			kv.Finalizers = nil
 			Expect(crClient.Update(ctx, kv)).To(Succeed())
@@ -63,14 +66,8 @@ var _ = Describe("virt-operator: Hypernest from the KubeVirt object", Ordered, f
 			kv.Spec.Configuration.DeveloperConfiguration = &v1.DeveloperConfiguration{UseEmulation: installCfg.UseEmulation}
 			g.Expect(crClient.Update(ctx, kv)).To(Succeed())
 		}).WithContext(ctx).WithTimeout(apiTimeout).Should(Succeed())
-		DeferCleanup(func(ctx SpecContext) {
-			// Leave the operator out of the other specs' way: they install directly.
-			for _, o := range install.OperatorObjects(installCfg) {
-				if _, isNS := o.(*k8sv1.Namespace); !isNS {
-					_ = crClient.Delete(ctx, o)
-				}
-			}
-		})
+		// Leave the operator out of the other specs' way: they install directly.
+		DeferCleanup(removeOperator)
 	})
 
 	It("installs from scratch: Deployed, Available, with every component ready", func(ctx SpecContext) {

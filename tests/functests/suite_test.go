@@ -36,7 +36,7 @@ var (
 	testImage = envOr("HYPERNEST_TESTSERVER_IMAGE", "localhost/hypernest/testserver:devel")
 )
 
-var _ = BeforeSuite(func() {
+var _ = BeforeSuite(func(ctx SpecContext) {
 	path := os.Getenv("KUBECONFIG")
 	Expect(path).NotTo(BeEmpty(), "KUBECONFIG is not set: run `make functest`, which uses or starts the local cluster")
 	var err error
@@ -52,6 +52,7 @@ var _ = BeforeSuite(func() {
 	Expect(hnscheme.AddToScheme(scheme)).To(Succeed())
 	crClient, err = client.New(restConfig, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
+	removeOperator(ctx)
 })
 
 // apply creates an object, or updates it to what is given when it exists (the install
