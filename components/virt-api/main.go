@@ -84,7 +84,8 @@ func main() {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
-	webhooks.Register(mux, scheme, mgr.GetClient(), namespace, webhooks.Paths{
+	config := (&clusterconfig.Source{Reader: mgr.GetClient(), Namespace: namespace}).Get
+	webhooks.Register(mux, scheme, mgr.GetClient(), namespace, config, webhooks.Paths{
 		MutateVMI: install.MutateVMIPath, MutateVM: install.MutateVMPath,
 		ValidateVMI: install.ValidateVMIPath, ValidateVM: install.ValidateVMPath, ValidateKubeVirt: install.ValidateKubeVirts,
 	})
@@ -98,7 +99,7 @@ func main() {
 			Port: handlerPort, ServerName: handlerServerName, CertDir: certDir, Certs: certs,
 		},
 		Version: rest.NewVersionInfo(version, ""),
-		Config:  (&clusterconfig.Source{Reader: mgr.GetClient(), Namespace: namespace}).Get,
+		Config:  config,
 	}).Register(mux)
 
 	server := &http.Server{

@@ -20,6 +20,13 @@ type Config struct {
 	UseEmulation bool
 	// FeatureGates are the enabled feature gates.
 	FeatureGates []string
+	// DefaultNetworkInterface is the binding of a pod network interface that names none
+	// (spec.configuration.network.defaultNetworkInterface): bridge or masquerade; empty
+	// means Hypernest's default, masquerade.
+	DefaultNetworkInterface string
+	// ForbidBridgeOnPodNetwork: spec.configuration.network.permitBridgeInterfaceOnPodNetwork
+	// is false (KubeVirt's default, and this zero value, permit it).
+	ForbidBridgeOnPodNetwork bool
 }
 
 // GateEnabled reports whether a feature gate is on.
@@ -53,6 +60,10 @@ func FromKubeVirt(kv *v1.KubeVirt) Config {
 				c.FeatureGates = append(c.FeatureGates, g)
 			}
 		}
+	}
+	if nc := kv.Spec.Configuration.Network; nc != nil {
+		c.DefaultNetworkInterface = nc.NetworkInterface
+		c.ForbidBridgeOnPodNetwork = nc.PermitBridgeInterfaceOnPodNetwork != nil && !*nc.PermitBridgeInterfaceOnPodNetwork
 	}
 	return c
 }

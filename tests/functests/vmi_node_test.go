@@ -107,6 +107,38 @@ var _ = Describe("VMIs on a node (virt-controller, virt-handler, virt-launcher)"
 		}).WithTimeout(2 * time.Minute).Should(Equal("Succeeded: 200 hello from the guest\n"))
 	})
 
+	It("gives the guest the pod's IP and MAC with the bridge binding: every port reaches it", func(ctx SpecContext) {
+		ns := newTestNamespace()
+		vmi := exampleVMI("vmi-nocloud.yaml")
+		vmi.Name = "vmi-bridge"
+		vmi.Spec.Domain.Devices.Interfaces = []v1.Interface{{Name: "default",
+			InterfaceBindingMethod: v1.InterfaceBindingMethod{Bridge: &v1.InterfaceBridge{}}}}
+		vmi.Spec.Networks = []v1.Network{{Name: "default", NetworkSource: v1.NetworkSource{Pod: &v1.PodNetwork{}}}}
+		for i := range vmi.Spec.Volumes {
+			if c := vmi.Spec.Volumes[i].CloudInitNoCloud; c != nil {
+				c.UserData = "#!/bin/sh\nmkdir -p /www\necho hello from the bridged guest > /www/index.html\nhttpd -p 8080 -h /www\n" +
+					"echo \"guest address: $(ip -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1) mac: $(cat /sys/class/net/eth0/address)\"\n"
+			}
+		}
+		pod := startVMI(ctx, ns, vmi)
+		console := serialConsole(pod)
+		vmi = waitForVMIPhase(ctx, ns, vmi.Name, v1.Running)
+		ip := podIP(ctx, pod)
+		Expect(vmi.Status.Interfaces).To(HaveLen(1))
+		Expect(vmi.Status.Interfaces[0].IP).To(Equal(ip))
+		By("the guest configured the pod's IP on its NIC, by DHCP from the launcher")
+		Eventually(console).WithTimeout(vmiTimeout).Should(gbytes.Say(`guest address: ` + strings.ReplaceAll(ip, ".", `\.`) + ` mac: ` + vmi.Status.Interfaces[0].MAC))
+
+		By("a pod reaches a port the VMI never declared")
+		url := fmt.Sprintf("http://%s:8080/", ip)
+		Eventually(func() string {
+			name := fmt.Sprintf("client-%d", time.Now().UnixNano()%100000)
+			createPod(ns, testPod(name, "get", url))
+			p := waitForPodPhase(ns, name, k8sv1.PodSucceeded, k8sv1.PodFailed)
+			return string(p.Status.Phase) + ": " + podLogs(ns, name)
+		}).WithTimeout(2 * time.Minute).Should(Equal("Succeeded: 200 hello from the bridged guest\n"))
+	})
+
 	It("refuses a malformed spec at creation, naming the field (virt-api's webhook)", func(ctx SpecContext) {
 		ns := newTestNamespace()
 		vmi := exampleVMI("vmi-nocloud.yaml")

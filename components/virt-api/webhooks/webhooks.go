@@ -20,15 +20,17 @@ import (
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	"github.com/hypernest/hypernest/api/core/v1/defaults"
 	"github.com/hypernest/hypernest/api/core/v1/validation"
+	"github.com/hypernest/hypernest/pkg/clusterconfig"
 )
 
-// Register adds the webhooks to mux under their paths.
-func Register(mux *http.ServeMux, scheme *runtime.Scheme, reader client.Reader, namespace string, paths Paths) {
+// Register adds the webhooks to mux under their paths. config is the cluster
+// configuration, read live from the KubeVirt object.
+func Register(mux *http.ServeMux, scheme *runtime.Scheme, reader client.Reader, namespace string, config ConfigFunc, paths Paths) {
 	decoder := admission.NewDecoder(scheme)
-	mux.Handle(paths.MutateVMI, &admission.Webhook{Handler: &vmiMutator{decoder: decoder}})
+	mux.Handle(paths.MutateVMI, &admission.Webhook{Handler: &vmiMutator{decoder: decoder, config: config}})
 	mux.Handle(paths.MutateVM, &admission.Webhook{Handler: &vmMutator{decoder: decoder}})
-	mux.Handle(paths.ValidateVMI, &admission.Webhook{Handler: &vmiValidator{decoder: decoder, namespace: namespace}})
-	mux.Handle(paths.ValidateVM, &admission.Webhook{Handler: &vmValidator{decoder: decoder}})
+	mux.Handle(paths.ValidateVMI, &admission.Webhook{Handler: &vmiValidator{decoder: decoder, namespace: namespace, config: config}})
+	mux.Handle(paths.ValidateVM, &admission.Webhook{Handler: &vmValidator{decoder: decoder, config: config}})
 	mux.Handle(paths.ValidateKubeVirt, &admission.Webhook{Handler: &kubeVirtValidator{decoder: decoder, reader: reader}})
 }
 
@@ -37,15 +39,21 @@ type Paths struct {
 	MutateVMI, MutateVM, ValidateVMI, ValidateVM, ValidateKubeVirt string
 }
 
-// vmiMutator completes a new VMI's spec, so what is stored is what runs.
-type vmiMutator struct{ decoder admission.Decoder }
+// ConfigFunc returns the cluster configuration.
+type ConfigFunc func(context.Context) clusterconfig.Config
 
-func (m *vmiMutator) Handle(_ context.Context, req admission.Request) admission.Response {
+// vmiMutator completes a new VMI's spec, so what is stored is what runs.
+type vmiMutator struct {
+	decoder admission.Decoder
+	config  ConfigFunc
+}
+
+func (m *vmiMutator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	vmi := &v1.VirtualMachineInstance{}
 	if err := m.decoder.Decode(req, vmi); err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
-	defaults.SetVirtualMachineInstanceSpecDefaults(&vmi.Spec)
+	defaults.SetVirtualMachineInstanceSpecDefaultsFor(&vmi.Spec, m.config(ctx).DefaultNetworkInterface)
 	return patchResponse(req.Object.Raw, vmi)
 }
 
@@ -82,9 +90,10 @@ func patchResponse(original []byte, obj any) admission.Response {
 type vmiValidator struct {
 	decoder   admission.Decoder
 	namespace string
+	config    ConfigFunc
 }
 
-func (v *vmiValidator) Handle(_ context.Context, req admission.Request) admission.Response {
+func (v *vmiValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	vmi := &v1.VirtualMachineInstance{}
 	if err := v.decoder.Decode(req, vmi); err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
@@ -100,7 +109,28 @@ func (v *vmiValidator) Handle(_ context.Context, req admission.Request) admissio
 		// A running guest cannot follow a changed spec; KubeVirt refuses the same.
 		return invalid(field.ErrorList{field.Forbidden(field.NewPath("spec"), "a VMI's spec cannot change after it is created; change its VM, or delete and recreate the VMI")})
 	}
-	return invalid(validation.ValidateVirtualMachineInstanceSpec(field.NewPath("spec"), &vmi.Spec))
+	path := field.NewPath("spec")
+	errs := validation.ValidateVirtualMachineInstanceSpec(path, &vmi.Spec)
+	return invalid(append(errs, validateAgainstConfig(path, &vmi.Spec, v.config(ctx))...))
+}
+
+// validateAgainstConfig refuses what the cluster configuration does not permit.
+func validateAgainstConfig(path *field.Path, spec *v1.VirtualMachineInstanceSpec, config clusterconfig.Config) field.ErrorList {
+	if !config.ForbidBridgeOnPodNetwork {
+		return nil
+	}
+	var errs field.ErrorList
+	podNetworks := map[string]bool{}
+	for _, n := range spec.Networks {
+		podNetworks[n.Name] = n.Pod != nil
+	}
+	for i, iface := range spec.Domain.Devices.Interfaces {
+		if iface.Bridge != nil && podNetworks[iface.Name] {
+			errs = append(errs, field.Forbidden(path.Child("domain", "devices", "interfaces").Index(i).Child("bridge"),
+				"the bridge binding on the pod network is not permitted: the KubeVirt object sets spec.configuration.network.permitBridgeInterfaceOnPodNetwork to false; use masquerade"))
+		}
+	}
+	return errs
 }
 
 // isHypernest: Hypernest's own components may update a VMI's spec (virt-api sets the
@@ -118,14 +148,21 @@ func (v *vmiValidator) isHypernest(username string) bool {
 }
 
 // vmValidator refuses VMs whose template Hypernest could not run.
-type vmValidator struct{ decoder admission.Decoder }
+type vmValidator struct {
+	decoder admission.Decoder
+	config  ConfigFunc
+}
 
-func (v *vmValidator) Handle(_ context.Context, req admission.Request) admission.Response {
+func (v *vmValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	vm := &v1.VirtualMachine{}
 	if err := v.decoder.Decode(req, vm); err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
-	return invalid(validation.ValidateVirtualMachineSpec(field.NewPath("spec"), &vm.Spec))
+	errs := validation.ValidateVirtualMachineSpec(field.NewPath("spec"), &vm.Spec)
+	if vm.Spec.Template != nil {
+		errs = append(errs, validateAgainstConfig(field.NewPath("spec", "template", "spec"), &vm.Spec.Template.Spec, v.config(ctx))...)
+	}
+	return invalid(errs)
 }
 
 // kubeVirtValidator allows one KubeVirt object in the cluster, as KubeVirt does: two
@@ -140,6 +177,9 @@ func (v *kubeVirtValidator) Handle(ctx context.Context, req admission.Request) a
 	if err := v.decoder.Decode(req, kv); err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
+	if errs := validateKubeVirtConfiguration(field.NewPath("spec", "configuration"), &kv.Spec.Configuration); len(errs) > 0 {
+		return invalid(errs)
+	}
 	if req.Operation != admissionv1.Create {
 		return admission.Allowed("")
 	}
@@ -153,6 +193,28 @@ func (v *kubeVirtValidator) Handle(ctx context.Context, req admission.Request) a
 		}
 	}
 	return admission.Allowed("")
+}
+
+// validateKubeVirtConfiguration refuses network settings Hypernest cannot honour.
+func validateKubeVirtConfiguration(path *field.Path, c *v1.KubeVirtConfiguration) field.ErrorList {
+	var errs field.ErrorList
+	if nc := c.Network; nc != nil {
+		p := path.Child("network")
+		switch nc.NetworkInterface {
+		case "", defaults.BindingBridge, defaults.BindingMasquerade:
+		default:
+			errs = append(errs, field.NotSupported(p.Child("defaultNetworkInterface"), nc.NetworkInterface,
+				[]string{defaults.BindingBridge, defaults.BindingMasquerade}))
+		}
+		if nc.NetworkInterface == defaults.BindingBridge && nc.PermitBridgeInterfaceOnPodNetwork != nil && !*nc.PermitBridgeInterfaceOnPodNetwork {
+			errs = append(errs, field.Invalid(p.Child("defaultNetworkInterface"), nc.NetworkInterface,
+				"the default binding cannot be bridge while permitBridgeInterfaceOnPodNetwork is false"))
+		}
+		if len(nc.Binding) > 0 {
+			errs = append(errs, field.Forbidden(p.Child("binding"), "network binding plugins are not supported by Hypernest; remove spec.configuration.network.binding"))
+		}
+	}
+	return errs
 }
 
 // invalid turns field errors into a 422 Invalid answer, each error a cause with its field,

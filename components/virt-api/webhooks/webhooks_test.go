@@ -15,8 +15,14 @@ import (
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	"github.com/hypernest/hypernest/api/core/v1/validation"
+	"github.com/hypernest/hypernest/pkg/clusterconfig"
 	"github.com/hypernest/hypernest/tests/framework"
 )
+
+// configOf is a ConfigFunc returning c.
+func configOf(c clusterconfig.Config) ConfigFunc {
+	return func(context.Context) clusterconfig.Config { return c }
+}
 
 func decoder(t *testing.T) admission.Decoder {
 	scheme := runtime.NewScheme()
@@ -55,7 +61,7 @@ func TestKubeVirtExamplesPass(t *testing.T) {
 	if errs := validation.ValidateVirtualMachineSpec(field.NewPath("spec"), &vm.Spec); len(errs) > 0 {
 		t.Fatalf("vm-cirros.yaml refused: %v", errs)
 	}
-	v := &vmiValidator{decoder: decoder(t), namespace: "kubevirt"}
+	v := &vmiValidator{decoder: decoder(t), namespace: "kubevirt", config: configOf(clusterconfig.Config{})}
 	vmi := example(t, "vmi-nocloud.yaml")
 	if resp := v.Handle(context.Background(), request(t, admissionv1.Create, vmi, nil, "alice")); !resp.Allowed {
 		t.Fatalf("vmi-nocloud.yaml refused: %v", resp.Result)
@@ -66,7 +72,7 @@ func TestVMErrorsNameTheirFields(t *testing.T) {
 	vm := example(t, "vm-cirros.yaml").(*v1.VirtualMachine)
 	vm.Spec.Running = ptr.To(true)
 	vm.Spec.Template.Spec.Domain.Devices.Disks[1].Name = "cloudinit"
-	resp := (&vmValidator{decoder: decoder(t)}).Handle(context.Background(), request(t, admissionv1.Create, vm, nil, "alice"))
+	resp := (&vmValidator{decoder: decoder(t), config: configOf(clusterconfig.Config{})}).Handle(context.Background(), request(t, admissionv1.Create, vm, nil, "alice"))
 	if resp.Allowed || resp.Result.Code != 422 {
 		t.Fatalf("want a 422, got %+v", resp.Result)
 	}
@@ -82,7 +88,7 @@ func TestVMErrorsNameTheirFields(t *testing.T) {
 }
 
 func TestVMISpecIsImmutableButForHypernest(t *testing.T) {
-	v := &vmiValidator{decoder: decoder(t), namespace: "kubevirt"}
+	v := &vmiValidator{decoder: decoder(t), namespace: "kubevirt", config: configOf(clusterconfig.Config{})}
 	old := example(t, "vmi-nocloud.yaml").(*v1.VirtualMachineInstance)
 	changed := old.DeepCopy()
 	changed.Spec.TerminationGracePeriodSeconds = ptr.To[int64](7)
@@ -102,7 +108,7 @@ func TestVMISpecIsImmutableButForHypernest(t *testing.T) {
 }
 
 func TestVMIMutatorFillsDefaults(t *testing.T) {
-	m := &vmiMutator{decoder: decoder(t)}
+	m := &vmiMutator{decoder: decoder(t), config: configOf(clusterconfig.Config{})}
 	vmi := example(t, "vmi-nocloud.yaml")
 	resp := m.Handle(context.Background(), request(t, admissionv1.Create, vmi, nil, "alice"))
 	if !resp.Allowed {
@@ -116,5 +122,73 @@ func TestVMIMutatorFillsDefaults(t *testing.T) {
 		if !paths[want] {
 			t.Errorf("no patch of %s in %v", want, resp.Patches)
 		}
+	}
+}
+
+// The pod network's binding follows the KubeVirt object: its default binding, and
+// whether bridge is permitted there.
+func TestPodNetworkBindingFollowsTheKubeVirtObject(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		defaultBinding string
+		wantPatch      string
+	}{{"", "masquerade"}, {"masquerade", "masquerade"}, {"bridge", "bridge"}} {
+		m := &vmiMutator{decoder: decoder(t), config: configOf(clusterconfig.Config{DefaultNetworkInterface: tc.defaultBinding})}
+		resp := m.Handle(ctx, request(t, admissionv1.Create, example(t, "vmi-nocloud.yaml"), nil, "alice"))
+		if !resp.Allowed {
+			t.Fatalf("refused: %+v", resp.Result)
+		}
+		var ifaces []any
+		for _, p := range resp.Patches {
+			if p.Path == "/spec/domain/devices/interfaces" {
+				ifaces, _ = p.Value.([]any)
+			}
+		}
+		if len(ifaces) != 1 {
+			t.Fatalf("default %q: want one interface patched in, got %v", tc.defaultBinding, resp.Patches)
+		}
+		if _, ok := ifaces[0].(map[string]any)[tc.wantPatch]; !ok {
+			t.Errorf("default %q: want the %s binding, got %v", tc.defaultBinding, tc.wantPatch, ifaces[0])
+		}
+	}
+
+	bridged := example(t, "vmi-nocloud.yaml").(*v1.VirtualMachineInstance)
+	bridged.Spec.Networks = []v1.Network{{Name: "default", NetworkSource: v1.NetworkSource{Pod: &v1.PodNetwork{}}}}
+	bridged.Spec.Domain.Devices.Interfaces = []v1.Interface{{Name: "default", InterfaceBindingMethod: v1.InterfaceBindingMethod{Bridge: &v1.InterfaceBridge{}}}}
+	permitted := &vmiValidator{decoder: decoder(t), namespace: "kubevirt", config: configOf(clusterconfig.Config{})}
+	if resp := permitted.Handle(ctx, request(t, admissionv1.Create, bridged, nil, "alice")); !resp.Allowed {
+		t.Fatalf("bridge on the pod network is KubeVirt's default and permitted; refused: %+v", resp.Result)
+	}
+	forbidden := &vmiValidator{decoder: decoder(t), namespace: "kubevirt", config: configOf(clusterconfig.Config{ForbidBridgeOnPodNetwork: true})}
+	resp := forbidden.Handle(ctx, request(t, admissionv1.Create, bridged, nil, "alice"))
+	if resp.Allowed || resp.Result.Details.Causes[0].Field != "spec.domain.devices.interfaces[0].bridge" ||
+		!strings.Contains(resp.Result.Message, "permitBridgeInterfaceOnPodNetwork") {
+		t.Fatalf("want a refusal naming the interface and the setting, got %+v", resp.Result)
+	}
+
+	withPorts := bridged.DeepCopy()
+	withPorts.Spec.Domain.Devices.Interfaces[0].Ports = []v1.Port{{Port: 80}}
+	resp = permitted.Handle(ctx, request(t, admissionv1.Create, withPorts, nil, "alice"))
+	if resp.Allowed || resp.Result.Details.Causes[0].Field != "spec.domain.devices.interfaces[0].ports" {
+		t.Fatalf("ports with the bridge binding would be ignored and must be refused, got %+v", resp.Result)
+	}
+}
+
+func TestKubeVirtNetworkConfigurationIsValidated(t *testing.T) {
+	v := &kubeVirtValidator{decoder: decoder(t)}
+	kv := &v1.KubeVirt{}
+	kv.Name, kv.Namespace = "kubevirt", "kubevirt"
+	kv.Spec.Configuration.Network = &v1.NetworkConfiguration{NetworkInterface: "slirp"}
+	resp := v.Handle(context.Background(), request(t, admissionv1.Update, kv, kv, "alice"))
+	if resp.Allowed || resp.Result.Details.Causes[0].Field != "spec.configuration.network.defaultNetworkInterface" {
+		t.Fatalf("want slirp refused naming the field, got %+v", resp.Result)
+	}
+	kv.Spec.Configuration.Network = &v1.NetworkConfiguration{NetworkInterface: "bridge", PermitBridgeInterfaceOnPodNetwork: ptr.To(false)}
+	if resp := v.Handle(context.Background(), request(t, admissionv1.Update, kv, kv, "alice")); resp.Allowed {
+		t.Fatal("a bridge default that is not permitted must be refused")
+	}
+	kv.Spec.Configuration.Network = &v1.NetworkConfiguration{NetworkInterface: "bridge"}
+	if resp := v.Handle(context.Background(), request(t, admissionv1.Update, kv, kv, "alice")); !resp.Allowed {
+		t.Fatalf("bridge is a valid default, refused: %+v", resp.Result)
 	}
 }

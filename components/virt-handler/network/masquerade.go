@@ -1,12 +1,14 @@
-// Package network wires a guest to its pod's network (the masquerade binding), from the
-// privileged node agent, inside the unprivileged launcher pod's network namespace:
+// Package network wires a guest to its pod's network, from the privileged node agent,
+// inside the unprivileged launcher pod's network namespace, with one of KubeVirt's two
+// pod network bindings. Masquerade:
 //
 //	eth0 (pod IP) <-NAT-> k6t-eth0 bridge (10.0.2.1/24) -- tap0 (owned by the launcher) -- guest (10.0.2.2)
 //
 // Incoming traffic to the pod IP (the declared ports, or every port) is DNATed to the
-// guest; the guest's traffic leaves masqueraded as the pod IP. The launcher then answers
-// the guest's DHCP on the bridge and attaches QEMU to the tap. Names and addresses are
-// KubeVirt's, so guests and tooling see what they see on KubeVirt.
+// guest; the guest's traffic leaves masqueraded as the pod IP. Bridge (bridge.go): the
+// guest takes the pod's IP and MAC on the pod network itself. Either way the launcher
+// then answers the guest's DHCP on the bridge and attaches QEMU to the tap. Names and
+// addresses are KubeVirt's, so guests and tooling see what they see on KubeVirt.
 package network
 
 import (
@@ -30,6 +32,9 @@ import (
 )
 
 const (
+	bindingMasquerade = "masquerade"
+	bindingBridge     = "bridge"
+
 	podInterface  = "eth0"
 	bridgeName    = "k6t-eth0"
 	tapName       = "tap0"
@@ -51,14 +56,20 @@ func Plumb(pid int, vmi *v1.VirtualMachineInstance) ([]*launcherv1.InterfacePlum
 	}
 	var out []*launcherv1.InterfacePlumbing
 	for _, iface := range vmi.Spec.Domain.Devices.Interfaces {
-		if podNet == nil || iface.Name != podNet.Name || iface.Masquerade == nil {
-			return nil, fmt.Errorf("interface %q: only the masquerade binding on the pod network is supported", iface.Name)
+		if podNet == nil || iface.Name != podNet.Name || (iface.Masquerade == nil && iface.Bridge == nil) {
+			return nil, fmt.Errorf("interface %q: only the masquerade and bridge bindings on the pod network are supported", iface.Name)
 		}
-		cidr := podNet.Pod.VMNetworkCIDR
-		if cidr == "" {
-			cidr = defaultCIDR
+		var p *launcherv1.InterfacePlumbing
+		var err error
+		if iface.Bridge != nil {
+			p, err = plumbBridge(pid, vmi, &iface)
+		} else {
+			cidr := podNet.Pod.VMNetworkCIDR
+			if cidr == "" {
+				cidr = defaultCIDR
+			}
+			p, err = plumbMasquerade(pid, vmi, &iface, cidr)
 		}
-		p, err := plumbMasquerade(pid, vmi, &iface, cidr)
 		if err != nil {
 			return nil, fmt.Errorf("interface %q: %w", iface.Name, err)
 		}
@@ -95,6 +106,7 @@ func plumbMasquerade(pid int, vmi *v1.VirtualMachineInstance, iface *v1.Interfac
 	}
 	plumbing := &launcherv1.InterfacePlumbing{
 		Name:      iface.Name,
+		Binding:   bindingMasquerade,
 		Tap:       tapName,
 		Mac:       mac,
 		Bridge:    bridgeName,
@@ -108,13 +120,7 @@ func plumbMasquerade(pid int, vmi *v1.VirtualMachineInstance, iface *v1.Interfac
 		return nil, fmt.Errorf("opening the network namespace of process %d: %w", pid, err)
 	}
 	defer target.Close()
-	queues := 0
-	if mq := vmi.Spec.Domain.Devices.NetworkInterfaceMultiQueue; mq != nil && *mq {
-		cpu := vmi.Spec.Domain.CPU
-		if cpu != nil {
-			queues = int(cpu.Sockets * cpu.Cores * cpu.Threads)
-		}
-	}
+	queues := tapQueues(vmi)
 	err = inNamespace(target, func() error {
 		eth0, err := netlink.LinkByName(podInterface)
 		if err != nil {
@@ -143,6 +149,18 @@ func plumbMasquerade(pid int, vmi *v1.VirtualMachineInstance, iface *v1.Interfac
 		return nil, fmt.Errorf("programming NAT: %w", err)
 	}
 	return plumbing, nil
+}
+
+// tapQueues is the number of queues the tap needs: one per vCPU with
+// networkInterfaceMultiqueue, as KubeVirt gives.
+func tapQueues(vmi *v1.VirtualMachineInstance) int {
+	if mq := vmi.Spec.Domain.Devices.NetworkInterfaceMultiQueue; mq == nil || !*mq {
+		return 0
+	}
+	if cpu := vmi.Spec.Domain.CPU; cpu != nil {
+		return int(cpu.Sockets * cpu.Cores * cpu.Threads)
+	}
+	return 0
 }
 
 // inNamespace runs fn on a thread switched into ns.

@@ -1,7 +1,8 @@
 // Package dhcp answers the guest's DHCP requests on the bridge virt-handler built in the
-// launcher pod's network namespace (masquerade binding): the guest gets its fixed address
-// behind the pod IP, the gateway, the pod's DNS servers and search domains, and the MTU.
-// It answers only the guest's MAC address, and only on that bridge.
+// launcher pod's network namespace: the guest gets its fixed address (behind the pod IP
+// with masquerade, the pod's own IP with the bridge binding), the gateway, the pod's DNS
+// servers and search domains, and the MTU. It answers only the guest's MAC address, and
+// only on that bridge.
 package dhcp
 
 import (
@@ -68,9 +69,15 @@ type lease struct {
 	ip      net.IP
 	mask    net.IPMask
 	gateway net.IP
-	dns     []net.IP
-	search  []string
-	mtu     uint16
+	// server is the address the answers come from: the gateway with masquerade (the
+	// launcher's bridge is the gateway), a link-local address of the bridge otherwise.
+	server net.IP
+	// routes, when the gateway lies outside the guest's subnet (CNIs such as Calico give
+	// pods a /32 and a link-local gateway), reach the gateway on the link first (RFC 3442).
+	routes []*dhcpv4.Route
+	dns    []net.IP
+	search []string
+	mtu    uint16
 }
 
 func newLease(p *launcherv1.InterfacePlumbing) (*lease, error) {
@@ -86,7 +93,18 @@ func newLease(p *launcherv1.InterfacePlumbing) (*lease, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bad gateway address %q: %w", p.GatewayIp, err)
 	}
-	l := &lease{mac: mac, ip: ip.To4(), mask: ipNet.Mask, gateway: gw.To4(), search: p.SearchDomains, mtu: uint16(p.Mtu)}
+	l := &lease{mac: mac, ip: ip.To4(), mask: ipNet.Mask, gateway: gw.To4(), server: gw.To4(), search: p.SearchDomains, mtu: uint16(p.Mtu)}
+	if p.ServerIp != "" {
+		if l.server = net.ParseIP(p.ServerIp).To4(); l.server == nil {
+			return nil, fmt.Errorf("bad DHCP server address %q", p.ServerIp)
+		}
+	}
+	if !ipNet.Contains(l.gateway) {
+		l.routes = []*dhcpv4.Route{
+			{Dest: &net.IPNet{IP: l.gateway, Mask: net.CIDRMask(32, 32)}, Router: net.IPv4zero.To4()},
+			{Dest: &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}, Router: l.gateway},
+		}
+	}
 	for _, d := range p.DnsServers {
 		if addr := net.ParseIP(d); addr != nil && addr.To4() != nil {
 			l.dns = append(l.dns, addr.To4())
@@ -112,11 +130,14 @@ func (l *lease) handle(log logr.Logger) server4.Handler {
 		mods := []dhcpv4.Modifier{
 			dhcpv4.WithMessageType(kind),
 			dhcpv4.WithYourIP(l.ip),
-			dhcpv4.WithServerIP(l.gateway),
-			dhcpv4.WithOption(dhcpv4.OptServerIdentifier(l.gateway)),
+			dhcpv4.WithServerIP(l.server),
+			dhcpv4.WithOption(dhcpv4.OptServerIdentifier(l.server)),
 			dhcpv4.WithOption(dhcpv4.OptSubnetMask(l.mask)),
 			dhcpv4.WithOption(dhcpv4.OptRouter(l.gateway)),
 			dhcpv4.WithOption(dhcpv4.OptIPAddressLeaseTime(leaseTime)),
+		}
+		if len(l.routes) > 0 {
+			mods = append(mods, dhcpv4.WithOption(dhcpv4.OptClasslessStaticRoute(l.routes...)))
 		}
 		if len(l.dns) > 0 {
 			mods = append(mods, dhcpv4.WithOption(dhcpv4.OptDNS(l.dns...)))

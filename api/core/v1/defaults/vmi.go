@@ -17,12 +17,24 @@ const DefaultMachineType = "q35"
 // declares none (KubeVirt adds the same).
 const DefaultNetworkName = "default"
 
-// SetVirtualMachineInstanceSpecDefaults completes spec in place.
-//
-// Where KubeVirt's default depends on cluster configuration, this is Hypernest's: the
-// pod network binding is masquerade (KubeVirt's defaultNetworkInterface is bridge unless
-// configured; Hypernest implements masquerade only).
+// SetVirtualMachineInstanceSpecDefaults completes spec in place, with Hypernest's default
+// binding for interfaces that name none: masquerade. KubeVirt's is bridge unless its
+// KubeVirt object says otherwise (spec.configuration.network.defaultNetworkInterface);
+// Hypernest chose masquerade, what KubeVirt's documentation recommends, and follows
+// the same setting (SetVirtualMachineInstanceSpecDefaultsFor).
 func SetVirtualMachineInstanceSpecDefaults(spec *v1.VirtualMachineInstanceSpec) {
+	SetVirtualMachineInstanceSpecDefaultsFor(spec, BindingMasquerade)
+}
+
+// Binding names of spec.configuration.network.defaultNetworkInterface.
+const (
+	BindingBridge     = "bridge"
+	BindingMasquerade = "masquerade"
+)
+
+// SetVirtualMachineInstanceSpecDefaultsFor completes spec in place; an interface that
+// names no binding gets defaultBinding (bridge or masquerade; anything else masquerade).
+func SetVirtualMachineInstanceSpecDefaultsFor(spec *v1.VirtualMachineInstanceSpec, defaultBinding string) {
 	domain := &spec.Domain
 	if domain.Machine == nil {
 		domain.Machine = &v1.Machine{}
@@ -108,7 +120,11 @@ func SetVirtualMachineInstanceSpecDefaults(spec *v1.VirtualMachineInstanceSpec) 
 		b := iface.InterfaceBindingMethod
 		if b.Bridge == nil && b.Masquerade == nil && b.SRIOV == nil && b.Slirp == nil && b.Macvtap == nil &&
 			b.Passt == nil && b.PasstBinding == nil && iface.Binding == nil {
-			iface.Masquerade = &v1.InterfaceMasquerade{}
+			if defaultBinding == BindingBridge {
+				iface.Bridge = &v1.InterfaceBridge{}
+			} else {
+				iface.Masquerade = &v1.InterfaceMasquerade{}
+			}
 		}
 		if iface.Model == "" {
 			iface.Model = "virtio"

@@ -340,8 +340,10 @@ func validateDevices(path *field.Path, devices *v1.Devices, volumes, networks se
 		}
 		b := iface.InterfaceBindingMethod
 		switch {
-		case b.Bridge != nil:
-			errs = append(errs, notSupported(p.Child("bridge"), "the bridge binding"))
+		case b.Bridge != nil && len(iface.Ports) > 0:
+			// The guest owns the pod's IP and every port of it: a list would be ignored.
+			errs = append(errs, field.Invalid(p.Child("ports"), len(iface.Ports),
+				"ports are forwarded by the masquerade binding only; with the bridge binding the guest has the pod's IP and every port: remove ports"))
 		case b.SRIOV != nil:
 			errs = append(errs, notSupported(p.Child("sriov"), "SR-IOV"))
 		case b.Slirp != nil:
