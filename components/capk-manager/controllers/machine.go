@@ -58,6 +58,8 @@ type MachineReconciler struct {
 	Subresources func(infra client.Client) (rest.Interface, error)
 	// SSHPort is the guests' SSH port for the ssh check (22 when zero; tests move it).
 	SSHPort int
+	// WorkloadClient reaches a Cluster's nested cluster (DefaultWorkloadClient when nil).
+	WorkloadClient WorkloadClientFunc
 }
 
 // machineScope is what one reconcile of a machine works with.
@@ -150,7 +152,7 @@ func (r *MachineReconciler) reconcileNormal(ctx context.Context, s *machineScope
 		r.Recorder.Eventf(s.km, corev1.EventTypeNormal, "Provisioned", "VM %s/%s runs and its bootstrap check passed", s.vmNamespace, s.km.Name)
 	}
 	s.km.Status.Initialization.Provisioned = ptr.To(true)
-	return ctrl.Result{}, nil
+	return r.updateWorkloadNode(ctx, s)
 }
 
 func (r *MachineReconciler) waitForClusterInfrastructure(ctx context.Context, s *machineScope) (bool, ctrl.Result, error) {

@@ -11,6 +11,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/cluster-api/util/conditions"
@@ -445,6 +447,40 @@ var _ = Describe("KubevirtMachine", func() {
 			err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "zeta-md-1"}, &kubevirtv1.VirtualMachine{})
 			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "no VM is made again with the lost machine's identity")
 		}).WithTimeout(3 * time.Second).WithPolling(interval).Should(Succeed())
+	})
+
+	It("gives the machine's Node in the nested cluster its provider ID, once it registers", func(ctx SpecContext) {
+		ns := newNamespace()
+		cluster, _ := provisionedCluster(ctx, ns, "theta")
+		By("the nested cluster's kubeconfig Secret, as Cluster API writes it: here the test apiserver stands in")
+		kubeconfig, err := clientcmd.Write(clientcmdapi.Config{
+			Clusters:       map[string]*clientcmdapi.Cluster{"nested": {Server: restConfig.Host, CertificateAuthorityData: restConfig.CAData}},
+			AuthInfos:      map[string]*clientcmdapi.AuthInfo{"admin": {ClientCertificateData: restConfig.CertData, ClientKeyData: restConfig.KeyData}},
+			Contexts:       map[string]*clientcmdapi.Context{"nested": {Cluster: "nested", AuthInfo: "admin"}},
+			CurrentContext: "nested",
+		})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "theta-kubeconfig", Namespace: ns},
+			Data: map[string][]byte{"value": kubeconfig}})).To(Succeed())
+		_, km := newMachine(ctx, cluster, "theta-md-1", false, machineSpec(infrav1.BootstrapCheckNone), cloudConfig)
+		var vm *kubevirtv1.VirtualMachine
+		Eventually(func(g Gomega) { vm = getVM(ctx, g, ns, "theta-md-1") }).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
+		runVMI(ctx, vm, "10.244.0.11")
+		expectCondition(ctx, km, infrav1.ReadyCondition, metav1.ConditionTrue, "Ready")
+		Consistently(func(g Gomega) {
+			g.Expect(getMachine(ctx, g, km).Status.NodeUpdated).To(BeFalse(), "no Node registered yet")
+		}).WithTimeout(2 * time.Second).WithPolling(interval).Should(Succeed())
+
+		By("kubeadm join registers the Node, without a provider ID (no cloud provider in the nested cluster)")
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "theta-md-1"}}
+		Expect(k8sClient.Create(ctx, node)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, node))).To(Succeed()) })
+		// The machine looks again every 15 s while its Node is missing.
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(node), node)).To(Succeed())
+			g.Expect(node.Spec.ProviderID).To(Equal("kubevirt://theta-md-1"))
+			g.Expect(getMachine(ctx, g, km).Status.NodeUpdated).To(BeTrue())
+		}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 	})
 
 	It("refuses bad specs and changes to the VM template, naming the field", func(ctx SpecContext) {

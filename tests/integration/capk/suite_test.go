@@ -49,6 +49,8 @@ func TestProvider(t *testing.T) {
 var (
 	testEnv   *envtest.Environment
 	k8sClient client.Client
+	// restConfig reaches the test apiserver, which also stands in for the nested clusters.
+	restConfig *rest.Config
 	// guestAgent answers virt-api's bootstrapstatus subresource for the guest-agent check.
 	guestAgent = &fakeVirtAPI{}
 	// sshGuest is an SSH server standing in for a guest's sshd, on 127.0.0.1.
@@ -100,6 +102,7 @@ var _ = BeforeSuite(func() {
 	By("starting etcd and kube-apiserver from " + assets)
 	cfg, err := testEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
+	restConfig = cfg
 
 	scheme := runtime.NewScheme()
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
