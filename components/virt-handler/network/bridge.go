@@ -16,11 +16,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"strings"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
@@ -56,20 +54,9 @@ func plumbBridge(pid int, vmi *v1.VirtualMachineInstance, iface *v1.Interface) (
 		Bridge:   bridgeName,
 		ServerIp: bridgeServerIP,
 	}
-	plumbing.DnsServers, plumbing.SearchDomains = resolvConf(filepath.Join("/proc", fmt.Sprint(pid), "root", "etc", "resolv.conf"))
-	target, err := netns.GetFromPid(pid)
-	if err != nil {
-		return nil, fmt.Errorf("opening the network namespace of process %d: %w", pid, err)
-	}
-	defer target.Close()
 	queues := tapQueues(vmi)
-	err = inNamespace(target, func() error {
-		eth0, err := netlink.LinkByName(podInterface)
-		if err != nil {
-			return fmt.Errorf("the pod has no %s: %w", podInterface, err)
-		}
+	target, err := enterPod(pid, plumbing, func(eth0 netlink.Link) error {
 		mtu := eth0.Attrs().MTU
-		plumbing.Mtu = uint32(mtu)
 		bridge, orig, err := ensurePodBridge(eth0, mtu)
 		if err != nil {
 			return err
@@ -97,6 +84,7 @@ func plumbBridge(pid int, vmi *v1.VirtualMachineInstance, iface *v1.Interface) (
 	if err != nil {
 		return nil, err
 	}
+	target.Close()
 	return plumbing, nil
 }
 

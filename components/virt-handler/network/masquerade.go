@@ -113,20 +113,8 @@ func plumbMasquerade(pid int, vmi *v1.VirtualMachineInstance, iface *v1.Interfac
 		GuestIp:   fmt.Sprintf("%s/%d", guest, ones),
 		GatewayIp: fmt.Sprintf("%s/%d", gateway, ones),
 	}
-	plumbing.DnsServers, plumbing.SearchDomains = resolvConf(filepath.Join("/proc", fmt.Sprint(pid), "root", "etc", "resolv.conf"))
-
-	target, err := netns.GetFromPid(pid)
-	if err != nil {
-		return nil, fmt.Errorf("opening the network namespace of process %d: %w", pid, err)
-	}
-	defer target.Close()
 	queues := tapQueues(vmi)
-	err = inNamespace(target, func() error {
-		eth0, err := netlink.LinkByName(podInterface)
-		if err != nil {
-			return fmt.Errorf("the pod has no %s: %w", podInterface, err)
-		}
-		plumbing.Mtu = uint32(eth0.Attrs().MTU)
+	target, err := enterPod(pid, plumbing, func(eth0 netlink.Link) error {
 		addrs, err := netlink.AddrList(eth0, netlink.FAMILY_V4)
 		if err != nil || len(addrs) == 0 {
 			return fmt.Errorf("the pod's %s has no IPv4 address", podInterface)
@@ -145,6 +133,7 @@ func plumbMasquerade(pid int, vmi *v1.VirtualMachineInstance, iface *v1.Interfac
 	if err != nil {
 		return nil, err
 	}
+	defer target.Close()
 	if err := natRules(target, guest, iface.Ports); err != nil {
 		return nil, fmt.Errorf("programming NAT: %w", err)
 	}
@@ -161,6 +150,30 @@ func tapQueues(vmi *v1.VirtualMachineInstance) int {
 		return int(cpu.Sockets * cpu.Cores * cpu.Threads)
 	}
 	return 0
+}
+
+// enterPod reads the pod's DNS settings into plumbing, then runs fn in the network
+// namespace of process pid (the launcher) with the pod's eth0, whose MTU plumbing takes.
+// The namespace stays open for the caller, who closes it.
+func enterPod(pid int, plumbing *launcherv1.InterfacePlumbing, fn func(eth0 netlink.Link) error) (netns.NsHandle, error) {
+	plumbing.DnsServers, plumbing.SearchDomains = resolvConf(filepath.Join("/proc", fmt.Sprint(pid), "root", "etc", "resolv.conf"))
+	target, err := netns.GetFromPid(pid)
+	if err != nil {
+		return 0, fmt.Errorf("opening the network namespace of process %d: %w", pid, err)
+	}
+	err = inNamespace(target, func() error {
+		eth0, err := netlink.LinkByName(podInterface)
+		if err != nil {
+			return fmt.Errorf("the pod has no %s: %w", podInterface, err)
+		}
+		plumbing.Mtu = uint32(eth0.Attrs().MTU)
+		return fn(eth0)
+	})
+	if err != nil {
+		target.Close()
+		return 0, err
+	}
+	return target, nil
 }
 
 // inNamespace runs fn on a thread switched into ns.
