@@ -155,6 +155,10 @@ capi-repo: ## Build Cluster API v1.14.2 (managers, clusterctl, images) and the l
 	@hack/capi/build.sh >/dev/null
 	@hack/capi/repo.sh
 
+.PHONY: node-image
+node-image: ## Build the nested cluster node image (Debian 12, systemd, cloud-init, containerd, kubeadm; cached), import it into the local cluster when it runs.
+	@hack/node-image/build.sh
+
 .PHONY: cert-manager
 cert-manager: ## Build the local cluster's cert-manager (its own controllers from its Go module) and print its manifest's path.
 	@hack/cluster/cert-manager.sh
@@ -181,6 +185,10 @@ test-integration: ## Run integration tests: a real apiserver (envtest), real lib
 .PHONY: functest
 functest: ## Run the functional tests on the cluster in KUBECONFIG, or on the local cluster (started if needed).
 	@GINKGO_FLAGS="$(GINKGO_FLAGS)" hack/functest.sh
+
+.PHONY: functest-nested
+functest-nested: ## Run the nested cluster test (clusterctl, node image VMs, kubeadm, flannel); not yet part of make test.
+	@HYPERNEST_NESTED=1 GINKGO_FLAGS="$(GINKGO_FLAGS)" hack/functest.sh
 
 ##@ Benchmarks
 

@@ -43,7 +43,8 @@ log() { printf '[%4ss] %s\n' "$(( $(date +%s) - _hn_t0 ))" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # with_heartbeat <label> <cmd...>: runs cmd, printing a line every 30 s so a long compile
-# is visibly alive; on failure it shows the end of the log and says where the rest is.
+# is visibly alive; on failure it shows the end of the log and says where the rest is
+# (and HEARTBEAT_HINT, or a hint about the Go module proxy).
 with_heartbeat() {
   local label="$1"; shift
   local logf="${HEARTBEAT_LOG_DIR:-/tmp}/$label.log" start
@@ -60,7 +61,7 @@ with_heartbeat() {
   done
   if ! wait "$pid"; then
     tail -30 "$logf" >&2
-    die "$label failed; full log: $logf. Check that the Go module proxy is reachable (GOPROXY=$(go env GOPROXY)) and retry."
+    die "$label failed; full log: $logf. ${HEARTBEAT_HINT:-Check that the Go module proxy is reachable (GOPROXY=$(go env GOPROXY)) and retry.}"
   fi
   log "  $label done in $(( $(date +%s) - start ))s"
 }

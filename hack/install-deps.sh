@@ -22,10 +22,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 #   libvirt-dev         cgo build of virt-launcher (libvirt.org/go/libvirt)
 #   libvirt-clients libxml2-utils   virt-xml-validate checks generated domain XML
 #   xorriso             reads cloud-init ISOs back in virt-launcher's tests
+#   mmdebstrap dpkg-dev e2fsprogs fdisk   building the nested cluster node image (make node-image)
 #   libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86   virt-launcher's integration
 #                       tests run real libvirt + QEMU on the host
 PACKAGES=(protobuf-compiler libvirt-dev libvirt-clients libxml2-utils xorriso libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 shellcheck bazel-bootstrap bazel-skylib bazel-platforms bazel-rules-java bazel-rules-proto
-  gcc libc6-dev cpio dosfstools mtools syslinux syslinux-common qemu-utils make git ca-certificates curl openssl procps libseccomp-dev pkg-config iptables conntrack iproute2 util-linux)
+  gcc libc6-dev cpio dosfstools mtools syslinux syslinux-common qemu-utils make git ca-certificates curl openssl procps libseccomp-dev pkg-config iptables conntrack iproute2 util-linux
+  mmdebstrap dpkg-dev e2fsprogs fdisk)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

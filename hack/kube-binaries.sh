@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes binaries (kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubelet, kube-proxy, kubectl) at KUBE_VERSION and etcd at ETCD_VERSION from the Go module proxy into
+# kubelet, kube-proxy, kubectl; kubeadm on request) at KUBE_VERSION and etcd at ETCD_VERSION from the Go module proxy into
 # the cache outside the checkout. Idempotent: a binary already in the cache is not rebuilt.
 #
 #   hack/kube-binaries.sh            build what is missing, print the bin folder
@@ -69,7 +69,7 @@ if [ ${#kube_bins[@]} -gt 0 ]; then
         if grep -qE "^[[:space:]]+$m v0\.0\.0" "$kmod"; then printf '\t%s => %s %s\n' "$m" "$m" "$staging"; fi
       done
       printf ')\n\ntool (\n'
-      for b in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do printf '\tk8s.io/kubernetes/cmd/%s\n' "$b"; done
+      for b in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy kubeadm; do printf '\tk8s.io/kubernetes/cmd/%s\n' "$b"; done
       printf ')\n'
     } > go.mod
     rm -f go.sum

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,21 +33,19 @@ import (
 const capiTimeout = 10 * time.Minute
 
 var (
-	kubevirtClusterGVK = schema.GroupVersionKind{Group: "infrastructure.cluster.x-k8s.io", Version: "v1alpha1", Kind: "KubevirtCluster"}
-	kubevirtMachineGVK = schema.GroupVersionKind{Group: "infrastructure.cluster.x-k8s.io", Version: "v1alpha1", Kind: "KubevirtMachine"}
-	machineGVK         = schema.GroupVersionKind{Group: "cluster.x-k8s.io", Version: "v1beta2", Kind: "Machine"}
-	clusterGVK         = schema.GroupVersionKind{Group: "cluster.x-k8s.io", Version: "v1beta2", Kind: "Cluster"}
+	kubevirtClusterGVK     = schema.GroupVersionKind{Group: "infrastructure.cluster.x-k8s.io", Version: "v1alpha1", Kind: "KubevirtCluster"}
+	kubevirtMachineGVK     = schema.GroupVersionKind{Group: "infrastructure.cluster.x-k8s.io", Version: "v1alpha1", Kind: "KubevirtMachine"}
+	machineGVK             = schema.GroupVersionKind{Group: "cluster.x-k8s.io", Version: "v1beta2", Kind: "Machine"}
+	clusterGVK             = schema.GroupVersionKind{Group: "cluster.x-k8s.io", Version: "v1beta2", Kind: "Cluster"}
+	machineDeploymentGVK   = schema.GroupVersionKind{Group: "cluster.x-k8s.io", Version: "v1beta2", Kind: "MachineDeployment"}
+	kubeadmControlPlaneGVK = schema.GroupVersionKind{Group: "controlplane.cluster.x-k8s.io", Version: "v1beta2", Kind: "KubeadmControlPlane"}
 )
 
 var _ = Describe("Cluster API: clusterctl with the kubevirt infrastructure provider", Ordered, func() {
 	var clusterctl []string
 
 	BeforeAll(func(ctx SpecContext) {
-		bin, config := os.Getenv("HYPERNEST_CLUSTERCTL"), os.Getenv("HYPERNEST_CLUSTERCTL_CONFIG")
-		if bin == "" || config == "" {
-			Skip("HYPERNEST_CLUSTERCTL and HYPERNEST_CLUSTERCTL_CONFIG are not set: run `make functest`, which builds the local clusterctl repository (make capi-repo)")
-		}
-		clusterctl = []string{bin, "--config", config}
+		clusterctl = clusterctlCommand()
 		installHypernest(ctx)
 		enableFeatureGate(ctx, clusterconfig.GuestAgentBootstrapCheck)
 		// A provider set left by an interrupted run would make clusterctl init refuse.
@@ -54,28 +53,10 @@ var _ = Describe("Cluster API: clusterctl with the kubevirt infrastructure provi
 		DeferCleanup(func(ctx SpecContext) { removeProviders(ctx, clusterctl) })
 	})
 
-	// run runs clusterctl against the cluster under test and returns its stdout.
-	run := func(env []string, args ...string) string {
-		cmd := exec.Command(clusterctl[0], append(append(clusterctl[1:], "--kubeconfig", os.Getenv("KUBECONFIG")), args...)...)
-		cmd.Env = append(os.Environ(), env...)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = io.MultiWriter(&stdout, GinkgoWriter), io.MultiWriter(&stderr, GinkgoWriter)
-		Expect(cmd.Run()).To(Succeed(), "clusterctl %s: %s", strings.Join(args, " "), stderr.String())
-		return stdout.String()
-	}
+	run := func(env []string, args ...string) string { return runClusterctl(clusterctl, env, args...) }
 
 	It("installs Cluster API, the kubeadm providers, cert-manager and the kubevirt provider: clusterctl init", func(ctx SpecContext) {
-		run(nil, "init", "--infrastructure", "kubevirt", "--wait-providers", "--wait-provider-timeout", "600")
-		for _, d := range []types2{{"cert-manager", "cert-manager"}, {"capi-system", "capi-controller-manager"},
-			{"capi-kubeadm-bootstrap-system", "capi-kubeadm-bootstrap-controller-manager"},
-			{"capi-kubeadm-control-plane-system", "capi-kubeadm-control-plane-controller-manager"},
-			{"capk-system", "capk-controller-manager"}} {
-			Eventually(func(g Gomega) {
-				dep := &appsv1.Deployment{}
-				g.Expect(crClient.Get(ctx, client.ObjectKey{Namespace: d.namespace, Name: d.name}, dep)).To(Succeed())
-				g.Expect(dep.Status.AvailableReplicas).To(BeNumerically(">=", 1), "%s/%s available", d.namespace, d.name)
-			}).WithContext(ctx).WithTimeout(capiTimeout).WithPolling(2 * time.Second).Should(Succeed())
-		}
+		initProviders(ctx, clusterctl)
 	})
 
 	It("refuses a bad KubevirtMachine through the provider's webhook, naming the field", func(ctx SpecContext) {
@@ -110,7 +91,7 @@ var _ = Describe("Cluster API: clusterctl with the kubevirt infrastructure provi
 		}, "generate", "cluster", name, "--infrastructure", "kubevirt", "--target-namespace", ns,
 			"--kubernetes-version", "v1.37.2", "--control-plane-machine-count", "1", "--worker-machine-count", "1")
 		objs := decodeAll(manifest)
-		Expect(objs).To(HaveLen(7), "Cluster, KubevirtCluster, 2 KubevirtMachineTemplates, KubeadmControlPlane, KubeadmConfigTemplate, MachineDeployment")
+		Expect(objs).To(HaveLen(9), "Cluster, KubevirtCluster, 2 KubevirtMachineTemplates, KubeadmControlPlane, KubeadmConfigTemplate, MachineDeployment, the CNI's ClusterResourceSet and ConfigMap")
 		for _, o := range objs {
 			Eventually(func() error { return crClient.Create(ctx, o) }).WithContext(ctx).WithTimeout(apiTimeout).Should(Succeed(), "creating %s %s", o.GetKind(), o.GetName())
 		}
@@ -207,36 +188,78 @@ var _ = Describe("Cluster API: clusterctl with the kubevirt infrastructure provi
 		Expect(agentVMI.Status.GuestOSInfo.ID).To(Equal("hypernest-demo"), "the guest agent reports the demo guest's OS")
 
 		By("deleting the Cluster removes every VM, Service and Secret it made")
-		cluster := &unstructured.Unstructured{}
-		cluster.SetGroupVersionKind(clusterGVK)
-		cluster.SetNamespace(ns)
-		cluster.SetName(name)
-		Expect(crClient.Delete(ctx, cluster)).To(Succeed())
-		Eventually(func(g Gomega) {
-			g.Expect(apierrors.IsNotFound(crClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, cluster))).To(BeTrue(), "the Cluster is gone")
-			vms := &v1.VirtualMachineList{}
-			g.Expect(crClient.List(ctx, vms, client.InNamespace(ns))).To(Succeed())
-			g.Expect(vms.Items).To(BeEmpty())
-			vmis := &v1.VirtualMachineInstanceList{}
-			g.Expect(crClient.List(ctx, vmis, client.InNamespace(ns))).To(Succeed())
-			g.Expect(vmis.Items).To(BeEmpty())
-			svcs := &k8sv1.ServiceList{}
-			g.Expect(crClient.List(ctx, svcs, client.InNamespace(ns))).To(Succeed())
-			g.Expect(svcs.Items).To(BeEmpty())
-			secrets := &k8sv1.SecretList{}
-			g.Expect(crClient.List(ctx, secrets, client.InNamespace(ns), client.HasLabels{"cluster.x-k8s.io/cluster-name"})).To(Succeed())
-			var left []string
-			for _, s := range secrets.Items {
-				if s.Name != "agent-check-bootstrap" { // the test's own, made by hand
-					left = append(left, s.Name)
-				}
-			}
-			g.Expect(left).To(BeEmpty())
-		}).WithContext(ctx).WithTimeout(capiTimeout).WithPolling(2 * time.Second).Should(Succeed())
+		deleteCluster(ctx, ns, name, "agent-check-bootstrap") // the test's own Secret, made by hand
 	})
 })
 
 type types2 struct{ namespace, name string }
+
+// deleteCluster deletes a Cluster and waits until it is gone with every VM, VMI, Service
+// and cluster Secret in its namespace (but the Secrets named in keep).
+func deleteCluster(ctx context.Context, ns, name string, keep ...string) {
+	cluster := &unstructured.Unstructured{}
+	cluster.SetGroupVersionKind(clusterGVK)
+	cluster.SetNamespace(ns)
+	cluster.SetName(name)
+	Expect(client.IgnoreNotFound(crClient.Delete(ctx, cluster))).To(Succeed())
+	Eventually(func(g Gomega) {
+		g.Expect(apierrors.IsNotFound(crClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, cluster))).To(BeTrue(), "the Cluster is gone")
+		vms := &v1.VirtualMachineList{}
+		g.Expect(crClient.List(ctx, vms, client.InNamespace(ns))).To(Succeed())
+		g.Expect(vms.Items).To(BeEmpty())
+		vmis := &v1.VirtualMachineInstanceList{}
+		g.Expect(crClient.List(ctx, vmis, client.InNamespace(ns))).To(Succeed())
+		g.Expect(vmis.Items).To(BeEmpty())
+		svcs := &k8sv1.ServiceList{}
+		g.Expect(crClient.List(ctx, svcs, client.InNamespace(ns))).To(Succeed())
+		g.Expect(svcs.Items).To(BeEmpty())
+		secrets := &k8sv1.SecretList{}
+		g.Expect(crClient.List(ctx, secrets, client.InNamespace(ns), client.HasLabels{"cluster.x-k8s.io/cluster-name"})).To(Succeed())
+		var left []string
+		for _, s := range secrets.Items {
+			if !slices.Contains(keep, s.Name) {
+				left = append(left, s.Name)
+			}
+		}
+		g.Expect(left).To(BeEmpty())
+	}).WithContext(ctx).WithTimeout(capiTimeout).WithPolling(2 * time.Second).Should(Succeed())
+}
+
+// clusterctlCommand is the clusterctl to run (make functest builds it, with its offline
+// repository); the calling spec is skipped when there is none.
+func clusterctlCommand() []string {
+	bin, config := os.Getenv("HYPERNEST_CLUSTERCTL"), os.Getenv("HYPERNEST_CLUSTERCTL_CONFIG")
+	if bin == "" || config == "" {
+		Skip("HYPERNEST_CLUSTERCTL and HYPERNEST_CLUSTERCTL_CONFIG are not set: run `make functest`, which builds the local clusterctl repository (make capi-repo)")
+	}
+	return []string{bin, "--config", config}
+}
+
+// runClusterctl runs clusterctl against the cluster under test and returns its stdout.
+func runClusterctl(clusterctl, env []string, args ...string) string {
+	cmd := exec.Command(clusterctl[0], append(append(clusterctl[1:], "--kubeconfig", os.Getenv("KUBECONFIG")), args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(&stdout, GinkgoWriter), io.MultiWriter(&stderr, GinkgoWriter)
+	Expect(cmd.Run()).To(Succeed(), "clusterctl %s: %s", strings.Join(args, " "), stderr.String())
+	return stdout.String()
+}
+
+// initProviders runs clusterctl init with the kubevirt provider and waits until every
+// provider (and cert-manager) is available.
+func initProviders(ctx context.Context, clusterctl []string) {
+	runClusterctl(clusterctl, nil, "init", "--infrastructure", "kubevirt", "--wait-providers", "--wait-provider-timeout", "600")
+	for _, d := range []types2{{"cert-manager", "cert-manager"}, {"capi-system", "capi-controller-manager"},
+		{"capi-kubeadm-bootstrap-system", "capi-kubeadm-bootstrap-controller-manager"},
+		{"capi-kubeadm-control-plane-system", "capi-kubeadm-control-plane-controller-manager"},
+		{"capk-system", "capk-controller-manager"}} {
+		Eventually(func(g Gomega) {
+			dep := &appsv1.Deployment{}
+			g.Expect(crClient.Get(ctx, client.ObjectKey{Namespace: d.namespace, Name: d.name}, dep)).To(Succeed())
+			g.Expect(dep.Status.AvailableReplicas).To(BeNumerically(">=", 1), "%s/%s available", d.namespace, d.name)
+		}).WithContext(ctx).WithTimeout(capiTimeout).WithPolling(2 * time.Second).Should(Succeed())
+	}
+}
 
 // providerNamespaces are where clusterctl init puts the providers.
 var providerNamespaces = []string{"capi-system", "capi-kubeadm-bootstrap-system", "capi-kubeadm-control-plane-system", "capk-system"}
