@@ -65,7 +65,8 @@ func main() {
 }
 
 // writeProvider writes the Cluster API provider's components (its CRDs first, so the
-// webhooks' kinds exist) and metadata, as clusterctl reads them from a release.
+// webhooks' kinds exist), metadata and the templates' lb flavor, as clusterctl reads them
+// from a release.
 func writeProvider(dir string) error {
 	all, err := capi.CRDs()
 	if err != nil {
@@ -84,7 +85,18 @@ func writeProvider(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "infrastructure-components.yaml"), components, 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "metadata.yaml"), []byte(capi.Metadata), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "metadata.yaml"), []byte(capi.Metadata), 0o644); err != nil {
+		return err
+	}
+	base, err := os.ReadFile(filepath.Join(dir, "cluster-template.yaml"))
+	if err != nil {
+		return err
+	}
+	lb, err := capi.LoadBalancerFlavor(base)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "cluster-template-lb.yaml"), lb, 0o644)
 }
 
 func render(comment string, objs ...client.Object) []byte {

@@ -20,7 +20,8 @@
 # initramfs) and an ext4 root labelled node-root, written without mounting anything.
 # Needs root (mmdebstrap runs the packages' scripts in a chroot).
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
+# The local cluster's settings too: the image is imported there when it runs.
+source "$(dirname "${BASH_SOURCE[0]}")/../cluster/common.sh"
 cd "$HYPERNEST_ROOT"
 
 NODE_IMAGE_TAG="${NODE_IMAGE_TAG:-localhost/hypernest/node-image:$KUBE_VERSION}"
@@ -38,11 +39,12 @@ ROOT_UUID=6e6f6465-2d72-6f6f-742d-68797065726e
 source hack/node-image/images.sh
 source hack/node-image/flannel.sh
 
-# preload_images <root> <tarball>...: imports the images into the containerd store of the
-# node's root, with a containerd of our own that runs only for this (its state and socket
-# in a scratch folder), unpacked for the overlayfs snapshotter the node's containerd uses.
+# preload_images <runtime bin> <root> <tarball>...: imports the images into the containerd
+# store of the node's root, with a containerd of our own (from runtime bin) that runs only
+# for this (its state and socket in a scratch folder), unpacked for the overlayfs
+# snapshotter the node's containerd uses.
 preload_images() {
-  local root="$1" state pid t; shift
+  local runtime_bin="$1" root="$2" state pid t; shift 2
   state="$(mktemp -d)"
   cat > "$state/config.toml" <<TOML
 version = 4
@@ -149,7 +151,7 @@ else
   build_flannel "$work/flannel"
   build_flannel_image "$work/flannel" "$work/images/iptables-debs" "$work/images/iptables-links" "$work/images/flannel.tar"
   log "preloading them into the node's containerd"
-  preload_images "$work/root" "$work/images"/*.tar
+  preload_images "$runtime_bin" "$work/root" "$work/images"/*.tar
 
   # ---- the disk
   write_disk "$work/root" "$work"
@@ -167,7 +169,6 @@ else
 fi
 log "node image: $(du -h "$out/node.qcow2" | cut -f1) qcow2, containerDisk $NODE_IMAGE_TAG"
 
-source hack/cluster/common.sh
 if [ "${NODE_IMAGE_IMPORT:-1}" != 0 ] && [ -n "$(daemon_pid containerd)" ]; then
   log "importing $NODE_IMAGE_TAG into the local cluster's containerd"
   hn_ctr images import "$tarball" >/dev/null || die "importing $tarball into containerd failed; see $HN_LOGS/containerd.log"

@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/utils/ptr"
 )
 
@@ -58,12 +57,7 @@ var _ = Describe("The cluster", func() {
 
 		url := fmt.Sprintf("http://web.%s.svc.cluster.local/", ns)
 		// The Service's endpoints reach kube-proxy a moment after the pod is Running.
-		Eventually(func() string {
-			name := "client-" + rand.String(5)
-			createPod(ns, testPod(name, "get", url))
-			pod := waitForPodPhase(ns, name, corev1.PodSucceeded, corev1.PodFailed)
-			return string(pod.Status.Phase) + ": " + podLogs(ns, name)
-		}).WithTimeout(podStartTimeout).WithPolling(pollInterval).Should(Equal("Succeeded: 200 hello from web\n"))
+		Eventually(func() string { return httpGetFromPod(ns, url) }).WithTimeout(podStartTimeout).WithPolling(pollInterval).Should(Equal("Succeeded: 200 hello from web\n"))
 	})
 
 	It("lets pods reach the apiserver through the kubernetes Service", func() {

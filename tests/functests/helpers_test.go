@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/utils/ptr"
@@ -64,6 +65,16 @@ func testPod(name string, args ...string) *corev1.Pod {
 			}},
 		},
 	}
+}
+
+// httpGetFromPod runs a client pod of the test image that GETs url once, and returns
+// "<pod phase>: <its output>" (e.g. "Succeeded: 200 hello"); poll it with Eventually, as
+// a Service or a guest may answer a moment late.
+func httpGetFromPod(namespace, url string) string {
+	name := "client-" + rand.String(5)
+	createPod(namespace, testPod(name, "get", url))
+	pod := waitForPodPhase(namespace, name, corev1.PodSucceeded, corev1.PodFailed)
+	return string(pod.Status.Phase) + ": " + podLogs(namespace, name)
 }
 
 func createPod(namespace string, pod *corev1.Pod) *corev1.Pod {

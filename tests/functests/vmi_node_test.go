@@ -99,12 +99,7 @@ var _ = Describe("VMIs on a node (virt-controller, virt-handler, virt-launcher)"
 		Eventually(console).WithTimeout(vmiTimeout).Should(gbytes.Say("web server started"))
 
 		url := fmt.Sprintf("http://%s:80/", podIP(ctx, pod))
-		Eventually(func() string {
-			name := fmt.Sprintf("client-%d", time.Now().UnixNano()%100000)
-			createPod(ns, testPod(name, "get", url))
-			p := waitForPodPhase(ns, name, k8sv1.PodSucceeded, k8sv1.PodFailed)
-			return string(p.Status.Phase) + ": " + podLogs(ns, name)
-		}).WithTimeout(2 * time.Minute).Should(Equal("Succeeded: 200 hello from the guest\n"))
+		Eventually(func() string { return httpGetFromPod(ns, url) }).WithTimeout(2 * time.Minute).Should(Equal("Succeeded: 200 hello from the guest\n"))
 	})
 
 	It("gives the guest the pod's IP and MAC with the bridge binding: every port reaches it", func(ctx SpecContext) {
@@ -131,12 +126,7 @@ var _ = Describe("VMIs on a node (virt-controller, virt-handler, virt-launcher)"
 
 		By("a pod reaches a port the VMI never declared")
 		url := fmt.Sprintf("http://%s:8080/", ip)
-		Eventually(func() string {
-			name := fmt.Sprintf("client-%d", time.Now().UnixNano()%100000)
-			createPod(ns, testPod(name, "get", url))
-			p := waitForPodPhase(ns, name, k8sv1.PodSucceeded, k8sv1.PodFailed)
-			return string(p.Status.Phase) + ": " + podLogs(ns, name)
-		}).WithTimeout(2 * time.Minute).Should(Equal("Succeeded: 200 hello from the bridged guest\n"))
+		Eventually(func() string { return httpGetFromPod(ns, url) }).WithTimeout(2 * time.Minute).Should(Equal("Succeeded: 200 hello from the bridged guest\n"))
 	})
 
 	It("refuses a malformed spec at creation, naming the field (virt-api's webhook)", func(ctx SpecContext) {

@@ -417,9 +417,7 @@ type InterfacePlumbing struct {
 	PodIp string `protobuf:"bytes,10,opt,name=pod_ip,json=podIp,proto3" json:"pod_ip,omitempty"`
 	// server_ip is the address the DHCP server answers from, when it is not gateway_ip: on a
 	// bridge binding the gateway is the pod network's router, which the launcher is not.
-	ServerIp string `protobuf:"bytes,11,opt,name=server_ip,json=serverIp,proto3" json:"server_ip,omitempty"`
-	// binding is the interface's binding method: masquerade or bridge.
-	Binding       string `protobuf:"bytes,12,opt,name=binding,proto3" json:"binding,omitempty"`
+	ServerIp      string `protobuf:"bytes,11,opt,name=server_ip,json=serverIp,proto3" json:"server_ip,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -527,13 +525,6 @@ func (x *InterfacePlumbing) GetPodIp() string {
 func (x *InterfacePlumbing) GetServerIp() string {
 	if x != nil {
 		return x.ServerIp
-	}
-	return ""
-}
-
-func (x *InterfacePlumbing) GetBinding() string {
-	if x != nil {
-		return x.Binding
 	}
 	return ""
 }
@@ -941,7 +932,7 @@ const file_api_launcher_v1_launcher_proto_rawDesc = "" +
 	"\aoptions\x18\x03 \x01(\v2$.hypernest.launcher.v1.LaunchOptionsR\aoptions\"f\n" +
 	"\rLaunchOptions\x12#\n" +
 	"\ruse_emulation\x18\x01 \x01(\bR\fuseEmulation\x120\n" +
-	"\x14default_machine_type\x18\x02 \x01(\tR\x12defaultMachineType\"\xc5\x02\n" +
+	"\x14default_machine_type\x18\x02 \x01(\tR\x12defaultMachineType\"\xab\x02\n" +
 	"\x11InterfacePlumbing\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03tap\x18\x02 \x01(\tR\x03tap\x12\x10\n" +
@@ -956,8 +947,7 @@ const file_api_launcher_v1_launcher_proto_rawDesc = "" +
 	"\x0esearch_domains\x18\t \x03(\tR\rsearchDomains\x12\x15\n" +
 	"\x06pod_ip\x18\n" +
 	" \x01(\tR\x05podIp\x12\x1b\n" +
-	"\tserver_ip\x18\v \x01(\tR\bserverIp\x12\x18\n" +
-	"\abinding\x18\f \x01(\tR\abinding\"C\n" +
+	"\tserver_ip\x18\v \x01(\tR\bserverIp\"C\n" +
 	"\x0fShutdownRequest\x120\n" +
 	"\x14grace_period_seconds\x18\x01 \x01(\x03R\x12gracePeriodSeconds\"\x8d\x03\n" +
 	"\fDomainStatus\x128\n" +

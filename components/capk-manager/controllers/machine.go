@@ -58,8 +58,6 @@ type MachineReconciler struct {
 	Subresources func(infra client.Client) (rest.Interface, error)
 	// SSHPort is the guests' SSH port for the ssh check (22 when zero; tests move it).
 	SSHPort int
-	// WorkloadClient reaches a Cluster's nested cluster (DefaultWorkloadClient when nil).
-	WorkloadClient WorkloadClientFunc
 }
 
 // machineScope is what one reconcile of a machine works with.

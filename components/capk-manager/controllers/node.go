@@ -17,13 +17,10 @@ import (
 // nested cluster yet is looked at again: kubeadm join under TCG takes minutes.
 const nodeRecheck = 15 * time.Second
 
-// WorkloadClientFunc returns a client of a Cluster's nested cluster.
-type WorkloadClientFunc func(ctx context.Context, c client.Client, cluster client.ObjectKey) (client.Client, error)
-
-// DefaultWorkloadClient reads the nested cluster's kubeconfig from the Secret Cluster API
+// workloadClient reads the nested cluster's kubeconfig from the Secret Cluster API
 // keeps for it: <cluster>-kubeconfig, key "value" (Cluster API's contract; its own
 // util/kubeconfig reader would pull the kubeadm bootstrap types into this binary).
-func DefaultWorkloadClient(ctx context.Context, c client.Client, cluster client.ObjectKey) (client.Client, error) {
+func workloadClient(ctx context.Context, c client.Client, cluster client.ObjectKey) (client.Client, error) {
 	secret := &corev1.Secret{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: cluster.Namespace, Name: cluster.Name + "-kubeconfig"}, secret); err != nil {
 		return nil, err
@@ -51,10 +48,6 @@ func (r *MachineReconciler) updateWorkloadNode(ctx context.Context, s *machineSc
 		return ctrl.Result{RequeueAfter: nodeRecheck}, nil
 	}
 	log := ctrl.LoggerFrom(ctx)
-	workloadClient := r.WorkloadClient
-	if workloadClient == nil {
-		workloadClient = DefaultWorkloadClient
-	}
 	wc, err := workloadClient(ctx, r.Client, util.ObjectKey(s.cluster))
 	if err != nil {
 		log.Info("cannot reach the nested cluster yet; retrying", "error", err.Error())

@@ -177,7 +177,7 @@ func (v *kubeVirtValidator) Handle(ctx context.Context, req admission.Request) a
 	if err := v.decoder.Decode(req, kv); err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
-	if errs := validateKubeVirtConfiguration(field.NewPath("spec", "configuration"), &kv.Spec.Configuration); len(errs) > 0 {
+	if errs := validation.ValidateKubeVirtConfiguration(field.NewPath("spec", "configuration"), &kv.Spec.Configuration); len(errs) > 0 {
 		return invalid(errs)
 	}
 	if req.Operation != admissionv1.Create {
@@ -193,28 +193,6 @@ func (v *kubeVirtValidator) Handle(ctx context.Context, req admission.Request) a
 		}
 	}
 	return admission.Allowed("")
-}
-
-// validateKubeVirtConfiguration refuses network settings Hypernest cannot honour.
-func validateKubeVirtConfiguration(path *field.Path, c *v1.KubeVirtConfiguration) field.ErrorList {
-	var errs field.ErrorList
-	if nc := c.Network; nc != nil {
-		p := path.Child("network")
-		switch nc.NetworkInterface {
-		case "", defaults.BindingBridge, defaults.BindingMasquerade:
-		default:
-			errs = append(errs, field.NotSupported(p.Child("defaultNetworkInterface"), nc.NetworkInterface,
-				[]string{defaults.BindingBridge, defaults.BindingMasquerade}))
-		}
-		if nc.NetworkInterface == defaults.BindingBridge && nc.PermitBridgeInterfaceOnPodNetwork != nil && !*nc.PermitBridgeInterfaceOnPodNetwork {
-			errs = append(errs, field.Invalid(p.Child("defaultNetworkInterface"), nc.NetworkInterface,
-				"the default binding cannot be bridge while permitBridgeInterfaceOnPodNetwork is false"))
-		}
-		if len(nc.Binding) > 0 {
-			errs = append(errs, field.Forbidden(p.Child("binding"), "network binding plugins are not supported by Hypernest; remove spec.configuration.network.binding"))
-		}
-	}
-	return errs
 }
 
 // invalid turns field errors into a 422 Invalid answer, each error a cause with its field,

@@ -11,7 +11,6 @@ package network
 // Kubernetes node needs exactly that (its own routable address, every port).
 
 import (
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,7 +48,6 @@ type podLink struct {
 func plumbBridge(pid int, vmi *v1.VirtualMachineInstance, iface *v1.Interface) (*launcherv1.InterfacePlumbing, error) {
 	plumbing := &launcherv1.InterfacePlumbing{
 		Name:     iface.Name,
-		Binding:  bindingBridge,
 		Tap:      tapName,
 		Bridge:   bridgeName,
 		ServerIp: bridgeServerIP,
@@ -92,16 +90,15 @@ func plumbBridge(pid int, vmi *v1.VirtualMachineInstance, iface *v1.Interface) (
 // bridge's alias when an earlier call made the bridge, else read from eth0 and recorded in
 // the alias of a new bridge before anything about eth0 changes.
 func ensurePodBridge(eth0 netlink.Link, mtu int) (netlink.Link, *podLink, error) {
-	if link, err := netlink.LinkByName(bridgeName); err == nil {
-		if alias := link.Attrs().Alias; strings.HasPrefix(alias, podLinkAliasPrefix) {
-			orig := &podLink{}
-			if err := json.Unmarshal([]byte(strings.TrimPrefix(alias, podLinkAliasPrefix)), orig); err != nil {
-				return nil, nil, fmt.Errorf("reading eth0's recorded configuration from %s: %w", bridgeName, err)
-			}
-			return link, orig, nil
+	if link, err := netlink.LinkByName(bridgeName); err == nil && strings.HasPrefix(link.Attrs().Alias, podLinkAliasPrefix) {
+		orig := &podLink{}
+		if err := json.Unmarshal([]byte(strings.TrimPrefix(link.Attrs().Alias, podLinkAliasPrefix)), orig); err != nil {
+			return nil, nil, fmt.Errorf("reading eth0's recorded configuration from %s: %w", bridgeName, err)
 		}
-		return nil, nil, fmt.Errorf("%s exists but does not record eth0's configuration: the pod was wired for another binding; delete the VMI and create it again", bridgeName)
+		return link, orig, nil
 	}
+	// No record yet (or a bridge made by a call that stopped before recording): eth0 still
+	// has what it had.
 	orig, err := readPodLink(eth0)
 	if err != nil {
 		return nil, nil, err
@@ -136,7 +133,12 @@ func readPodLink(eth0 netlink.Link) (*podLink, error) {
 		if r.Gw == nil {
 			continue
 		}
-		if ones, _ := maskSize(r.Dst); r.Dst == nil || (ones == 0 && r.Dst.IP.IsUnspecified()) {
+		// The default route: no destination, or 0.0.0.0/0 (netlink reports either).
+		if r.Dst == nil {
+			gateway = r.Gw
+			break
+		}
+		if ones, _ := r.Dst.Mask.Size(); ones == 0 && r.Dst.IP.IsUnspecified() {
 			gateway = r.Gw
 			break
 		}
@@ -145,13 +147,6 @@ func readPodLink(eth0 netlink.Link) (*podLink, error) {
 		return nil, fmt.Errorf("the pod's %s has no default route: the bridge binding needs a gateway to give the guest", podInterface)
 	}
 	return &podLink{Address: addrs[0].IPNet.String(), Gateway: gateway.String(), MAC: eth0.Attrs().HardwareAddr.String()}, nil
-}
-
-func maskSize(n *net.IPNet) (int, int) {
-	if n == nil {
-		return 0, 0
-	}
-	return n.Mask.Size()
 }
 
 // movePodLink hands eth0's address to the guest: eth0 loses its IP, takes a MAC of its own
@@ -165,7 +160,7 @@ func movePodLink(vmi *v1.VirtualMachineInstance, iface *v1.Interface, eth0, brid
 		return fmt.Errorf("taking %s down: %w", podInterface, err)
 	}
 	if eth0.Attrs().HardwareAddr.String() == orig.MAC {
-		if err := netlink.LinkSetHardwareAddr(eth0, podLinkMAC(vmi, iface.Name)); err != nil {
+		if err := netlink.LinkSetHardwareAddr(eth0, stableMAC(vmi.Namespace+"/"+vmi.Name+"/"+iface.Name+"/pod")); err != nil {
 			return fmt.Errorf("giving %s a MAC of its own: %w", podInterface, err)
 		}
 	}
@@ -183,11 +178,4 @@ func movePodLink(vmi *v1.VirtualMachineInstance, iface *v1.Interface, eth0, brid
 		return fmt.Errorf("bringing %s up: %w", podInterface, err)
 	}
 	return nil
-}
-
-// podLinkMAC is the stable, locally administered MAC eth0 takes when the guest takes its
-// original one.
-func podLinkMAC(vmi *v1.VirtualMachineInstance, iface string) net.HardwareAddr {
-	sum := sha256.Sum256([]byte(vmi.Namespace + "/" + vmi.Name + "/" + iface + "/pod"))
-	return net.HardwareAddr{0x02, sum[0], sum[1], sum[2], sum[3], sum[4]}
 }

@@ -32,9 +32,6 @@ import (
 )
 
 const (
-	bindingMasquerade = "masquerade"
-	bindingBridge     = "bridge"
-
 	podInterface  = "eth0"
 	bridgeName    = "k6t-eth0"
 	tapName       = "tap0"
@@ -89,8 +86,13 @@ func nthAddress(network *net.IPNet, n int) net.IP {
 // GuestMAC is a stable, locally administered MAC for an interface of a VMI: the same on
 // every restart of the VMI, so the guest's network configuration keeps matching.
 func GuestMAC(vmi *v1.VirtualMachineInstance, iface string) string {
-	sum := sha256.Sum256([]byte(string(vmi.Namespace) + "/" + vmi.Name + "/" + iface))
-	return net.HardwareAddr{0x02, sum[0], sum[1], sum[2], sum[3], sum[4]}.String()
+	return stableMAC(vmi.Namespace + "/" + vmi.Name + "/" + iface).String()
+}
+
+// stableMAC is a locally administered MAC derived from key.
+func stableMAC(key string) net.HardwareAddr {
+	sum := sha256.Sum256([]byte(key))
+	return net.HardwareAddr{0x02, sum[0], sum[1], sum[2], sum[3], sum[4]}
 }
 
 func plumbMasquerade(pid int, vmi *v1.VirtualMachineInstance, iface *v1.Interface, cidr string) (*launcherv1.InterfacePlumbing, error) {
@@ -106,7 +108,6 @@ func plumbMasquerade(pid int, vmi *v1.VirtualMachineInstance, iface *v1.Interfac
 	}
 	plumbing := &launcherv1.InterfacePlumbing{
 		Name:      iface.Name,
-		Binding:   bindingMasquerade,
 		Tap:       tapName,
 		Mac:       mac,
 		Bridge:    bridgeName,
