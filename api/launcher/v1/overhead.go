@@ -24,9 +24,31 @@ const (
 	qemuOverhead = 60 << 20
 	// perVCPUOverhead: each vCPU thread's stack and state (KubeVirt counts 8 MiB).
 	perVCPUOverhead = 8 << 20
-	// tcgCacheOverhead: the translation-block cache under emulation (domain.TCGTranslationCacheMiB).
-	tcgCacheOverhead = 32 << 20
 )
+
+// The translation-block cache QEMU's TCG keeps under emulation (no KVM): translated guest
+// code. Sized by the guest's memory, as QEMU sized it before 5.0 (a quarter of guest RAM),
+// within bounds. Too small a cache is flushed and refilled over and over: a kubeadm control
+// plane in a 2 GiB guest with a fixed 32 MiB cache flushed it 1.6 times a second (QEMU's
+// `info jit`: 1727 flushes in 18 min) and its API server never served. Too large a one
+// would dwarf a small guest; QEMU 7.2's own default, 1 GiB for every guest, would.
+const (
+	// TCGCacheMinMiB: the demo and Debian guests of 128-256 MiB boot with no visible
+	// slowdown with 32 MiB (measured in ../shared/recipes/virt).
+	TCGCacheMinMiB = 32
+	// TCGCacheMaxMiB: QEMU 7.2's default, the most it gives any guest.
+	TCGCacheMaxMiB = 1024
+)
+
+// TCGTranslationCacheMiB is the translation-block cache a guest with this much memory
+// gets under emulation.
+func TCGTranslationCacheMiB(spec *v1.DomainSpec) int64 {
+	size := int64(TCGCacheMinMiB)
+	if guest := validation.GuestMemory(spec); guest != nil {
+		size = guest.Value() / 4 >> 20
+	}
+	return min(max(size, TCGCacheMinMiB), TCGCacheMaxMiB)
+}
 
 // MemoryOverhead is the memory a launcher pod needs on top of the guest's memory.
 func MemoryOverhead(vmi *v1.VirtualMachineInstance, useEmulation bool) resource.Quantity {
@@ -37,7 +59,7 @@ func MemoryOverhead(vmi *v1.VirtualMachineInstance, useEmulation bool) resource.
 	}
 	total += vcpus * perVCPUOverhead
 	if useEmulation {
-		total += tcgCacheOverhead
+		total += TCGTranslationCacheMiB(&vmi.Spec.Domain) << 20
 	}
 	// Page tables for the guest's RAM: 1/512 of it (KubeVirt's estimate).
 	if guest := validation.GuestMemory(&vmi.Spec.Domain); guest != nil {

@@ -17,12 +17,6 @@ import (
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 )
 
-// TCGTranslationCacheMiB bounds QEMU's TCG translation-block cache. QEMU 7.2 lets it grow
-// to 1 GiB under emulation, which would dwarf a 128 MiB guest and break the launcher's
-// memory reservation; 32 MiB boots the demo and Debian guests with no visible slowdown
-// (measured in ../shared/recipes/virt).
-const TCGTranslationCacheMiB = 32
-
 // vmiUIDNamespace is the XML namespace of the metadata element that ties a domain to its VMI.
 const vmiUIDNamespace = "https://hypernest.io/domain/1.0"
 
@@ -174,7 +168,7 @@ func features(spec *v1.DomainSpec, opts Options) *libvirtxml.DomainFeatureList {
 		list.KVM = &libvirtxml.DomainFeatureKVM{Hidden: &libvirtxml.DomainFeatureState{State: "on"}}
 	}
 	if opts.UseEmulation {
-		list.TCG = &libvirtxml.DomainFeatureTCG{TBCache: &libvirtxml.DomainFeatureTCGTBCache{Unit: "MiB", Size: TCGTranslationCacheMiB}}
+		list.TCG = &libvirtxml.DomainFeatureTCG{TBCache: &libvirtxml.DomainFeatureTCGTBCache{Unit: "MiB", Size: uint(launcherv1.TCGTranslationCacheMiB(spec))}}
 	}
 	return list
 }
