@@ -38,8 +38,8 @@ if [ -z "${HYPERNEST_CLUSTERCTL_CONFIG:-}" ]; then
 fi
 
 # The nested cluster test (label "nested", make functest-nested) runs only when asked for
-# with HYPERNEST_NESTED=1: under TCG its kubeadm control plane does not come up yet (see
-# the README's "Nested clusters"). It needs the node image, imported into the local
+# with HYPERNEST_NESTED=1: under TCG Cluster API's controllers do not reach the nested
+# API server yet (see the README's "Nested clusters"). It needs the node image, imported into the local
 # cluster (cached; a cold build takes ~10 min); on another cluster, set
 # HYPERNEST_NODE_IMAGE to an image its nodes hold.
 label_filter="!nested"
