@@ -87,7 +87,7 @@ func main() {
 	config := (&clusterconfig.Source{Reader: mgr.GetClient(), Namespace: namespace}).Get
 	webhooks.Register(mux, scheme, mgr.GetClient(), namespace, config, webhooks.Paths{
 		MutateVMI: install.MutateVMIPath, MutateVM: install.MutateVMPath,
-		ValidateVMI: install.ValidateVMIPath, ValidateVM: install.ValidateVMPath, ValidateKubeVirt: install.ValidateKubeVirts,
+		ValidateVMI: install.ValidateVMIPath, ValidateVM: install.ValidateVMPath, ValidateReplicaSet: install.ValidateReplicaSetPath, ValidatePool: install.ValidatePoolPath, ValidateKubeVirt: install.ValidateKubeVirts,
 	})
 	(&rest.API{
 		Log:        log.WithName("subresources"),

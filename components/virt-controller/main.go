@@ -23,6 +23,7 @@ import (
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
+	"github.com/hypernest/hypernest/components/virt-controller/replicaset"
 	"github.com/hypernest/hypernest/components/virt-controller/services"
 	"github.com/hypernest/hypernest/components/virt-controller/vm"
 	"github.com/hypernest/hypernest/components/virt-controller/vmi"
@@ -41,7 +42,7 @@ func main() {
 	var (
 		launcherImage, pullPolicy, namespace, probeAddr, metricsAddr string
 		useEmulation, leaderElect                                    bool
-		vmWorkers, vmiWorkers                                        int
+		vmWorkers, vmiWorkers, replicaSetWorkers                     int
 		zapOpts                                                      zap.Options
 	)
 	flag.StringVar(&launcherImage, "launcher-image", "", "the virt-launcher image launcher pods run (required)")
@@ -55,6 +56,8 @@ func main() {
 	// and --vmi-threadiness); a VMI is worked on by one worker at a time either way.
 	flag.IntVar(&vmWorkers, "vm-workers", 3, "VMs reconciled in parallel")
 	flag.IntVar(&vmiWorkers, "vmi-workers", 10, "VMIs reconciled in parallel")
+	// KubeVirt's --rs-threadiness default.
+	flag.IntVar(&replicaSetWorkers, "replicaset-workers", 3, "VMI replica sets reconciled in parallel")
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	log := zap.New(zap.UseFlagOptions(&zapOpts)).WithName("virt-controller")
@@ -103,6 +106,10 @@ func main() {
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorderFor("virtualmachine-controller"),
 	}).SetupWithManager(mgr, vmWorkers))
+	must((&replicaset.Reconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorderFor("virtualmachineinstancereplicaset-controller"),
+	}).SetupWithManager(mgr, replicaSetWorkers))
 
 	log.Info("starting", "launcherImage", launcherImage, "useEmulation", useEmulation)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {

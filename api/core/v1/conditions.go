@@ -95,3 +95,32 @@ func FinishVMI(s *VirtualMachineInstanceStatus, phase VirtualMachineInstancePhas
 	SetVMICondition(s, VirtualMachineInstanceReady, k8sv1.ConditionFalse, GuestNotRunningReason, "The guest is not running")
 	RemoveVMICondition(s, VirtualMachineInstancePaused)
 }
+
+// SetReplicaSetCondition sets the VMI replica set condition of type t.
+func SetReplicaSetCondition(s *VirtualMachineInstanceReplicaSetStatus, t VirtualMachineInstanceReplicaSetConditionType, status k8sv1.ConditionStatus, reason, message string) {
+	for i := range s.Conditions {
+		c := &s.Conditions[i]
+		if c.Type != t {
+			continue
+		}
+		if c.Status != status {
+			c.LastTransitionTime = metav1.Now()
+		}
+		c.Status, c.Reason, c.Message = status, reason, message
+		return
+	}
+	s.Conditions = append(s.Conditions, VirtualMachineInstanceReplicaSetCondition{
+		Type: t, Status: status, Reason: reason, Message: message, LastTransitionTime: metav1.Now(),
+	})
+}
+
+// RemoveReplicaSetCondition drops the VMI replica set condition of type t.
+func RemoveReplicaSetCondition(s *VirtualMachineInstanceReplicaSetStatus, t VirtualMachineInstanceReplicaSetConditionType) {
+	kept := s.Conditions[:0]
+	for _, c := range s.Conditions {
+		if c.Type != t {
+			kept = append(kept, c)
+		}
+	}
+	s.Conditions = kept
+}

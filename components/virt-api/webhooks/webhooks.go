@@ -31,12 +31,14 @@ func Register(mux *http.ServeMux, scheme *runtime.Scheme, reader client.Reader, 
 	mux.Handle(paths.MutateVM, &admission.Webhook{Handler: &vmMutator{decoder: decoder}})
 	mux.Handle(paths.ValidateVMI, &admission.Webhook{Handler: &vmiValidator{decoder: decoder, namespace: namespace, config: config}})
 	mux.Handle(paths.ValidateVM, &admission.Webhook{Handler: &vmValidator{decoder: decoder, config: config}})
+	mux.Handle(paths.ValidateReplicaSet, &admission.Webhook{Handler: &replicaSetValidator{decoder: decoder, config: config}})
 	mux.Handle(paths.ValidateKubeVirt, &admission.Webhook{Handler: &kubeVirtValidator{decoder: decoder, reader: reader}})
+	mux.Handle(paths.ValidatePool, &admission.Webhook{Handler: poolRefuser{}})
 }
 
 // Paths are the URL paths of the webhooks (the install package's).
 type Paths struct {
-	MutateVMI, MutateVM, ValidateVMI, ValidateVM, ValidateKubeVirt string
+	MutateVMI, MutateVM, ValidateVMI, ValidateVM, ValidateReplicaSet, ValidatePool, ValidateKubeVirt string
 }
 
 // ConfigFunc returns the cluster configuration.
@@ -163,6 +165,52 @@ func (v *vmValidator) Handle(ctx context.Context, req admission.Request) admissi
 		errs = append(errs, validateAgainstConfig(field.NewPath("spec", "template", "spec"), &vm.Spec.Template.Spec, v.config(ctx))...)
 	}
 	return invalid(errs)
+}
+
+// replicaSetValidator refuses VMI replica sets whose selector or template would not
+// work, naming the field.
+type replicaSetValidator struct {
+	decoder admission.Decoder
+	config  ConfigFunc
+}
+
+func (v *replicaSetValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	rs := &v1.VirtualMachineInstanceReplicaSet{}
+	if err := v.decoder.Decode(req, rs); err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	if rs.DeletionTimestamp != nil {
+		return admission.Allowed("") // the garbage collector's finalizer updates while it goes
+	}
+	errs := validation.ValidateVirtualMachineInstanceReplicaSetSpec(field.NewPath("spec"), &rs.Spec)
+	if rs.Spec.Template != nil {
+		errs = append(errs, validateAgainstConfig(field.NewPath("spec", "template", "spec"), &rs.Spec.Template.Spec, v.config(ctx))...)
+	}
+	if req.Operation == admissionv1.Update {
+		old := &v1.VirtualMachineInstanceReplicaSet{}
+		if err := v.decoder.DecodeRaw(req.OldObject, old); err != nil {
+			return admission.Errored(http.StatusBadRequest, err)
+		}
+		// Kubernetes' ReplicaSet (apps/v1) keeps its selector too: a changed one would
+		// orphan the running VMIs and start a second set of them.
+		if !equality.Semantic.DeepEqual(old.Spec.Selector, rs.Spec.Selector) {
+			errs = append(errs, field.Forbidden(field.NewPath("spec", "selector"), "the selector cannot change; create a new replica set"))
+		}
+	}
+	return invalid(errs)
+}
+
+// poolRefuser refuses new VirtualMachinePools: Hypernest has no pool controller yet, and
+// a pool stored but never run would fail its user silently. Updates and deletes of pools
+// stored before pass, so they can be removed.
+type poolRefuser struct{}
+
+func (poolRefuser) Handle(_ context.Context, req admission.Request) admission.Response {
+	if req.Operation != admissionv1.Create {
+		return admission.Allowed("")
+	}
+	return invalid(field.ErrorList{field.Forbidden(field.NewPath("spec"),
+		"VirtualMachinePools are not run by Hypernest yet; use a VirtualMachineInstanceReplicaSet, or VirtualMachines")})
 }
 
 // kubeVirtValidator allows one KubeVirt object in the cluster, as KubeVirt does: two

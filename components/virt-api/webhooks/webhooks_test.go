@@ -192,3 +192,84 @@ func TestKubeVirtNetworkConfigurationIsValidated(t *testing.T) {
 		t.Fatalf("bridge is a valid default, refused: %+v", resp.Result)
 	}
 }
+
+func TestReplicaSetValidation(t *testing.T) {
+	v := &replicaSetValidator{decoder: decoder(t), config: configOf(clusterconfig.Config{})}
+	rs := example(t, "vmi-replicaset-cirros.yaml").(*v1.VirtualMachineInstanceReplicaSet)
+	if resp := v.Handle(context.Background(), request(t, admissionv1.Create, rs, nil, "alice")); !resp.Allowed {
+		t.Fatalf("vmi-replicaset-cirros.yaml refused: %v", resp.Result)
+	}
+	causes := func(resp admission.Response) map[string]bool {
+		t.Helper()
+		if resp.Allowed || resp.Result.Code != 422 {
+			t.Fatalf("want a 422, got %+v", resp.Result)
+		}
+		fields := map[string]bool{}
+		for _, c := range resp.Result.Details.Causes {
+			fields[c.Field] = true
+		}
+		return fields
+	}
+
+	t.Run("a selector that misses the template's labels", func(t *testing.T) {
+		bad := rs.DeepCopy()
+		bad.Spec.Template.ObjectMeta.Labels = map[string]string{"app": "other"}
+		if f := causes(v.Handle(context.Background(), request(t, admissionv1.Create, bad, nil, "alice"))); !f["spec.template.metadata.labels"] {
+			t.Fatalf("want spec.template.metadata.labels named, got %v", f)
+		}
+	})
+	t.Run("no selector, a negative count, a bad template", func(t *testing.T) {
+		bad := rs.DeepCopy()
+		bad.Spec.Selector = nil
+		bad.Spec.Replicas = ptr.To[int32](-1)
+		bad.Spec.Template.Spec.Domain.Devices.Disks[0].Name = "missing"
+		f := causes(v.Handle(context.Background(), request(t, admissionv1.Create, bad, nil, "alice")))
+		for _, want := range []string{"spec.selector", "spec.replicas"} {
+			if !f[want] {
+				t.Errorf("want %s named, got %v", want, f)
+			}
+		}
+		if !strings.Contains(strings.Join(keys(f), ","), "spec.template.spec.domain.devices.disks[0]") {
+			t.Errorf("want the template's disk named, got %v", f)
+		}
+	})
+	t.Run("an empty selector", func(t *testing.T) {
+		bad := rs.DeepCopy()
+		bad.Spec.Selector.MatchLabels = nil
+		if f := causes(v.Handle(context.Background(), request(t, admissionv1.Create, bad, nil, "alice"))); !f["spec.selector"] {
+			t.Fatalf("want spec.selector named, got %v", f)
+		}
+	})
+	t.Run("a changed selector", func(t *testing.T) {
+		changed := rs.DeepCopy()
+		changed.Spec.Selector.MatchLabels = map[string]string{"tier": "web"}
+		changed.Spec.Template.ObjectMeta.Labels = map[string]string{"tier": "web"}
+		if f := causes(v.Handle(context.Background(), request(t, admissionv1.Update, changed, rs, "alice"))); !f["spec.selector"] {
+			t.Fatalf("want spec.selector named, got %v", f)
+		}
+		scaled := rs.DeepCopy()
+		scaled.Spec.Replicas = ptr.To[int32](5)
+		if resp := v.Handle(context.Background(), request(t, admissionv1.Update, scaled, rs, "alice")); !resp.Allowed {
+			t.Fatalf("scaling refused: %v", resp.Result)
+		}
+	})
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestNewPoolsAreRefusedUntilHypernestRunsThem(t *testing.T) {
+	pool := map[string]any{"apiVersion": "pool.kubevirt.io/v1beta1", "kind": "VirtualMachinePool", "metadata": map[string]any{"name": "p"}}
+	resp := poolRefuser{}.Handle(context.Background(), request(t, admissionv1.Create, pool, nil, "alice"))
+	if resp.Allowed || resp.Result.Code != 422 || !strings.Contains(resp.Result.Message, "VirtualMachinePools are not run by Hypernest yet") {
+		t.Fatalf("want a 422 naming the missing pool support, got %+v", resp.Result)
+	}
+	if resp := (poolRefuser{}).Handle(context.Background(), request(t, admissionv1.Update, pool, pool, "alice")); !resp.Allowed {
+		t.Fatalf("an update of a stored pool must pass, so it can be removed: %+v", resp.Result)
+	}
+}

@@ -30,11 +30,13 @@ const (
 
 // Webhook paths served by virt-api.
 const (
-	MutateVMIPath     = "/mutate-virtualmachineinstances"
-	MutateVMPath      = "/mutate-virtualmachines"
-	ValidateVMIPath   = "/validate-virtualmachineinstances"
-	ValidateVMPath    = "/validate-virtualmachines"
-	ValidateKubeVirts = "/validate-kubevirts"
+	MutateVMIPath          = "/mutate-virtualmachineinstances"
+	MutateVMPath           = "/mutate-virtualmachines"
+	ValidateVMIPath        = "/validate-virtualmachineinstances"
+	ValidateVMPath         = "/validate-virtualmachines"
+	ValidateReplicaSetPath = "/validate-virtualmachineinstancereplicasets"
+	ValidatePoolPath       = "/validate-virtualmachinepools"
+	ValidateKubeVirts      = "/validate-kubevirts"
 )
 
 // Mount points of the certificate Secrets.
@@ -171,6 +173,12 @@ func APIObjects(cfg Config, caBundle []byte) []client.Object {
 			{Name: "virtualmachineinstances-validator.kubevirt.io", ClientConfig: webhookClient(ValidateVMIPath), Rules: rule("virtualmachineinstances", create, update),
 				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
 			{Name: "virtualmachines-validator.kubevirt.io", ClientConfig: webhookClient(ValidateVMPath), Rules: rule("virtualmachines", create, update),
+				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
+			{Name: "virtualmachineinstancereplicasets-validator.kubevirt.io", ClientConfig: webhookClient(ValidateReplicaSetPath), Rules: rule("virtualmachineinstancereplicasets", create, update),
+				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
+			{Name: "virtualmachinepools-validator.pool.kubevirt.io", ClientConfig: webhookClient(ValidatePoolPath),
+				Rules: []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{create}, Rule: admissionregistrationv1.Rule{
+					APIGroups: []string{"pool.kubevirt.io"}, APIVersions: []string{"*"}, Resources: []string{"virtualmachinepools"}, Scope: ptr.To(admissionregistrationv1.NamespacedScope)}}},
 				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
 			{Name: "kubevirts-validator.kubevirt.io", ClientConfig: webhookClient(ValidateKubeVirts), Rules: rule("kubevirts", create, update),
 				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},

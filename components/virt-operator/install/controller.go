@@ -30,6 +30,10 @@ func ControllerObjects(cfg Config) []client.Object {
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachines/status", "virtualmachines/finalizers"}, Verbs: []string{"patch", "update"}},
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstances"}, Verbs: []string{"get", "list", "watch", "create", "delete", "patch", "update"}},
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstances/status", "virtualmachineinstances/finalizers"}, Verbs: []string{"patch", "update"}},
+			// Replica sets are only read; their status written; their finalizers
+			// subresource lets their VMIs' owner references block the set's deletion.
+			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstancereplicasets"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstancereplicasets/status", "virtualmachineinstancereplicasets/finalizers"}, Verbs: []string{"patch", "update"}},
 			// Launcher pods only in practice; RBAC cannot narrow pods by label.
 			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch", "create", "delete"}},
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch", "update"}},
