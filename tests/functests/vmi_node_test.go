@@ -18,7 +18,9 @@ import (
 	"github.com/onsi/gomega/gbytes"
 	k8sv1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
@@ -127,6 +129,22 @@ var _ = Describe("VMIs on a node (virt-controller, virt-handler, virt-launcher)"
 		By("a pod reaches a port the VMI never declared")
 		url := fmt.Sprintf("http://%s:8080/", ip)
 		Eventually(func() string { return httpGetFromPod(ns, url) }).WithTimeout(2 * time.Minute).Should(Equal("Succeeded: 200 hello from the bridged guest\n"))
+
+		By("a Service in front of it answers pods, every time")
+		// The local cluster's CNI bridge runs in hairpin mode and sends the guest's own
+		// broadcasts back down the pod's eth0; a launcher bridge that learned from them
+		// dropped the Service's traffic to the guest (its pod IP answered once the guest
+		// had just sent a frame out).
+		svc := &k8sv1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "bridged", Namespace: ns},
+			Spec:       k8sv1.ServiceSpec{Selector: map[string]string{"special": "vmi-nocloud"}, Ports: []k8sv1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+		}
+		Expect(crClient.Create(ctx, svc)).To(Succeed())
+		svcURL := fmt.Sprintf("http://%s/", svc.Spec.ClusterIP)
+		Eventually(func() string { return httpGetFromPod(ns, svcURL) }).WithTimeout(2 * time.Minute).Should(Equal("Succeeded: 200 hello from the bridged guest\n"))
+		for range 3 {
+			Expect(httpGetFromPod(ns, svcURL)).To(Equal("Succeeded: 200 hello from the bridged guest\n"))
+		}
 	})
 
 	It("refuses a malformed spec at creation, naming the field (virt-api's webhook)", func(ctx SpecContext) {

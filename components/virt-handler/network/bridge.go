@@ -154,7 +154,7 @@ func readPodLink(eth0 netlink.Link) (*podLink, error) {
 // of the bridge. Each step checks first, so a second call finishes what a first began.
 func movePodLink(vmi *v1.VirtualMachineInstance, iface *v1.Interface, eth0, bridge netlink.Link, orig *podLink) error {
 	if eth0.Attrs().MasterIndex == bridge.Attrs().Index {
-		return nil
+		return noLearningOnPodLink(eth0)
 	}
 	if err := netlink.LinkSetDown(eth0); err != nil {
 		return fmt.Errorf("taking %s down: %w", podInterface, err)
@@ -174,8 +174,24 @@ func movePodLink(vmi *v1.VirtualMachineInstance, iface *v1.Interface, eth0, brid
 	if err := netlink.LinkSetMaster(eth0, bridge); err != nil {
 		return fmt.Errorf("attaching %s to %s: %w", podInterface, bridgeName, err)
 	}
+	if err := noLearningOnPodLink(eth0); err != nil {
+		return err
+	}
 	if err := netlink.LinkSetUp(eth0); err != nil {
 		return fmt.Errorf("bringing %s up: %w", podInterface, err)
+	}
+	return nil
+}
+
+// noLearningOnPodLink stops the bridge from learning MAC addresses on eth0. CNI bridges in
+// hairpin mode (the local cluster's, and many others) send the guest's own broadcasts back
+// down eth0; a bridge that learned from them would place the guest's MAC behind eth0 and
+// drop every frame for the guest that arrives there, until the guest next sent one out
+// (seen as Service traffic to a bridge-bound VM timing out while its pod IP answered).
+// Frames for MACs not learned on tap0 are flooded to both ports, which is all eth0 needs.
+func noLearningOnPodLink(eth0 netlink.Link) error {
+	if err := netlink.LinkSetLearning(eth0, false); err != nil {
+		return fmt.Errorf("turning MAC learning off on %s: %w", podInterface, err)
 	}
 	return nil
 }
