@@ -331,14 +331,19 @@ var _ = Describe("KubevirtMachine", func() {
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "delta-ssh-keys"}, keys)).To(Succeed())
 		sshGuest.authorize(keys.Data["pub"])
 		runVMI(ctx, vm, "127.0.0.1")
-		got = expectCondition(ctx, km, infrav1.BootstrapExecSucceededCondition, metav1.ConditionFalse, infrav1.BootstrappingReason)
-		Expect(conditions.IsTrue(got, infrav1.VMProvisionedCondition)).To(BeTrue())
-		Expect(got.Spec.ProviderID).To(Equal(ptr.To("kubevirt://delta-cp-1")))
-		Expect(got.Status.Addresses).To(ConsistOf(
-			clusterv1.MachineAddress{Type: clusterv1.MachineHostName, Address: "delta-cp-1"},
-			clusterv1.MachineAddress{Type: clusterv1.MachineInternalIP, Address: "127.0.0.1"},
-			clusterv1.MachineAddress{Type: clusterv1.MachineExternalIP, Address: "127.0.0.1"},
-			clusterv1.MachineAddress{Type: clusterv1.MachineInternalDNS, Address: "delta-cp-1"}))
+		expectCondition(ctx, km, infrav1.BootstrapExecSucceededCondition, metav1.ConditionFalse, infrav1.BootstrappingReason)
+		// The provider ID (spec) and the addresses (status) may land in a later reconcile
+		// than the condition: wait for all of them.
+		Eventually(func(g Gomega) {
+			got = getMachine(ctx, g, km)
+			g.Expect(conditions.IsTrue(got, infrav1.VMProvisionedCondition)).To(BeTrue())
+			g.Expect(got.Spec.ProviderID).To(Equal(ptr.To("kubevirt://delta-cp-1")))
+			g.Expect(got.Status.Addresses).To(ConsistOf(
+				clusterv1.MachineAddress{Type: clusterv1.MachineHostName, Address: "delta-cp-1"},
+				clusterv1.MachineAddress{Type: clusterv1.MachineInternalIP, Address: "127.0.0.1"},
+				clusterv1.MachineAddress{Type: clusterv1.MachineExternalIP, Address: "127.0.0.1"},
+				clusterv1.MachineAddress{Type: clusterv1.MachineInternalDNS, Address: "delta-cp-1"}))
+		}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 		Expect(got.Status.Ready).To(BeFalse())
 		Expect(got.Status.Initialization == nil || got.Status.Initialization.Provisioned == nil || !*got.Status.Initialization.Provisioned).To(BeTrue())
 		Expect(sshGuest.loginCount()).To(BeNumerically(">", 0), "the check logged in with the cluster's key")
