@@ -36,13 +36,15 @@ if [ -n "$already" ]; then
   log "restarting the components, to run the images just imported"
   restart_components kubevirt deployment/virt-api deployment/virt-controller daemonset/virt-handler
 fi
-log "waiting for virt-operator to deploy Hypernest"
+log "waiting for virt-operator to deploy Hypernest (phase Deployed, condition Available)"
+# KubeVirt's own wait: kubectl -n kubevirt wait kv kubevirt --for condition=Available.
 deadline=$((SECONDS + 600))
-phase=""
-while [ "$phase" != Deployed ]; do
-  [ $SECONDS -lt $deadline ] || die "Hypernest is not Deployed after 10 min (phase '$phase'); see: hack/kubectl.sh -n kubevirt get kubevirt kubevirt -o yaml, and hack/kubectl.sh -n kubevirt get pods"
+state=""
+while [ "$state" != "Deployed Available=True" ]; do
+  [ $SECONDS -lt $deadline ] || die "Hypernest is not Deployed and Available after 10 min ($state); see: hack/kubectl.sh -n kubevirt get kubevirt kubevirt -o yaml, and hack/kubectl.sh -n kubevirt get pods"
   sleep 2
-  new="$(kubectl -n kubevirt get kubevirt kubevirt -o jsonpath='{.status.phase}' 2>/dev/null || true)"
-  [ "$new" = "$phase" ] || log "  KubeVirt phase: ${new:-(none yet)}"
-  phase="$new"
+  new="$(kubectl -n kubevirt get kubevirt kubevirt -o jsonpath='{.status.phase} Available={.status.conditions[?(@.type=="Available")].status}' 2>/dev/null || true)"
+  [ "$new" != " Available=" ] || new="" # no status yet
+  [ "$new" = "$state" ] || log "  KubeVirt: ${new:-(no status yet)}"
+  state="$new"
 done

@@ -71,12 +71,18 @@ var _ = Describe("virt-operator: Hypernest from the KubeVirt object", Ordered, f
 	})
 
 	It("installs from scratch: Deployed, Available, with every component ready", func(ctx SpecContext) {
-		kv := waitForKubeVirtPhase(ctx, v1.KubeVirtPhaseDeployed)
+		kv := waitForKubeVirtDeployed(ctx)
 		Expect(kubeVirtCondition(kv, v1.KubeVirtConditionAvailable)).To(Equal(k8sv1.ConditionTrue))
 		Expect(kubeVirtCondition(kv, v1.KubeVirtConditionProgressing)).To(Equal(k8sv1.ConditionFalse))
 		Expect(kubeVirtCondition(kv, v1.KubeVirtConditionDegraded)).To(Equal(k8sv1.ConditionFalse))
+		// KubeVirt's test suite and tools wait for Created.
+		Expect(kubeVirtCondition(kv, v1.KubeVirtConditionCreated)).To(Equal(k8sv1.ConditionTrue))
 		Expect(*kv.Status.ObservedGeneration).To(Equal(kv.Generation))
 		Expect(kv.Status.ObservedKubeVirtVersion).To(Equal(installCfg.ImageTag))
+		Expect(kv.Status.ObservedDeploymentID).NotTo(BeEmpty())
+		Expect(kv.Status.ObservedDeploymentID).To(Equal(kv.Status.TargetDeploymentID))
+		Expect(kv.Status.ObservedDeploymentConfig).To(ContainSubstring(`"tag":"` + installCfg.ImageTag + `"`))
+		Expect(kv.Status.DefaultArchitecture).NotTo(BeEmpty())
 		Expect(install.WaitReady(ctx, crClient, installCfg, componentTimeout, func(string) {})).To(Succeed())
 	})
 
@@ -92,7 +98,7 @@ var _ = Describe("virt-operator: Hypernest from the KubeVirt object", Ordered, f
 			}
 			return got.UID
 		}).WithTimeout(operatorTimeout).ShouldNot(Equal(oldUID))
-		waitForKubeVirtPhase(ctx, v1.KubeVirtPhaseDeployed)
+		waitForKubeVirtDeployed(ctx)
 	})
 
 	It("passes spec.configuration to the components live, restarting none (useEmulation)", func(ctx SpecContext) {
@@ -142,7 +148,7 @@ var _ = Describe("virt-operator: Hypernest from the KubeVirt object", Ordered, f
 		setEmulation(installCfg.UseEmulation)
 		Eventually(kvmRequested).WithTimeout(apiTimeout).WithPolling(time.Second).Should(Equal(!installCfg.UseEmulation))
 		Consistently(generations).WithTimeout(5*time.Second).Should(Equal(before), "a component was rolled out again")
-		waitForKubeVirtPhase(ctx, v1.KubeVirtPhaseDeployed)
+		waitForKubeVirtDeployed(ctx)
 	})
 
 	It("upgrades to a new image tag, virt-handler last, with a running VM untouched", func(ctx SpecContext) {
@@ -190,7 +196,7 @@ var _ = Describe("virt-operator: Hypernest from the KubeVirt object", Ordered, f
 			}
 			return handlerImage
 		}).WithTimeout(operatorTimeout).WithPolling(200 * time.Millisecond).Should(HaveSuffix(":" + next))
-		kv = waitForKubeVirtPhase(ctx, v1.KubeVirtPhaseDeployed)
+		kv = waitForKubeVirtDeployed(ctx)
 		Expect(kv.Status.ObservedKubeVirtVersion).To(Equal(next))
 
 		after := getVMI(ctx, ns, vm.Name)
@@ -335,15 +341,21 @@ func getKubeVirt(ctx context.Context) *v1.KubeVirt {
 	return kv
 }
 
-func waitForKubeVirtPhase(ctx context.Context, phase v1.KubeVirtPhase) *v1.KubeVirt {
+// waitForKubeVirtDeployed waits as KubeVirt's own tests do: the operator has seen the
+// latest spec, and the installation is Deployed with Available=True, Progressing=False
+// and Degraded=False (during an update the phase stays Deployed, as in KubeVirt, and the
+// conditions tell the roll-out).
+func waitForKubeVirtDeployed(ctx context.Context) *v1.KubeVirt {
 	var kv *v1.KubeVirt
-	Eventually(func() v1.KubeVirtPhase {
+	Eventually(func(g Gomega) {
 		kv = getKubeVirt(ctx)
-		if kv.Status.ObservedGeneration == nil || *kv.Status.ObservedGeneration != kv.Generation {
-			return "" // not yet seen by the operator
-		}
-		return kv.Status.Phase
-	}).WithTimeout(operatorTimeout).WithPolling(time.Second).Should(Equal(phase), func() string {
+		g.Expect(kv.Status.ObservedGeneration).NotTo(BeNil(), "not yet seen by the operator")
+		g.Expect(*kv.Status.ObservedGeneration).To(Equal(kv.Generation), "the latest spec is not yet seen by the operator")
+		g.Expect(kv.Status.Phase).To(Equal(v1.KubeVirtPhaseDeployed))
+		g.Expect(kubeVirtCondition(kv, v1.KubeVirtConditionAvailable)).To(Equal(k8sv1.ConditionTrue), "Available")
+		g.Expect(kubeVirtCondition(kv, v1.KubeVirtConditionProgressing)).To(Equal(k8sv1.ConditionFalse), "Progressing")
+		g.Expect(kubeVirtCondition(kv, v1.KubeVirtConditionDegraded)).To(Equal(k8sv1.ConditionFalse), "Degraded")
+	}).WithContext(ctx).WithTimeout(operatorTimeout).WithPolling(time.Second).Should(Succeed(), func() string {
 		return "KubeVirt status: " + toJSON(kv.Status)
 	})
 	return kv

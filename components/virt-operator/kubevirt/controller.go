@@ -40,18 +40,8 @@ const (
 	blockedRequeue  = 10 * time.Second
 )
 
-// Condition reasons.
-const (
-	reasonAllComponentsReady = "AllComponentsReady"
-	reasonDeploying          = "DeploymentInProgress"
-	reasonApplyFailed        = "ApplyFailed"
-	reasonUninstallBlocked   = "UninstallBlockedByWorkloads"
-	reasonRemovingWorkloads  = "RemovingWorkloads"
-	reasonDeletingComponents = "DeletingComponents"
-	reasonWrongNamespace     = "WrongNamespace"
-	// KubeVirt's default: workloads are never removed by surprise.
-	defaultUninstallStrategy = v1.KubeVirtUninstallStrategyBlockUninstallIfWorkloadsExist
-)
+// KubeVirt's default: workloads are never removed by surprise.
+const defaultUninstallStrategy = v1.KubeVirtUninstallStrategyBlockUninstallIfWorkloadsExist
 
 // Reconciler installs Hypernest from KubeVirt objects in Namespace.
 type Reconciler struct {
@@ -171,9 +161,7 @@ func (r *Reconciler) config(ctx context.Context, kv *v1.KubeVirt) install.Config
 
 func (r *Reconciler) reconcileInstall(ctx context.Context, kv *v1.KubeVirt, cfg install.Config) (ctrl.Result, error) {
 	logger := log.FromContext(ctx)
-	kv.Status.TargetKubeVirtVersion = cfg.ImageTag
-	kv.Status.TargetKubeVirtRegistry = cfg.ImageRegistry
-	kv.Status.OperatorVersion = r.DefaultTag
+	setTarget(kv, cfg, r.DefaultTag)
 
 	crdList, err := crds.All()
 	if err != nil {
@@ -202,38 +190,31 @@ func (r *Reconciler) reconcileInstall(ctx context.Context, kv *v1.KubeVirt, cfg 
 				return r.applyFailed(kv, err)
 			}
 		}
+		// Every object of the target exists now (virt-handler's last).
+		conditionCreated(kv)
 		notReady = r.notRolledOut(ctx, cfg, install.HandlerName)
 	}
 	if notReady == "" {
 		notReady = r.apiServiceNotAvailable(ctx, cfg)
 	}
 
-	setCondition(kv, v1.KubeVirtConditionDegraded, k8sv1.ConditionFalse, reasonAllComponentsReady, "")
 	if notReady != "" {
-		if kv.Status.Phase != v1.KubeVirtPhaseDeployed || kv.Status.ObservedKubeVirtVersion != cfg.ImageTag {
-			kv.Status.Phase = v1.KubeVirtPhaseDeploying
-		}
-		if c := condition(kv, v1.KubeVirtConditionAvailable); c == nil || c.Status != k8sv1.ConditionTrue {
-			setCondition(kv, v1.KubeVirtConditionAvailable, k8sv1.ConditionFalse, reasonDeploying, notReady)
-		}
-		setCondition(kv, v1.KubeVirtConditionProgressing, k8sv1.ConditionTrue, reasonDeploying, notReady)
+		conditionsInProgress(kv, notReady)
 		logger.V(1).Info("waiting", "for", notReady)
 		return ctrl.Result{RequeueAfter: progressRequeue}, nil
 	}
-	if kv.Status.Phase != v1.KubeVirtPhaseDeployed || kv.Status.ObservedKubeVirtVersion != cfg.ImageTag {
+	if kv.Status.Phase != v1.KubeVirtPhaseDeployed || kv.Status.ObservedDeploymentID != kv.Status.TargetDeploymentID {
 		r.Recorder.Eventf(kv, k8sv1.EventTypeNormal, "Deployed", "Hypernest %s is deployed", cfg.ImageTag)
 	}
 	kv.Status.Phase = v1.KubeVirtPhaseDeployed
-	kv.Status.ObservedKubeVirtVersion = cfg.ImageTag
-	kv.Status.ObservedKubeVirtRegistry = cfg.ImageRegistry
-	setCondition(kv, v1.KubeVirtConditionAvailable, k8sv1.ConditionTrue, reasonAllComponentsReady, "All components are ready.")
-	setCondition(kv, v1.KubeVirtConditionProgressing, k8sv1.ConditionFalse, reasonAllComponentsReady, "")
+	setObserved(kv)
+	conditionsAvailable(kv)
 	return ctrl.Result{RequeueAfter: deployedRequeue}, nil
 }
 
 func (r *Reconciler) applyFailed(kv *v1.KubeVirt, err error) (ctrl.Result, error) {
-	setCondition(kv, v1.KubeVirtConditionDegraded, k8sv1.ConditionTrue, reasonApplyFailed, err.Error())
-	r.Recorder.Eventf(kv, k8sv1.EventTypeWarning, reasonApplyFailed, "%v", err)
+	conditionsFailed(kv, err)
+	r.Recorder.Eventf(kv, k8sv1.EventTypeWarning, reasonDeploymentFailed, "%v", err)
 	return ctrl.Result{}, err
 }
 
@@ -284,6 +265,7 @@ func (r *Reconciler) apiServiceNotAvailable(ctx context.Context, cfg install.Con
 // object the operator made, then the finalizer.
 func (r *Reconciler) reconcileDelete(ctx context.Context, kv *v1.KubeVirt, cfg install.Config) (ctrl.Result, error) {
 	kv.Status.Phase = v1.KubeVirtPhaseDeleting
+	conditionsDeleting(kv)
 	if !controllerutil.ContainsFinalizer(kv, v1.VirtOperatorComponentFinalizer) {
 		return ctrl.Result{}, nil
 	}
@@ -302,19 +284,19 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, kv *v1.KubeVirt, cfg i
 			r.Recorder.Event(kv, k8sv1.EventTypeWarning, reasonUninstallBlocked, msg)
 			return ctrl.Result{RequeueAfter: blockedRequeue}, nil
 		}
-		setCondition(kv, v1.KubeVirtConditionProgressing, k8sv1.ConditionTrue, reasonRemovingWorkloads, fmt.Sprintf("deleting %d VMIs and their VMs", n))
+		setCondition(kv, v1.KubeVirtConditionDegraded, k8sv1.ConditionTrue, reasonDeleting, fmt.Sprintf("Deletion was triggered; deleting %d VMIs and their VMs (spec.uninstallStrategy: RemoveWorkloads)", n))
 		if err := r.removeWorkloads(ctx, vmis); err != nil {
 			return ctrl.Result{}, err
 		}
 		return ctrl.Result{RequeueAfter: progressRequeue}, nil
 	}
 
-	setCondition(kv, v1.KubeVirtConditionProgressing, k8sv1.ConditionTrue, reasonDeletingComponents, "deleting Hypernest's components")
 	crdList, err := crds.All()
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := install.Delete(ctx, r.Client, cfg, crdList); err != nil {
+		setCondition(kv, v1.KubeVirtConditionSynchronized, k8sv1.ConditionFalse, reasonDeletionFailed, fmt.Sprintf("An error occurred during deletion: %v", err))
 		return ctrl.Result{}, err
 	}
 	r.Recorder.Event(kv, k8sv1.EventTypeNormal, "Deleted", "Hypernest's components are deleted")
@@ -349,28 +331,4 @@ func (r *Reconciler) removeWorkloads(ctx context.Context, vmis *v1.VirtualMachin
 // isNoMatch: the VMI CRD is gone already, so no VMI exists.
 func isNoMatch(err error) bool {
 	return meta.IsNoMatchError(err) || apierrors.IsNotFound(err)
-}
-
-func condition(kv *v1.KubeVirt, t v1.KubeVirtConditionType) *v1.KubeVirtCondition {
-	for i := range kv.Status.Conditions {
-		if kv.Status.Conditions[i].Type == t {
-			return &kv.Status.Conditions[i]
-		}
-	}
-	return nil
-}
-
-// setCondition sets a condition, moving lastTransitionTime only when its status changes.
-func setCondition(kv *v1.KubeVirt, t v1.KubeVirtConditionType, status k8sv1.ConditionStatus, reason, message string) {
-	now := metav1.Now()
-	if c := condition(kv, t); c != nil {
-		if c.Status != status {
-			c.LastTransitionTime = now
-		}
-		c.Status, c.Reason, c.Message = status, reason, message
-		return
-	}
-	kv.Status.Conditions = append(kv.Status.Conditions, v1.KubeVirtCondition{
-		Type: t, Status: status, Reason: reason, Message: message, LastTransitionTime: now, LastProbeTime: now,
-	})
 }
