@@ -29,6 +29,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
+	poolv1 "github.com/hypernest/hypernest/api/pool/v1beta1"
 	"github.com/hypernest/hypernest/components/virt-api/rest"
 	"github.com/hypernest/hypernest/components/virt-api/webhooks"
 	"github.com/hypernest/hypernest/components/virt-operator/install"
@@ -60,6 +61,7 @@ func main() {
 	scheme := runtime.NewScheme()
 	must(clientgoscheme.AddToScheme(scheme))
 	must(v1.AddToScheme(scheme))
+	must(poolv1.AddToScheme(scheme))
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},

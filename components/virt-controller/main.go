@@ -23,6 +23,8 @@ import (
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
+	poolv1 "github.com/hypernest/hypernest/api/pool/v1beta1"
+	"github.com/hypernest/hypernest/components/virt-controller/pool"
 	"github.com/hypernest/hypernest/components/virt-controller/replicaset"
 	"github.com/hypernest/hypernest/components/virt-controller/services"
 	"github.com/hypernest/hypernest/components/virt-controller/vm"
@@ -42,7 +44,7 @@ func main() {
 	var (
 		launcherImage, pullPolicy, namespace, probeAddr, metricsAddr string
 		useEmulation, leaderElect                                    bool
-		vmWorkers, vmiWorkers, replicaSetWorkers                     int
+		vmWorkers, vmiWorkers, replicaSetWorkers, poolWorkers        int
 		zapOpts                                                      zap.Options
 	)
 	flag.StringVar(&launcherImage, "launcher-image", "", "the virt-launcher image launcher pods run (required)")
@@ -58,6 +60,8 @@ func main() {
 	flag.IntVar(&vmiWorkers, "vmi-workers", 10, "VMIs reconciled in parallel")
 	// KubeVirt's --rs-threadiness default.
 	flag.IntVar(&replicaSetWorkers, "replicaset-workers", 3, "VMI replica sets reconciled in parallel")
+	// As many as for replica sets: pools are few and each pass is short.
+	flag.IntVar(&poolWorkers, "pool-workers", 3, "VM pools reconciled in parallel")
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	log := zap.New(zap.UseFlagOptions(&zapOpts)).WithName("virt-controller")
@@ -72,6 +76,7 @@ func main() {
 	scheme := runtime.NewScheme()
 	must(clientgoscheme.AddToScheme(scheme))
 	must(v1.AddToScheme(scheme))
+	must(poolv1.AddToScheme(scheme))
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                  scheme,
 		HealthProbeBindAddress:  probeAddr,
@@ -110,6 +115,10 @@ func main() {
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorderFor("virtualmachineinstancereplicaset-controller"),
 	}).SetupWithManager(mgr, replicaSetWorkers))
+	must((&pool.Reconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorderFor("virtualmachinepool-controller"),
+	}).SetupWithManager(mgr, poolWorkers))
 
 	log.Info("starting", "launcherImage", launcherImage, "useEmulation", useEmulation)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {

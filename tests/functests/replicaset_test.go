@@ -82,16 +82,6 @@ var _ = Describe("VMI replica sets (virt-controller, virt-api)", Ordered, func()
 		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "a 422 Invalid answer: %v", err)
 		Expect(err.Error()).To(ContainSubstring("spec.template.metadata.labels"))
 	})
-
-	It("refuses KubeVirt's vm-pool-cirros.yaml with a message saying pools are not run yet, instead of storing a pool nothing runs", func(ctx SpecContext) {
-		obj, err := framework.DecodeExample("vm-pool-cirros.yaml")
-		Expect(err).NotTo(HaveOccurred())
-		pool := obj.(client.Object)
-		pool.SetNamespace(newTestNamespace())
-		err = crClient.Create(ctx, pool)
-		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "a 422 Invalid answer: %v", err)
-		Expect(err.Error()).To(ContainSubstring("VirtualMachinePools are not run by Hypernest yet"))
-	})
 })
 
 // replicaSetVMIs lists the live VMIs the set controls.

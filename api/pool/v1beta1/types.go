@@ -89,6 +89,138 @@ type VirtualMachinePoolSpec struct {
 	// MaxUnavailable VMs during an update. Defaults to 100%.
 	// +optional
 	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
+	// ScaleInStrategy says which VMs go when the pool shrinks. Defaults to proactive
+	// with a random choice.
+	// +optional
+	ScaleInStrategy *VirtualMachinePoolScaleInStrategy `json:"scaleInStrategy,omitempty"`
+	// UpdateStrategy says how VMs follow a changed template. Defaults to proactive.
+	// +optional
+	UpdateStrategy *VirtualMachinePoolUpdateStrategy `json:"updateStrategy,omitempty"`
+	// Autohealing replaces VMs that keep failing to start: deleted, then made again
+	// under the same name.
+	// +optional
+	Autohealing *VirtualMachinePoolAutohealingStrategy `json:"autohealing,omitempty"`
+}
+
+// VirtualMachinePoolScaleInStrategy: set at most one.
+type VirtualMachinePoolScaleInStrategy struct {
+	// Unmanaged: the pool never deletes VMs to shrink; remove them yourself.
+	// +optional
+	Unmanaged *VirtualMachinePoolUnmanagedStrategy `json:"unmanaged,omitempty"`
+	// Opportunistic: the pool shrinks only as VMs are deleted by someone else.
+	// +optional
+	Opportunistic *VirtualMachinePoolOpportunisticScaleInStrategy `json:"opportunistic,omitempty"`
+	// Proactive: the pool deletes VMs chosen by the selection policy.
+	// +optional
+	Proactive *VirtualMachinePoolProactiveScaleInStrategy `json:"proactive,omitempty"`
+}
+
+// VirtualMachinePoolUnmanagedStrategy leaves the VMs alone.
+type VirtualMachinePoolUnmanagedStrategy struct{}
+
+// VirtualMachinePoolOpportunisticScaleInStrategy shrinks as VMs go.
+type VirtualMachinePoolOpportunisticScaleInStrategy struct {
+	// StatePreservation keeps a removed VM's volumes.
+	// +optional
+	StatePreservation *StatePreservation `json:"statePreservation,omitempty"`
+}
+
+// VirtualMachinePoolProactiveScaleInStrategy deletes the VMs the policy picks.
+type VirtualMachinePoolProactiveScaleInStrategy struct {
+	// SelectionPolicy picks the VMs to delete.
+	// +optional
+	SelectionPolicy *VirtualMachinePoolSelectionPolicy `json:"selectionPolicy,omitempty"`
+	// StatePreservation keeps a removed VM's volumes.
+	// +optional
+	StatePreservation *StatePreservation `json:"statePreservation,omitempty"`
+}
+
+// StatePreservation: whether a VM removed by scale-in keeps its volumes.
+// +kubebuilder:validation:Enum=Disabled;Offline;Online
+type StatePreservation string
+
+const (
+	// StatePreservationDisabled deletes a removed VM's volumes with it.
+	StatePreservationDisabled StatePreservation = "Disabled"
+	// StatePreservationOffline keeps them.
+	StatePreservationOffline StatePreservation = "Offline"
+	// StatePreservationOnline keeps them (as Offline).
+	StatePreservationOnline StatePreservation = "Online"
+)
+
+// VirtualMachinePoolUpdateStrategy: set at most one.
+type VirtualMachinePoolUpdateStrategy struct {
+	// Unmanaged: VMs keep the template they were made from.
+	// +optional
+	Unmanaged *VirtualMachinePoolUnmanagedStrategy `json:"unmanaged,omitempty"`
+	// Opportunistic: VMs take the new template; running guests get it at their next
+	// start.
+	// +optional
+	Opportunistic *VirtualMachinePoolOpportunisticUpdateStrategy `json:"opportunistic,omitempty"`
+	// Proactive: VMs take the new template and running guests are restarted to get it,
+	// maxUnavailable at a time.
+	// +optional
+	Proactive *VirtualMachinePoolProactiveUpdateStrategy `json:"proactive,omitempty"`
+}
+
+// VirtualMachinePoolOpportunisticUpdateStrategy updates VMs without restarting them.
+type VirtualMachinePoolOpportunisticUpdateStrategy struct{}
+
+// VirtualMachinePoolProactiveUpdateStrategy restarts VMs to update them.
+type VirtualMachinePoolProactiveUpdateStrategy struct {
+	// SelectionPolicy picks and orders the VMs to update.
+	// +optional
+	SelectionPolicy *VirtualMachinePoolSelectionPolicy `json:"selectionPolicy,omitempty"`
+}
+
+// VirtualMachinePoolSelectionPolicy picks VMs: selectors filter, sortPolicy orders.
+type VirtualMachinePoolSelectionPolicy struct {
+	// Selectors limit the VMs considered.
+	// +optional
+	Selectors *VirtualMachinePoolSelectors `json:"selectors,omitempty"`
+	// SortPolicy orders them. Defaults to Random.
+	// +optional
+	SortPolicy *VirtualMachinePoolSortPolicy `json:"sortPolicy,omitempty"`
+}
+
+// VirtualMachinePoolSelectors match a VM's template.
+type VirtualMachinePoolSelectors struct {
+	// LabelSelector matches spec.template.metadata.labels of the VMs.
+	// +optional
+	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty"`
+	// NodeSelectorRequirementMatcher matches spec.template.spec.nodeSelector of the VMs.
+	// +optional
+	NodeSelectorRequirementMatcher *[]k8sv1.NodeSelectorRequirement `json:"nodeSelectorRequirementMatcher,omitempty"`
+}
+
+// VirtualMachinePoolSortPolicy orders VMs for scale-in or update.
+// +kubebuilder:validation:Enum=AscendingOrder;DescendingOrder;Newest;Oldest;Random
+type VirtualMachinePoolSortPolicy string
+
+const (
+	// VirtualMachinePoolSortAscendingOrder takes the lowest index first.
+	VirtualMachinePoolSortAscendingOrder VirtualMachinePoolSortPolicy = "AscendingOrder"
+	// VirtualMachinePoolSortDescendingOrder takes the highest index first.
+	VirtualMachinePoolSortDescendingOrder VirtualMachinePoolSortPolicy = "DescendingOrder"
+	// VirtualMachinePoolSortNewest takes the newest VM first.
+	VirtualMachinePoolSortNewest VirtualMachinePoolSortPolicy = "Newest"
+	// VirtualMachinePoolSortOldest takes the oldest VM first.
+	VirtualMachinePoolSortOldest VirtualMachinePoolSortPolicy = "Oldest"
+	// VirtualMachinePoolSortRandom takes VMs in random order.
+	VirtualMachinePoolSortRandom VirtualMachinePoolSortPolicy = "Random"
+)
+
+// VirtualMachinePoolAutohealingStrategy replaces VMs that fail to start.
+type VirtualMachinePoolAutohealingStrategy struct {
+	// StartUpFailureThreshold is the failed starts in a row after which a VM is
+	// replaced. Defaults to 3.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	StartUpFailureThreshold *uint32 `json:"startUpFailureThreshold,omitempty"`
+	// MinFailingToStartDuration a VM must fail to start for (crash loop, unschedulable,
+	// image or volume errors) before it is replaced. Defaults to 5m.
+	// +optional
+	MinFailingToStartDuration *metav1.Duration `json:"minFailingToStartDuration,omitempty"`
 }
 
 // VirtualMachinePoolNameGeneration appends VM indexes to referenced names.
@@ -149,3 +281,13 @@ type VirtualMachinePoolStatus struct {
 	// +optional
 	LabelSelector string `json:"labelSelector,omitempty"`
 }
+
+// VirtualMachinePoolKind is the pool's kind.
+const VirtualMachinePoolKind = "VirtualMachinePool"
+
+// VirtualMachinePoolGroupVersionKind is the pool's GroupVersionKind, for owner references.
+var VirtualMachinePoolGroupVersionKind = SchemeGroupVersion.WithKind(VirtualMachinePoolKind)
+
+// VirtualMachinePoolRevisionNameLabel is on a pool's VMs and their VMIs: the
+// ControllerRevision (<pool>-<generation>) of the pool spec they were made from.
+const VirtualMachinePoolRevisionNameLabel = "kubevirt.io/vm-pool-revision-name"

@@ -20,6 +20,7 @@ import (
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	"github.com/hypernest/hypernest/api/core/v1/defaults"
 	"github.com/hypernest/hypernest/api/core/v1/validation"
+	poolv1 "github.com/hypernest/hypernest/api/pool/v1beta1"
 	"github.com/hypernest/hypernest/pkg/clusterconfig"
 )
 
@@ -33,7 +34,7 @@ func Register(mux *http.ServeMux, scheme *runtime.Scheme, reader client.Reader, 
 	mux.Handle(paths.ValidateVM, &admission.Webhook{Handler: &vmValidator{decoder: decoder, config: config}})
 	mux.Handle(paths.ValidateReplicaSet, &admission.Webhook{Handler: &replicaSetValidator{decoder: decoder, config: config}})
 	mux.Handle(paths.ValidateKubeVirt, &admission.Webhook{Handler: &kubeVirtValidator{decoder: decoder, reader: reader}})
-	mux.Handle(paths.ValidatePool, &admission.Webhook{Handler: poolRefuser{}})
+	mux.Handle(paths.ValidatePool, &admission.Webhook{Handler: &poolValidator{decoder: decoder, config: config}})
 }
 
 // Paths are the URL paths of the webhooks (the install package's).
@@ -113,7 +114,8 @@ func (v *vmiValidator) Handle(ctx context.Context, req admission.Request) admiss
 	}
 	path := field.NewPath("spec")
 	errs := validation.ValidateVirtualMachineInstanceSpec(path, &vmi.Spec)
-	return invalid(append(errs, validateAgainstConfig(path, &vmi.Spec, v.config(ctx))...))
+	errs = append(errs, validateAgainstConfig(path, &vmi.Spec, v.config(ctx))...)
+	return invalid(errs).WithWarnings(validation.WarnVirtualMachineInstanceSpec(path, &vmi.Spec)...)
 }
 
 // validateAgainstConfig refuses what the cluster configuration does not permit.
@@ -161,10 +163,12 @@ func (v *vmValidator) Handle(ctx context.Context, req admission.Request) admissi
 		return admission.Errored(http.StatusBadRequest, err)
 	}
 	errs := validation.ValidateVirtualMachineSpec(field.NewPath("spec"), &vm.Spec)
-	if vm.Spec.Template != nil {
-		errs = append(errs, validateAgainstConfig(field.NewPath("spec", "template", "spec"), &vm.Spec.Template.Spec, v.config(ctx))...)
+	if vm.Spec.Template == nil {
+		return invalid(errs)
 	}
-	return invalid(errs)
+	templatePath := field.NewPath("spec", "template", "spec")
+	errs = append(errs, validateAgainstConfig(templatePath, &vm.Spec.Template.Spec, v.config(ctx))...)
+	return invalid(errs).WithWarnings(validation.WarnVirtualMachineInstanceSpec(templatePath, &vm.Spec.Template.Spec)...)
 }
 
 // replicaSetValidator refuses VMI replica sets whose selector or template would not
@@ -183,8 +187,11 @@ func (v *replicaSetValidator) Handle(ctx context.Context, req admission.Request)
 		return admission.Allowed("") // the garbage collector's finalizer updates while it goes
 	}
 	errs := validation.ValidateVirtualMachineInstanceReplicaSetSpec(field.NewPath("spec"), &rs.Spec)
+	var warnings []string
 	if rs.Spec.Template != nil {
-		errs = append(errs, validateAgainstConfig(field.NewPath("spec", "template", "spec"), &rs.Spec.Template.Spec, v.config(ctx))...)
+		templatePath := field.NewPath("spec", "template", "spec")
+		errs = append(errs, validateAgainstConfig(templatePath, &rs.Spec.Template.Spec, v.config(ctx))...)
+		warnings = validation.WarnVirtualMachineInstanceSpec(templatePath, &rs.Spec.Template.Spec)
 	}
 	if req.Operation == admissionv1.Update {
 		old := &v1.VirtualMachineInstanceReplicaSet{}
@@ -197,20 +204,42 @@ func (v *replicaSetValidator) Handle(ctx context.Context, req admission.Request)
 			errs = append(errs, field.Forbidden(field.NewPath("spec", "selector"), "the selector cannot change; create a new replica set"))
 		}
 	}
-	return invalid(errs)
+	return invalid(errs).WithWarnings(warnings...)
 }
 
-// poolRefuser refuses new VirtualMachinePools: Hypernest has no pool controller yet, and
-// a pool stored but never run would fail its user silently. Updates and deletes of pools
-// stored before pass, so they can be removed.
-type poolRefuser struct{}
+// poolValidator refuses VM pools whose selector, template or strategies would not work,
+// naming the field, and warns as for the VMs the pool will make.
+type poolValidator struct {
+	decoder admission.Decoder
+	config  ConfigFunc
+}
 
-func (poolRefuser) Handle(_ context.Context, req admission.Request) admission.Response {
-	if req.Operation != admissionv1.Create {
-		return admission.Allowed("")
+func (v *poolValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	pool := &poolv1.VirtualMachinePool{}
+	if err := v.decoder.Decode(req, pool); err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
 	}
-	return invalid(field.ErrorList{field.Forbidden(field.NewPath("spec"),
-		"VirtualMachinePools are not run by Hypernest yet; use a VirtualMachineInstanceReplicaSet, or VirtualMachines")})
+	if pool.DeletionTimestamp != nil {
+		return admission.Allowed("") // the garbage collector's finalizer updates while it goes
+	}
+	errs := validation.ValidateVirtualMachinePoolSpec(field.NewPath("spec"), &pool.Spec)
+	var warnings []string
+	if t := pool.Spec.VirtualMachineTemplate; t != nil && t.Spec.Template != nil {
+		templatePath := field.NewPath("spec", "virtualMachineTemplate", "spec", "template", "spec")
+		errs = append(errs, validateAgainstConfig(templatePath, &t.Spec.Template.Spec, v.config(ctx))...)
+		warnings = validation.WarnVirtualMachineInstanceSpec(templatePath, &t.Spec.Template.Spec)
+	}
+	if req.Operation == admissionv1.Update {
+		old := &poolv1.VirtualMachinePool{}
+		if err := v.decoder.DecodeRaw(req.OldObject, old); err != nil {
+			return admission.Errored(http.StatusBadRequest, err)
+		}
+		// As KubeVirt: a changed selector would orphan the pool's VMs.
+		if !equality.Semantic.DeepEqual(old.Spec.Selector, pool.Spec.Selector) {
+			errs = append(errs, field.Forbidden(field.NewPath("spec", "selector"), "the selector cannot change; create a new pool"))
+		}
+	}
+	return invalid(errs).WithWarnings(warnings...)
 }
 
 // kubeVirtValidator allows one KubeVirt object in the cluster, as KubeVirt does: two

@@ -3,18 +3,25 @@ package webhooks
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	k8sv1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	"github.com/hypernest/hypernest/api/core/v1/validation"
+	poolv1 "github.com/hypernest/hypernest/api/pool/v1beta1"
 	"github.com/hypernest/hypernest/pkg/clusterconfig"
 	"github.com/hypernest/hypernest/tests/framework"
 )
@@ -27,6 +34,9 @@ func configOf(c clusterconfig.Config) ConfigFunc {
 func decoder(t *testing.T) admission.Decoder {
 	scheme := runtime.NewScheme()
 	if err := v1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := poolv1.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
 	}
 	return admission.NewDecoder(scheme)
@@ -263,13 +273,95 @@ func keys(m map[string]bool) []string {
 	return out
 }
 
-func TestNewPoolsAreRefusedUntilHypernestRunsThem(t *testing.T) {
-	pool := map[string]any{"apiVersion": "pool.kubevirt.io/v1beta1", "kind": "VirtualMachinePool", "metadata": map[string]any{"name": "p"}}
-	resp := poolRefuser{}.Handle(context.Background(), request(t, admissionv1.Create, pool, nil, "alice"))
-	if resp.Allowed || resp.Result.Code != 422 || !strings.Contains(resp.Result.Message, "VirtualMachinePools are not run by Hypernest yet") {
-		t.Fatalf("want a 422 naming the missing pool support, got %+v", resp.Result)
+func TestPoolValidation(t *testing.T) {
+	v := &poolValidator{decoder: decoder(t), config: configOf(clusterconfig.Config{})}
+	good := example(t, "vm-pool-cirros.yaml").(*poolv1.VirtualMachinePool)
+	if resp := v.Handle(context.Background(), request(t, admissionv1.Create, good, nil, "alice")); !resp.Allowed {
+		t.Fatalf("vm-pool-cirros.yaml refused: %+v", resp.Result)
 	}
-	if resp := (poolRefuser{}).Handle(context.Background(), request(t, admissionv1.Update, pool, pool, "alice")); !resp.Allowed {
-		t.Fatalf("an update of a stored pool must pass, so it can be removed: %+v", resp.Result)
+	for name, tc := range map[string]struct {
+		mutate func(*poolv1.VirtualMachinePool)
+		field  string
+	}{
+		"no template": {func(p *poolv1.VirtualMachinePool) { p.Spec.VirtualMachineTemplate = nil }, "spec.virtualMachineTemplate"},
+		"a selector that misses the template": {func(p *poolv1.VirtualMachinePool) {
+			p.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"other": "x"}}
+		}, "spec.virtualMachineTemplate.metadata.labels"},
+		"no selector":              {func(p *poolv1.VirtualMachinePool) { p.Spec.Selector = nil }, "spec.selector"},
+		"maxUnavailable 0":         {func(p *poolv1.VirtualMachinePool) { p.Spec.MaxUnavailable = ptr.To(intstr.FromInt32(0)) }, "spec.maxUnavailable"},
+		"maxUnavailable 150%":      {func(p *poolv1.VirtualMachinePool) { p.Spec.MaxUnavailable = ptr.To(intstr.FromString("150%")) }, "spec.maxUnavailable"},
+		"maxUnavailable not a pct": {func(p *poolv1.VirtualMachinePool) { p.Spec.MaxUnavailable = ptr.To(intstr.FromString("3")) }, "spec.maxUnavailable"},
+		"two scale-in strategies": {func(p *poolv1.VirtualMachinePool) {
+			p.Spec.ScaleInStrategy = &poolv1.VirtualMachinePoolScaleInStrategy{Unmanaged: &poolv1.VirtualMachinePoolUnmanagedStrategy{}, Proactive: &poolv1.VirtualMachinePoolProactiveScaleInStrategy{}}
+		}, "spec.scaleInStrategy"},
+		"a negative autohealing duration": {func(p *poolv1.VirtualMachinePool) {
+			p.Spec.Autohealing = &poolv1.VirtualMachinePoolAutohealingStrategy{MinFailingToStartDuration: &metav1.Duration{Duration: -time.Minute}}
+		}, "spec.autohealing.minFailingToStartDuration"},
+		"a template Hypernest cannot run": {func(p *poolv1.VirtualMachinePool) {
+			p.Spec.VirtualMachineTemplate.Spec.Template.Spec.Domain.Devices.Disks[0].Name = "missing"
+		}, "spec.virtualMachineTemplate.spec.template.spec.domain.devices.disks[0].name"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			pool := good.DeepCopy()
+			tc.mutate(pool)
+			resp := v.Handle(context.Background(), request(t, admissionv1.Create, pool, nil, "alice"))
+			if resp.Allowed || resp.Result.Code != 422 {
+				t.Fatalf("want a 422, got %+v", resp.Result)
+			}
+			var fields []string
+			for _, c := range resp.Result.Details.Causes {
+				fields = append(fields, c.Field)
+			}
+			if !slices.Contains(fields, tc.field) {
+				t.Fatalf("no cause names %s: %+v", tc.field, resp.Result.Details.Causes)
+			}
+		})
+	}
+	t.Run("the selector cannot change", func(t *testing.T) {
+		// Still a valid selector of the template: only the change is at fault.
+		changed := good.DeepCopy()
+		changed.Spec.VirtualMachineTemplate.ObjectMeta.Labels["extra"] = "x"
+		changed.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"extra": "x"}}
+		resp := v.Handle(context.Background(), request(t, admissionv1.Update, changed, good, "alice"))
+		if resp.Allowed || !strings.Contains(resp.Result.Message, "spec.selector") {
+			t.Fatalf("want the selector change refused, got %+v", resp.Result)
+		}
+		scaled := good.DeepCopy()
+		scaled.Spec.Replicas = ptr.To[int32](5)
+		if resp := v.Handle(context.Background(), request(t, admissionv1.Update, scaled, good, "alice")); !resp.Allowed {
+			t.Fatalf("scaling refused: %v", resp.Result)
+		}
+	})
+}
+
+// KubeVirt accepts guests from 1M (its tests run guest-less VMIs of 1Mi): virt-api
+// takes them with a warning naming the field, and refuses only below KubeVirt's floor.
+func TestSmallGuestsAreWarnedNotRefused(t *testing.T) {
+	v := &vmiValidator{decoder: decoder(t), namespace: "kubevirt", config: configOf(clusterconfig.Config{})}
+	vmi := example(t, "vmi-nocloud.yaml").(*v1.VirtualMachineInstance)
+	vmi.Spec.Domain.Memory = nil
+	vmi.Spec.Domain.Resources.Requests = k8sv1.ResourceList{k8sv1.ResourceMemory: resource.MustParse("1Mi")}
+	resp := v.Handle(context.Background(), request(t, admissionv1.Create, vmi, nil, "alice"))
+	if !resp.Allowed {
+		t.Fatalf("a 1Mi guest must be accepted, as KubeVirt does: %+v", resp.Result)
+	}
+	if len(resp.Warnings) != 1 || !strings.HasPrefix(resp.Warnings[0], "spec.domain.resources.requests.memory: 1Mi is less than 128Mi") {
+		t.Fatalf("want one warning naming spec.domain.resources.requests.memory, got %q", resp.Warnings)
+	}
+
+	vmi.Spec.Domain.Resources.Requests[k8sv1.ResourceMemory] = resource.MustParse("512Ki")
+	resp = v.Handle(context.Background(), request(t, admissionv1.Create, vmi, nil, "alice"))
+	if resp.Allowed || resp.Result.Details.Causes[0].Field != "spec.domain.resources.requests.memory" {
+		t.Fatalf("a guest under 1M must be refused naming its field, got %+v", resp.Result)
+	}
+
+	vm := example(t, "vm-cirros.yaml").(*v1.VirtualMachine)
+	vm.Spec.Template.Spec.Domain.Memory = &v1.Memory{Guest: ptr.To(resource.MustParse("64Mi"))}
+	resp = (&vmValidator{decoder: decoder(t), config: configOf(clusterconfig.Config{})}).Handle(context.Background(), request(t, admissionv1.Create, vm, nil, "alice"))
+	if !resp.Allowed || len(resp.Warnings) != 1 || !strings.HasPrefix(resp.Warnings[0], "spec.template.spec.domain.memory.guest: 64Mi") {
+		t.Fatalf("a VM of a 64Mi guest: want allowed with a warning, got allowed=%v warnings=%q", resp.Allowed, resp.Warnings)
+	}
+	if resp := (&vmValidator{decoder: decoder(t), config: configOf(clusterconfig.Config{})}).Handle(context.Background(), request(t, admissionv1.Create, example(t, "vm-cirros.yaml"), nil, "alice")); len(resp.Warnings) != 0 {
+		t.Fatalf("the example VM must pass without warnings, got %q", resp.Warnings)
 	}
 }

@@ -125,12 +125,12 @@ func TestConvertRefusesBadSpecsNamingTheField(t *testing.T) {
 			},
 			field: `spec.domain.devices.disks[3].name: Invalid value: "missing": volume "missing" not found`,
 		},
-		"a guest too small to boot": {
+		"a guest under KubeVirt's 1M floor": {
 			mutate: func(vmi *v1.VirtualMachineInstance) {
-				small := resource.MustParse("64Mi")
+				small := resource.MustParse("512Ki")
 				vmi.Spec.Domain.Memory.Guest = &small
 			},
-			field: `spec.domain.memory.guest: Invalid value: "64Mi": must be at least 128Mi`,
+			field: `spec.domain.memory.guest: Invalid value: "512Ki": must be greater than or equal to 1M`,
 		},
 		"an unknown disk bus": {
 			mutate: func(vmi *v1.VirtualMachineInstance) { vmi.Spec.Domain.Devices.Disks[0].Disk.Bus = "ide" },

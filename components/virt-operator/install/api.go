@@ -177,7 +177,7 @@ func APIObjects(cfg Config, caBundle []byte) []client.Object {
 			{Name: "virtualmachineinstancereplicasets-validator.kubevirt.io", ClientConfig: webhookClient(ValidateReplicaSetPath), Rules: rule("virtualmachineinstancereplicasets", create, update),
 				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
 			{Name: "virtualmachinepools-validator.pool.kubevirt.io", ClientConfig: webhookClient(ValidatePoolPath),
-				Rules: []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{create}, Rule: admissionregistrationv1.Rule{
+				Rules: []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{create, update}, Rule: admissionregistrationv1.Rule{
 					APIGroups: []string{"pool.kubevirt.io"}, APIVersions: []string{"*"}, Resources: []string{"virtualmachinepools"}, Scope: ptr.To(admissionregistrationv1.NamespacedScope)}}},
 				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
 			{Name: "kubevirts-validator.kubevirt.io", ClientConfig: webhookClient(ValidateKubeVirts), Rules: rule("kubevirts", create, update),

@@ -26,7 +26,8 @@ func ControllerObjects(cfg Config) []client.Object {
 	clusterRole := &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: "kubevirt.io:" + ControllerName, Labels: labels},
 		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachines"}, Verbs: []string{"get", "list", "watch", "patch", "update"}},
+			// VMs: create and delete only for pools.
+			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachines"}, Verbs: []string{"get", "list", "watch", "create", "delete", "patch", "update"}},
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachines/status", "virtualmachines/finalizers"}, Verbs: []string{"patch", "update"}},
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstances"}, Verbs: []string{"get", "list", "watch", "create", "delete", "patch", "update"}},
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstances/status", "virtualmachineinstances/finalizers"}, Verbs: []string{"patch", "update"}},
@@ -34,6 +35,11 @@ func ControllerObjects(cfg Config) []client.Object {
 			// subresource lets their VMIs' owner references block the set's deletion.
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstancereplicasets"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstancereplicasets/status", "virtualmachineinstancereplicasets/finalizers"}, Verbs: []string{"patch", "update"}},
+			// Pools, as replica sets; the ControllerRevisions hold the pool specs their VMs
+			// were made from.
+			{APIGroups: []string{"pool.kubevirt.io"}, Resources: []string{"virtualmachinepools"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{"pool.kubevirt.io"}, Resources: []string{"virtualmachinepools/status", "virtualmachinepools/finalizers"}, Verbs: []string{"patch", "update"}},
+			{APIGroups: []string{"apps"}, Resources: []string{"controllerrevisions"}, Verbs: []string{"get", "list", "watch", "create", "delete"}},
 			// Launcher pods only in practice; RBAC cannot narrow pods by label.
 			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch", "create", "delete"}},
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch", "update"}},

@@ -24,6 +24,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	kubevirtv1 "github.com/hypernest/hypernest/api/core/v1"
+	poolv1 "github.com/hypernest/hypernest/api/pool/v1beta1"
+	"github.com/hypernest/hypernest/components/virt-controller/pool"
 	"github.com/hypernest/hypernest/components/virt-controller/replicaset"
 	"github.com/hypernest/hypernest/tests/framework"
 )
@@ -62,12 +64,14 @@ var _ = BeforeSuite(func() {
 	scheme := runtime.NewScheme()
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	Expect(kubevirtv1.AddToScheme(scheme)).To(Succeed())
+	Expect(poolv1.AddToScheme(scheme)).To(Succeed())
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
 	Expect(err).NotTo(HaveOccurred())
 	Expect((&replicaset.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("virtualmachineinstancereplicaset-controller")}).SetupWithManager(mgr, 2)).To(Succeed())
+	Expect((&pool.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("virtualmachinepool-controller")}).SetupWithManager(mgr, 2)).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
 	stop = cancel
 	go func() {
@@ -87,7 +91,7 @@ var _ = AfterSuite(func() {
 
 // newNamespace makes a namespace for one spec.
 func newNamespace() string {
-	ns := &corev1.Namespace{ObjectMeta: ctrl.ObjectMeta{GenerateName: "vmirs-"}}
+	ns := &corev1.Namespace{ObjectMeta: ctrl.ObjectMeta{GenerateName: "ctrl-"}}
 	Expect(k8sClient.Create(context.Background(), ns)).To(Succeed())
 	return ns.Name
 }

@@ -7,7 +7,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
-	"github.com/hypernest/hypernest/api/core/v1/defaults"
 )
 
 // ValidateVirtualMachineInstanceReplicaSetSpec checks a VMI replica set as KubeVirt does:
@@ -18,30 +17,30 @@ func ValidateVirtualMachineInstanceReplicaSetSpec(path *field.Path, spec *v1.Vir
 	if spec.Replicas != nil && *spec.Replicas < 0 {
 		errs = append(errs, field.Invalid(path.Child("replicas"), *spec.Replicas, "must be 0 or more"))
 	}
-	errs = append(errs, validateSelector(path, spec)...)
 	if spec.Template == nil {
 		return append(errs, field.Required(path.Child("template"), "a replica set needs the template of the VMIs it runs"))
 	}
-	// The template is checked as its VMIs will be: completed with the defaults first.
-	template := spec.Template.Spec.DeepCopy()
-	defaults.SetVirtualMachineInstanceSpecDefaults(template)
-	return append(errs, ValidateVirtualMachineInstanceSpec(path.Child("template", "spec"), template)...)
+	errs = append(errs, validateSelector(path.Child("selector"), spec.Selector, path.Child("template", "metadata", "labels"), spec.Template.ObjectMeta.Labels)...)
+	return append(errs, validateTemplateSpec(path.Child("template", "spec"), &spec.Template.Spec)...)
 }
 
-func validateSelector(path *field.Path, spec *v1.VirtualMachineInstanceReplicaSetSpec) field.ErrorList {
-	if spec.Selector == nil {
-		return field.ErrorList{field.Required(path.Child("selector"), "a replica set needs a selector that matches spec.template.metadata.labels")}
+// validateSelector checks a set's selector: present, valid, not empty, and selecting
+// the labels of the template it creates from (else the set would never count what it
+// creates, and create forever).
+func validateSelector(path *field.Path, sel *metav1.LabelSelector, labelsPath *field.Path, templateLabels map[string]string) field.ErrorList {
+	if sel == nil {
+		return field.ErrorList{field.Required(path, "a selector that matches "+labelsPath.String()+" is required")}
 	}
-	errs := metav1validation.ValidateLabelSelector(spec.Selector, metav1validation.LabelSelectorValidationOptions{}, path.Child("selector"))
-	selector, err := metav1.LabelSelectorAsSelector(spec.Selector)
+	errs := metav1validation.ValidateLabelSelector(sel, metav1validation.LabelSelectorValidationOptions{}, path)
+	selector, err := metav1.LabelSelectorAsSelector(sel)
 	switch {
 	case err != nil:
 		// ValidateLabelSelector named the field.
 	case selector.Empty():
-		errs = append(errs, field.Invalid(path.Child("selector"), spec.Selector, "an empty selector would select every VMI in the namespace; select the template's labels"))
-	case spec.Template != nil && !selector.Matches(labels.Set(spec.Template.ObjectMeta.Labels)):
-		errs = append(errs, field.Invalid(path.Child("template", "metadata", "labels"), spec.Template.ObjectMeta.Labels,
-			"the selector does not match the template's labels: the set would not count the VMIs it creates"))
+		errs = append(errs, field.Invalid(path, sel, "an empty selector would select everything in the namespace; select the template's labels"))
+	case !selector.Matches(labels.Set(templateLabels)):
+		errs = append(errs, field.Invalid(labelsPath, templateLabels,
+			"the selector does not match the template's labels: the set would not count what it creates"))
 	}
 	return errs
 }

@@ -30,8 +30,14 @@ func ValidateVirtualMachineSpec(path *field.Path, vmSpec *v1.VirtualMachineSpec)
 	if vmSpec.Template == nil {
 		return append(errs, field.Required(path.Child("template"), "a VM needs the template of the VMI it runs"))
 	}
-	// The template is checked as its VMI will be: completed with the defaults first.
-	template := vmSpec.Template.Spec.DeepCopy()
-	defaults.SetVirtualMachineInstanceSpecDefaults(template)
-	return append(errs, ValidateVirtualMachineInstanceSpec(path.Child("template", "spec"), template)...)
+	return append(errs, validateTemplateSpec(path.Child("template", "spec"), &vmSpec.Template.Spec)...)
+}
+
+// validateTemplateSpec checks a VMI template (of a VM or a replica set) as the VMIs made
+// from it will be checked: completed with the defaults first, so a template is refused
+// exactly when its VMIs would be.
+func validateTemplateSpec(path *field.Path, template *v1.VirtualMachineInstanceSpec) field.ErrorList {
+	defaulted := template.DeepCopy()
+	defaults.SetVirtualMachineInstanceSpecDefaults(defaulted)
+	return ValidateVirtualMachineInstanceSpec(path, defaulted)
 }

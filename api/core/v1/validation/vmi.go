@@ -18,9 +18,15 @@ import (
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 )
 
-// MinGuestMemory is the smallest guest the demo and KubeVirt's examples boot with; a
-// Debian kernel does not boot in 64 MiB (it resets silently), 128 MiB is enough.
-var MinGuestMemory = resource.MustParse("128Mi")
+// MinGuestMemory is KubeVirt's floor for a guest's memory (1M). KubeVirt's users and its
+// own tests run guest-less VMIs of 1Mi to exercise the control plane, so Hypernest takes
+// them too: QEMU starts with 1 MiB, only the guest does not boot.
+var MinGuestMemory = resource.MustParse("1M")
+
+// MinBootableGuestMemory is the smallest guest the demo and KubeVirt's examples boot
+// with: a Debian kernel does not boot in 64 MiB (it resets silently), 128 MiB is enough.
+// Below it virt-api warns instead of refusing, as KubeVirt accepts such guests.
+var MinBootableGuestMemory = resource.MustParse("128Mi")
 
 // notSupported refuses a field Hypernest does not implement yet.
 func notSupported(path *field.Path, what string) *field.Error {
@@ -208,8 +214,8 @@ func validateDomain(path *field.Path, domain *v1.DomainSpec, volumes, networks s
 	case guest == nil:
 		errs = append(errs, field.Required(path.Child("memory", "guest"), "set memory.guest or resources.requests.memory"))
 	case guest.Cmp(MinGuestMemory) < 0:
-		errs = append(errs, field.Invalid(path.Child("memory", "guest"), guest.String(),
-			fmt.Sprintf("must be at least %s: smaller guests do not boot", MinGuestMemory.String())))
+		errs = append(errs, field.Invalid(guestMemoryPath(path, domain), guest.String(),
+			fmt.Sprintf("must be greater than or equal to %s", MinGuestMemory.String())))
 	}
 	if domain.Memory != nil {
 		if domain.Memory.Hugepages != nil {
@@ -402,6 +408,27 @@ func targetName(disk v1.Disk) string {
 		return "lun"
 	}
 	return "disk"
+}
+
+// guestMemoryPath is the field GuestMemory read its answer from.
+func guestMemoryPath(path *field.Path, domain *v1.DomainSpec) *field.Path {
+	if domain.Memory != nil && domain.Memory.Guest != nil {
+		return path.Child("memory", "guest")
+	}
+	return path.Child("resources", "requests", "memory")
+}
+
+// WarnVirtualMachineInstanceSpec returns what virt-api answers with admission warnings:
+// specs KubeVirt accepts and Hypernest runs, that are still likely mistakes. kubectl
+// prints each as "Warning: ...".
+func WarnVirtualMachineInstanceSpec(path *field.Path, spec *v1.VirtualMachineInstanceSpec) []string {
+	var warnings []string
+	domainPath := path.Child("domain")
+	if guest := GuestMemory(&spec.Domain); guest != nil && guest.Cmp(MinGuestMemory) >= 0 && guest.Cmp(MinBootableGuestMemory) < 0 {
+		warnings = append(warnings, fmt.Sprintf("%s: %s is less than %s: QEMU starts, but a Linux guest this small does not boot (fine for a guest-less VMI)",
+			guestMemoryPath(domainPath, &spec.Domain), guest.String(), MinBootableGuestMemory.String()))
+	}
+	return warnings
 }
 
 // GuestMemory is the memory the guest sees: memory.guest, or else resources.requests.memory.
