@@ -43,16 +43,15 @@ else
   virtctl start vm-demo || die "virtctl start failed; see: hack/kubectl.sh describe vm vm-demo"
   old_uid=""
 fi
-if [ -n "$old_uid" ]; then
-  # The old instance keeps its console until its guest is gone; show the new one's boot.
-  # (virtctl console would follow the VM to its new instance anyway.)
-  deadline=$((SECONDS + 120))
-  while uid="$(kubectl get vmi vm-demo -o jsonpath='{.metadata.uid}' 2>/dev/null || true)"; \
-        [ -z "$uid" ] || [ "$uid" = "$old_uid" ]; do
-    [ $SECONDS -lt $deadline ] || die "vm-demo has no new instance 2 min after the restart; see: hack/kubectl.sh describe vm vm-demo"
-    sleep 1
-  done
-fi
+# Wait for the instance to show the boot of: virtctl console refuses a VM without one
+# (virt-controller, just deployed, may take seconds to make it), and after a restart the
+# old instance keeps its console until its guest is gone.
+deadline=$((SECONDS + 120))
+while uid="$(kubectl get vmi vm-demo -o jsonpath='{.metadata.uid}' 2>/dev/null || true)"; \
+      [ -z "$uid" ] || [ "$uid" = "$old_uid" ]; do
+  [ $SECONDS -lt $deadline ] || die "vm-demo has no new instance 2 min after it was started; see: hack/kubectl.sh describe vm vm-demo, and hack/kubectl.sh -n kubevirt logs deploy/virt-controller"
+  sleep 1
+done
 log "its serial console (virtctl console vm-demo), until the cloud-init script has run:"
 console_log="$(mktemp)"
 # stdin is /dev/null: virtctl keeps showing the console after its input ends.
