@@ -114,8 +114,23 @@ func (v *vmiValidator) Handle(ctx context.Context, req admission.Request) admiss
 	}
 	path := field.NewPath("spec")
 	errs := validation.ValidateVirtualMachineInstanceSpec(path, &vmi.Spec)
-	errs = append(errs, validateAgainstConfig(path, &vmi.Spec, v.config(ctx))...)
-	return invalid(errs).WithWarnings(validation.WarnVirtualMachineInstanceSpec(path, &vmi.Spec)...)
+	configErrs, warnings := checkVMISpec(ctx, v.config, path, &vmi.Spec)
+	return invalid(append(errs, configErrs...)).WithWarnings(warnings...)
+}
+
+// checkVMISpec is what every VMI spec (a VMI's, or a template's) gets besides its own
+// validation: the cluster configuration's limits, and the warnings its VMIs would get.
+func checkVMISpec(ctx context.Context, config ConfigFunc, path *field.Path, spec *v1.VirtualMachineInstanceSpec) (field.ErrorList, []string) {
+	return validateAgainstConfig(path, spec, config(ctx)), validation.WarnVirtualMachineInstanceSpec(path, spec)
+}
+
+// selectorUnchanged refuses a changed selector on update: it would orphan what the set
+// made and start a second lot (Kubernetes' ReplicaSet keeps its selector too).
+func selectorUnchanged(old, cur *metav1.LabelSelector, kind string) field.ErrorList {
+	if equality.Semantic.DeepEqual(old, cur) {
+		return nil
+	}
+	return field.ErrorList{field.Forbidden(field.NewPath("spec", "selector"), "the selector cannot change; create a new "+kind)}
 }
 
 // validateAgainstConfig refuses what the cluster configuration does not permit.
@@ -166,9 +181,8 @@ func (v *vmValidator) Handle(ctx context.Context, req admission.Request) admissi
 	if vm.Spec.Template == nil {
 		return invalid(errs)
 	}
-	templatePath := field.NewPath("spec", "template", "spec")
-	errs = append(errs, validateAgainstConfig(templatePath, &vm.Spec.Template.Spec, v.config(ctx))...)
-	return invalid(errs).WithWarnings(validation.WarnVirtualMachineInstanceSpec(templatePath, &vm.Spec.Template.Spec)...)
+	configErrs, warnings := checkVMISpec(ctx, v.config, field.NewPath("spec", "template", "spec"), &vm.Spec.Template.Spec)
+	return invalid(append(errs, configErrs...)).WithWarnings(warnings...)
 }
 
 // replicaSetValidator refuses VMI replica sets whose selector or template would not
@@ -189,20 +203,16 @@ func (v *replicaSetValidator) Handle(ctx context.Context, req admission.Request)
 	errs := validation.ValidateVirtualMachineInstanceReplicaSetSpec(field.NewPath("spec"), &rs.Spec)
 	var warnings []string
 	if rs.Spec.Template != nil {
-		templatePath := field.NewPath("spec", "template", "spec")
-		errs = append(errs, validateAgainstConfig(templatePath, &rs.Spec.Template.Spec, v.config(ctx))...)
-		warnings = validation.WarnVirtualMachineInstanceSpec(templatePath, &rs.Spec.Template.Spec)
+		var configErrs field.ErrorList
+		configErrs, warnings = checkVMISpec(ctx, v.config, field.NewPath("spec", "template", "spec"), &rs.Spec.Template.Spec)
+		errs = append(errs, configErrs...)
 	}
 	if req.Operation == admissionv1.Update {
 		old := &v1.VirtualMachineInstanceReplicaSet{}
 		if err := v.decoder.DecodeRaw(req.OldObject, old); err != nil {
 			return admission.Errored(http.StatusBadRequest, err)
 		}
-		// Kubernetes' ReplicaSet (apps/v1) keeps its selector too: a changed one would
-		// orphan the running VMIs and start a second set of them.
-		if !equality.Semantic.DeepEqual(old.Spec.Selector, rs.Spec.Selector) {
-			errs = append(errs, field.Forbidden(field.NewPath("spec", "selector"), "the selector cannot change; create a new replica set"))
-		}
+		errs = append(errs, selectorUnchanged(old.Spec.Selector, rs.Spec.Selector, "replica set")...)
 	}
 	return invalid(errs).WithWarnings(warnings...)
 }
@@ -225,19 +235,16 @@ func (v *poolValidator) Handle(ctx context.Context, req admission.Request) admis
 	errs := validation.ValidateVirtualMachinePoolSpec(field.NewPath("spec"), &pool.Spec)
 	var warnings []string
 	if t := pool.Spec.VirtualMachineTemplate; t != nil && t.Spec.Template != nil {
-		templatePath := field.NewPath("spec", "virtualMachineTemplate", "spec", "template", "spec")
-		errs = append(errs, validateAgainstConfig(templatePath, &t.Spec.Template.Spec, v.config(ctx))...)
-		warnings = validation.WarnVirtualMachineInstanceSpec(templatePath, &t.Spec.Template.Spec)
+		var configErrs field.ErrorList
+		configErrs, warnings = checkVMISpec(ctx, v.config, field.NewPath("spec", "virtualMachineTemplate", "spec", "template", "spec"), &t.Spec.Template.Spec)
+		errs = append(errs, configErrs...)
 	}
 	if req.Operation == admissionv1.Update {
 		old := &poolv1.VirtualMachinePool{}
 		if err := v.decoder.DecodeRaw(req.OldObject, old); err != nil {
 			return admission.Errored(http.StatusBadRequest, err)
 		}
-		// As KubeVirt: a changed selector would orphan the pool's VMs.
-		if !equality.Semantic.DeepEqual(old.Spec.Selector, pool.Spec.Selector) {
-			errs = append(errs, field.Forbidden(field.NewPath("spec", "selector"), "the selector cannot change; create a new pool"))
-		}
+		errs = append(errs, selectorUnchanged(old.Spec.Selector, pool.Spec.Selector, "pool")...)
 	}
 	return invalid(errs).WithWarnings(warnings...)
 }

@@ -212,11 +212,15 @@ func (r *Reconciler) syncReplicas(ctx context.Context, s *state) (reconcile.Resu
 	case diff > 0:
 		return reconcile.Result{}, reasonFailedScaleIn, r.scaleIn(ctx, s, diff)
 	}
-	result, err := r.update(ctx, s)
+	revisions, err := r.revisions(ctx, s.pool)
+	if err != nil {
+		return reconcile.Result{}, reasonFailedUpdate, err
+	}
+	result, err := r.update(ctx, s, revisions)
 	if err != nil {
 		return result, reasonFailedUpdate, err
 	}
-	return result, reasonFailedRevisionSync, r.pruneRevisions(ctx, s)
+	return result, reasonFailedRevisionSync, r.pruneRevisions(ctx, s, revisions)
 }
 
 // Autohealing defaults, KubeVirt's: a VM is replaced after 3 failed starts in a row, or
@@ -500,7 +504,7 @@ func contains(values []string, v string) bool {
 // update brings the pool's VMs to its template (unless the update strategy is
 // unmanaged), then, for the proactive strategy (the default), restarts the guests of
 // updated VMs whose VMI still runs an older template, at most maxUnavailable at a time.
-func (r *Reconciler) update(ctx context.Context, s *state) (reconcile.Result, error) {
+func (r *Reconciler) update(ctx context.Context, s *state, revisions map[string]*poolv1.VirtualMachinePoolSpec) (reconcile.Result, error) {
 	strategy := s.pool.Spec.UpdateStrategy
 	if strategy != nil && strategy.Unmanaged != nil {
 		return reconcile.Result{}, nil
@@ -513,11 +517,8 @@ func (r *Reconciler) update(ctx context.Context, s *state) (reconcile.Result, er
 	if policy != nil && policy.Selectors != nil {
 		vms = selectVMs(s.pool, &poolv1.VirtualMachinePoolSelectionPolicy{Selectors: policy.Selectors, SortPolicy: ptrTo(poolv1.VirtualMachinePoolSortAscendingOrder)}, vms)
 	}
-	revisions, err := r.revisions(ctx, s.pool)
-	if err != nil {
-		return reconcile.Result{}, err
-	}
 	var current string
+	var err error
 	for _, vm := range vms {
 		if vm.DeletionTimestamp != nil || !outdatedVM(s.pool, vm, revisions) {
 			continue
@@ -541,8 +542,8 @@ func (r *Reconciler) update(ctx context.Context, s *state) (reconcile.Result, er
 // outdatedVM: the VM names no revision, or one that is gone, or one whose VM template
 // differs from the pool's.
 func outdatedVM(pool *poolv1.VirtualMachinePool, vm *v1.VirtualMachine, revisions map[string]*poolv1.VirtualMachinePoolSpec) bool {
-	spec, ok := revisions[vm.Labels[poolv1.VirtualMachinePoolRevisionNameLabel]]
-	return !ok || !equality.Semantic.DeepEqual(spec.VirtualMachineTemplate, pool.Spec.VirtualMachineTemplate)
+	spec := revisions[vm.Labels[poolv1.VirtualMachinePoolRevisionNameLabel]]
+	return spec == nil || !equality.Semantic.DeepEqual(spec.VirtualMachineTemplate, pool.Spec.VirtualMachineTemplate)
 }
 
 // updateVM gives a VM the pool's template: its labels and annotations are replaced, its
@@ -639,9 +640,8 @@ func (r *Reconciler) restartOutdatedGuests(ctx context.Context, s *state, vms []
 // guestTemplateChanged: the VMI was made from a revision whose VMI template differs from
 // that of the VM's revision (or the VMI's revision is unknown).
 func guestTemplateChanged(vmi *v1.VirtualMachineInstance, vmRevision string, revisions map[string]*poolv1.VirtualMachinePoolSpec) bool {
-	old, ok1 := revisions[vmi.Labels[poolv1.VirtualMachinePoolRevisionNameLabel]]
-	cur, ok2 := revisions[vmRevision]
-	if !ok1 || !ok2 || old.VirtualMachineTemplate == nil || cur.VirtualMachineTemplate == nil {
+	old, cur := revisions[vmi.Labels[poolv1.VirtualMachinePoolRevisionNameLabel]], revisions[vmRevision]
+	if old == nil || cur == nil || old.VirtualMachineTemplate == nil || cur.VirtualMachineTemplate == nil {
 		return true
 	}
 	return !equality.Semantic.DeepEqual(old.VirtualMachineTemplate.Spec.Template, cur.VirtualMachineTemplate.Spec.Template)
@@ -687,7 +687,8 @@ func (r *Reconciler) ensureRevision(ctx context.Context, pool *poolv1.VirtualMac
 	return name, nil
 }
 
-// revisions are the pool's ControllerRevisions, decoded, by name.
+// revisions are the pool's ControllerRevisions, decoded, by name; an unreadable one maps
+// to nil (the VMs naming it count as out of date, and it is pruned like the others).
 func (r *Reconciler) revisions(ctx context.Context, pool *poolv1.VirtualMachinePool) (map[string]*poolv1.VirtualMachinePoolSpec, error) {
 	list := &appsv1.ControllerRevisionList{}
 	if err := r.List(ctx, list, client.InNamespace(pool.Namespace)); err != nil {
@@ -701,7 +702,7 @@ func (r *Reconciler) revisions(ctx context.Context, pool *poolv1.VirtualMachineP
 		}
 		spec := &poolv1.VirtualMachinePoolSpec{}
 		if err := json.Unmarshal(rev.Data.Raw, spec); err != nil {
-			continue // unreadable: the VMs naming it count as out of date
+			spec = nil
 		}
 		out[rev.Name] = spec
 	}
@@ -709,7 +710,7 @@ func (r *Reconciler) revisions(ctx context.Context, pool *poolv1.VirtualMachineP
 }
 
 // pruneRevisions deletes the pool's revisions that none of its VMs and VMIs names.
-func (r *Reconciler) pruneRevisions(ctx context.Context, s *state) error {
+func (r *Reconciler) pruneRevisions(ctx context.Context, s *state, revisions map[string]*poolv1.VirtualMachinePoolSpec) error {
 	used := map[string]bool{}
 	for _, vm := range s.vms {
 		used[vm.Labels[poolv1.VirtualMachinePoolRevisionNameLabel]] = true
@@ -717,18 +718,14 @@ func (r *Reconciler) pruneRevisions(ctx context.Context, s *state) error {
 			used[vmi.Labels[poolv1.VirtualMachinePoolRevisionNameLabel]] = true
 		}
 	}
-	list := &appsv1.ControllerRevisionList{}
-	if err := r.List(ctx, list, client.InNamespace(s.pool.Namespace)); err != nil {
-		return err
-	}
 	var errs []error
-	for i := range list.Items {
-		rev := &list.Items[i]
-		if ref := metav1.GetControllerOf(rev); ref == nil || ref.UID != s.pool.UID || used[rev.Name] {
+	for name := range revisions {
+		if used[name] {
 			continue
 		}
+		rev := &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Namespace: s.pool.Namespace, Name: name}}
 		if err := r.Delete(ctx, rev); client.IgnoreNotFound(err) != nil {
-			errs = append(errs, fmt.Errorf("deleting ControllerRevision %s: %w", rev.Name, err))
+			errs = append(errs, fmt.Errorf("deleting ControllerRevision %s: %w", name, err))
 		}
 	}
 	return errors.Join(errs...)
