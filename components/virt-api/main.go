@@ -29,6 +29,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
+	itv1 "github.com/hypernest/hypernest/api/instancetype/v1beta1"
 	poolv1 "github.com/hypernest/hypernest/api/pool/v1beta1"
 	"github.com/hypernest/hypernest/components/virt-api/rest"
 	"github.com/hypernest/hypernest/components/virt-api/webhooks"
@@ -62,6 +63,7 @@ func main() {
 	must(clientgoscheme.AddToScheme(scheme))
 	must(v1.AddToScheme(scheme))
 	must(poolv1.AddToScheme(scheme))
+	must(itv1.AddToScheme(scheme))
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
@@ -87,9 +89,10 @@ func main() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 	config := (&clusterconfig.Source{Reader: mgr.GetClient(), Namespace: namespace}).Get
-	webhooks.Register(mux, scheme, mgr.GetClient(), namespace, config, webhooks.Paths{
+	webhooks.Register(mux, scheme, mgr.GetClient(), mgr.GetAPIReader(), namespace, config, webhooks.Paths{
 		MutateVMI: install.MutateVMIPath, MutateVM: install.MutateVMPath,
 		ValidateVMI: install.ValidateVMIPath, ValidateVM: install.ValidateVMPath, ValidateReplicaSet: install.ValidateReplicaSetPath, ValidatePool: install.ValidatePoolPath, ValidateKubeVirt: install.ValidateKubeVirts,
+		ValidateInstancetype: install.ValidateInstancetypePath, ValidatePreference: install.ValidatePreferencePath,
 	})
 	(&rest.API{
 		Log:        log.WithName("subresources"),

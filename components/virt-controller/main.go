@@ -22,6 +22,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
+	itv1 "github.com/hypernest/hypernest/api/instancetype/v1beta1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 	poolv1 "github.com/hypernest/hypernest/api/pool/v1beta1"
 	"github.com/hypernest/hypernest/components/virt-controller/pool"
@@ -77,6 +78,7 @@ func main() {
 	must(clientgoscheme.AddToScheme(scheme))
 	must(v1.AddToScheme(scheme))
 	must(poolv1.AddToScheme(scheme))
+	must(itv1.AddToScheme(scheme))
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                  scheme,
 		HealthProbeBindAddress:  probeAddr,

@@ -65,6 +65,16 @@ func SetVMCondition(s *VirtualMachineStatus, t VirtualMachineConditionType, stat
 	})
 }
 
+// VMCondition returns the VM condition of type t, or nil.
+func VMCondition(s *VirtualMachineStatus, t VirtualMachineConditionType) *VirtualMachineCondition {
+	for i := range s.Conditions {
+		if s.Conditions[i].Type == t {
+			return &s.Conditions[i]
+		}
+	}
+	return nil
+}
+
 // RemoveVMCondition drops the VM condition of type t.
 func RemoveVMCondition(s *VirtualMachineStatus, t VirtualMachineConditionType) {
 	kept := s.Conditions[:0]

@@ -17,6 +17,14 @@ const (
 	// VirtualMachineNameLabel on a VMI names the VM that created it.
 	VirtualMachineNameLabel = "vm.kubevirt.io/name"
 
+	// InstancetypeAnnotation, ClusterInstancetypeAnnotation, PreferenceAnnotation and
+	// ClusterPreferenceAnnotation on a VMI name the instance type and preference its VM
+	// uses.
+	InstancetypeAnnotation        = "kubevirt.io/instancetype-name"
+	ClusterInstancetypeAnnotation = "kubevirt.io/cluster-instancetype-name"
+	PreferenceAnnotation          = "kubevirt.io/preference-name"
+	ClusterPreferenceAnnotation   = "kubevirt.io/cluster-preference-name"
+
 	// NodeNameLabel on a VMI names the node it runs on.
 	NodeNameLabel = "kubevirt.io/nodeName"
 	// NodeSchedulable on a Node is "true" while its virt-handler is alive and ready.

@@ -102,6 +102,32 @@ type InstancetypeMatcher struct {
 	InferFromVolumeFailurePolicy *string `json:"inferFromVolumeFailurePolicy,omitempty"`
 }
 
+// InstancetypeStatusRef is the instance type or preference a VM uses, as captured.
+type InstancetypeStatusRef struct {
+	// Name of the instance type or preference.
+	// +optional
+	Name string `json:"name,omitempty"`
+	// Kind of the instance type or preference.
+	// +optional
+	Kind string `json:"kind,omitempty"`
+	// ControllerRevisionRef is the ControllerRevision that holds the captured content.
+	// +optional
+	ControllerRevisionRef *ControllerRevisionRef `json:"controllerRevisionRef,omitempty"`
+	// InferFromVolume the matcher named.
+	// +optional
+	InferFromVolume string `json:"inferFromVolume,omitempty"`
+	// InferFromVolumeFailurePolicy the matcher named.
+	// +optional
+	InferFromVolumeFailurePolicy *string `json:"inferFromVolumeFailurePolicy,omitempty"`
+}
+
+// ControllerRevisionRef names a ControllerRevision in the VM's namespace.
+type ControllerRevisionRef struct {
+	// Name of the ControllerRevision.
+	// +optional
+	Name string `json:"name,omitempty"`
+}
+
 // PreferenceMatcher refers to a preference.
 type PreferenceMatcher struct {
 	// Name of the preference.
@@ -211,6 +237,14 @@ type VirtualMachineStatus struct {
 	// RunStrategy in effect (the spec's, or the one derived from running).
 	// +optional
 	RunStrategy RunStrategy `json:"runStrategy,omitempty"`
+	// InstancetypeRef is the instance type the VM uses and the ControllerRevision that
+	// pins its content (virt-controller fills it).
+	// +optional
+	InstancetypeRef *InstancetypeStatusRef `json:"instancetypeRef,omitempty"`
+	// PreferenceRef is the preference the VM uses and the ControllerRevision that pins
+	// its content (virt-controller fills it).
+	// +optional
+	PreferenceRef *InstancetypeStatusRef `json:"preferenceRef,omitempty"`
 	// VolumeSnapshotStatuses says which volumes can be snapshotted.
 	// +optional
 	// +listType=atomic

@@ -66,7 +66,10 @@ func ValidateMachineSpec(path *field.Path, name string, spec *infrav1.KubevirtMa
 		// and disk added, as virt-api will check it.
 		rendered := vm.Build(&infrav1.KubevirtMachine{Spec: *spec.DeepCopy()}, vm.Params{ClusterName: "check", Namespace: "check", BootstrapSecretName: "check"})
 		rendered.Spec.Template.Spec.Hostname = "" // the machine's name is added later; not the user's field
-		errs = append(errs, validation.ValidateVirtualMachineSpec(tmplPath, &rendered.Spec)...)
+		// Instance types are refused here: the VM may live in another (infrastructure)
+		// cluster, where this webhook cannot look them up.
+		vmErrs, _ := validation.ValidateVirtualMachineSpec(tmplPath, &rendered.Spec, nil)
+		errs = append(errs, vmErrs...)
 	}
 	if s := vmSpec.RunStrategy; s != nil && *s == kubevirtv1.RunStrategyHalted {
 		errs = append(errs, field.NotSupported(tmplPath.Child("runStrategy"), *s, []kubevirtv1.RunStrategy{

@@ -20,26 +20,34 @@ import (
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	"github.com/hypernest/hypernest/api/core/v1/defaults"
 	"github.com/hypernest/hypernest/api/core/v1/validation"
+	itv1 "github.com/hypernest/hypernest/api/instancetype/v1beta1"
 	poolv1 "github.com/hypernest/hypernest/api/pool/v1beta1"
 	"github.com/hypernest/hypernest/pkg/clusterconfig"
+	"github.com/hypernest/hypernest/pkg/instancetype"
 )
 
 // Register adds the webhooks to mux under their paths. config is the cluster
-// configuration, read live from the KubeVirt object.
-func Register(mux *http.ServeMux, scheme *runtime.Scheme, reader client.Reader, namespace string, config ConfigFunc, paths Paths) {
+// configuration, read live from the KubeVirt object; reader reads the KubeVirt objects,
+// lookups the instance types, preferences and ControllerRevisions VMs name (uncached: a
+// few reads per VM admission cost less than caching every ControllerRevision).
+func Register(mux *http.ServeMux, scheme *runtime.Scheme, reader, lookups client.Reader, namespace string, config ConfigFunc, paths Paths) {
 	decoder := admission.NewDecoder(scheme)
+	finder := instancetype.Finder{Reader: lookups}
 	mux.Handle(paths.MutateVMI, &admission.Webhook{Handler: &vmiMutator{decoder: decoder, config: config}})
-	mux.Handle(paths.MutateVM, &admission.Webhook{Handler: &vmMutator{decoder: decoder}})
+	mux.Handle(paths.MutateVM, &admission.Webhook{Handler: &vmMutator{decoder: decoder, finder: finder}})
 	mux.Handle(paths.ValidateVMI, &admission.Webhook{Handler: &vmiValidator{decoder: decoder, namespace: namespace, config: config}})
-	mux.Handle(paths.ValidateVM, &admission.Webhook{Handler: &vmValidator{decoder: decoder, config: config}})
+	mux.Handle(paths.ValidateVM, &admission.Webhook{Handler: &vmValidator{decoder: decoder, config: config, finder: finder}})
 	mux.Handle(paths.ValidateReplicaSet, &admission.Webhook{Handler: &replicaSetValidator{decoder: decoder, config: config}})
 	mux.Handle(paths.ValidateKubeVirt, &admission.Webhook{Handler: &kubeVirtValidator{decoder: decoder, reader: reader}})
-	mux.Handle(paths.ValidatePool, &admission.Webhook{Handler: &poolValidator{decoder: decoder, config: config}})
+	mux.Handle(paths.ValidatePool, &admission.Webhook{Handler: &poolValidator{decoder: decoder, config: config, finder: finder}})
+	mux.Handle(paths.ValidateInstancetype, &admission.Webhook{Handler: &instancetypeValidator{decoder: decoder}})
+	mux.Handle(paths.ValidatePreference, &admission.Webhook{Handler: &preferenceValidator{decoder: decoder}})
 }
 
 // Paths are the URL paths of the webhooks (the install package's).
 type Paths struct {
 	MutateVMI, MutateVM, ValidateVMI, ValidateVM, ValidateReplicaSet, ValidatePool, ValidateKubeVirt string
+	ValidateInstancetype, ValidatePreference                                                         string
 }
 
 // ConfigFunc returns the cluster configuration.
@@ -60,19 +68,29 @@ func (m *vmiMutator) Handle(ctx context.Context, req admission.Request) admissio
 	return patchResponse(req.Object.Raw, vmi)
 }
 
-// vmMutator sets what KubeVirt sets on a VM: the machine type of its template, so a VM
-// keeps its machine type when the cluster default changes. The rest of the template is
-// completed when its VMI is created.
-type vmMutator struct{ decoder admission.Decoder }
+// vmMutator sets what KubeVirt sets on a VM: the machine type of its template (its
+// preference's, else the default), so a VM keeps its machine type when the cluster
+// default changes. The rest of the template is completed when its VMI is created.
+type vmMutator struct {
+	decoder admission.Decoder
+	finder  instancetype.Finder
+}
 
-func (m *vmMutator) Handle(_ context.Context, req admission.Request) admission.Response {
+func (m *vmMutator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	vm := &v1.VirtualMachine{}
 	if err := m.decoder.Decode(req, vm); err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
-	if t := vm.Spec.Template; t != nil {
+	if t := vm.Spec.Template; t != nil && vm.DeletionTimestamp == nil {
 		if t.Spec.Domain.Machine == nil {
 			t.Spec.Domain.Machine = &v1.Machine{}
+		}
+		if t.Spec.Domain.Machine.Type == "" && vm.Spec.Preference != nil {
+			// A preference that cannot be read yet leaves the default; the validator
+			// says why.
+			if pref, err := m.finder.Preference(ctx, vm); err == nil && pref != nil && pref.Machine != nil {
+				t.Spec.Domain.Machine.Type = pref.Machine.PreferredMachineType
+			}
 		}
 		if t.Spec.Domain.Machine.Type == "" {
 			t.Spec.Domain.Machine.Type = defaults.DefaultMachineType
@@ -166,10 +184,12 @@ func (v *vmiValidator) isHypernest(username string) bool {
 	return false
 }
 
-// vmValidator refuses VMs whose template Hypernest could not run.
+// vmValidator refuses VMs whose template Hypernest could not run: with their instance
+// type and preference applied, when they name them.
 type vmValidator struct {
 	decoder admission.Decoder
 	config  ConfigFunc
+	finder  instancetype.Finder
 }
 
 func (v *vmValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
@@ -177,12 +197,32 @@ func (v *vmValidator) Handle(ctx context.Context, req admission.Request) admissi
 	if err := v.decoder.Decode(req, vm); err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
-	errs := validation.ValidateVirtualMachineSpec(field.NewPath("spec"), &vm.Spec)
-	if vm.Spec.Template == nil {
-		return invalid(errs)
+	if vm.DeletionTimestamp != nil {
+		return admission.Allowed("") // its finalizers are removed while it goes
 	}
-	configErrs, warnings := checkVMISpec(ctx, v.config, field.NewPath("spec", "template", "spec"), &vm.Spec.Template.Spec)
-	return invalid(append(errs, configErrs...)).WithWarnings(warnings...)
+	// The VM's pinned revisions are used first, so a later change to the instance type
+	// does not make the VM's own updates fail.
+	template, expand := expandedTemplate(v.finder.Expander(ctx, vm.Namespace, &vm.Status))
+	errs, warnings := validation.ValidateVirtualMachineSpec(field.NewPath("spec"), &vm.Spec, expand)
+	if vm.Spec.Template == nil {
+		return invalid(errs).WithWarnings(warnings...)
+	}
+	if *template == nil {
+		*template = &vm.Spec.Template.Spec
+	}
+	configErrs, specWarnings := checkVMISpec(ctx, v.config, field.NewPath("spec", "template", "spec"), *template)
+	return invalid(append(errs, configErrs...)).WithWarnings(append(warnings, specWarnings...)...)
+}
+
+// expandedTemplate wraps expand so that the caller learns the template it returned (nil
+// when the VM names neither an instance type nor a preference, or they are missing).
+func expandedTemplate(expand validation.TemplateExpander) (**v1.VirtualMachineInstanceSpec, validation.TemplateExpander) {
+	var got *v1.VirtualMachineInstanceSpec
+	return &got, func(path *field.Path, vmSpec *v1.VirtualMachineSpec) (*v1.VirtualMachineInstanceSpec, []string, field.ErrorList) {
+		spec, warnings, errs := expand(path, vmSpec)
+		got = spec
+		return spec, warnings, errs
+	}
 }
 
 // replicaSetValidator refuses VMI replica sets whose selector or template would not
@@ -222,6 +262,7 @@ func (v *replicaSetValidator) Handle(ctx context.Context, req admission.Request)
 type poolValidator struct {
 	decoder admission.Decoder
 	config  ConfigFunc
+	finder  instancetype.Finder
 }
 
 func (v *poolValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
@@ -232,12 +273,14 @@ func (v *poolValidator) Handle(ctx context.Context, req admission.Request) admis
 	if pool.DeletionTimestamp != nil {
 		return admission.Allowed("") // the garbage collector's finalizer updates while it goes
 	}
-	errs := validation.ValidateVirtualMachinePoolSpec(field.NewPath("spec"), &pool.Spec)
-	var warnings []string
+	template, expand := expandedTemplate(v.finder.Expander(ctx, pool.Namespace, nil))
+	errs, warnings := validation.ValidateVirtualMachinePoolSpec(field.NewPath("spec"), &pool.Spec, expand)
 	if t := pool.Spec.VirtualMachineTemplate; t != nil && t.Spec.Template != nil {
-		var configErrs field.ErrorList
-		configErrs, warnings = checkVMISpec(ctx, v.config, field.NewPath("spec", "virtualMachineTemplate", "spec", "template", "spec"), &t.Spec.Template.Spec)
-		errs = append(errs, configErrs...)
+		if *template == nil {
+			*template = &t.Spec.Template.Spec
+		}
+		configErrs, specWarnings := checkVMISpec(ctx, v.config, field.NewPath("spec", "virtualMachineTemplate", "spec", "template", "spec"), *template)
+		errs, warnings = append(errs, configErrs...), append(warnings, specWarnings...)
 	}
 	if req.Operation == admissionv1.Update {
 		old := &poolv1.VirtualMachinePool{}
@@ -299,4 +342,49 @@ func invalid(errs field.ErrorList) admission.Response {
 			Details: &metav1.StatusDetails{Causes: causes},
 		},
 	}}
+}
+
+// instancetypeValidator checks instance types, namespaced and cluster-wide.
+type instancetypeValidator struct{ decoder admission.Decoder }
+
+func (v *instancetypeValidator) Handle(_ context.Context, req admission.Request) admission.Response {
+	var spec *itv1.VirtualMachineInstancetypeSpec
+	switch req.Kind.Kind {
+	case itv1.VirtualMachineClusterInstancetypeKind:
+		obj := &itv1.VirtualMachineClusterInstancetype{}
+		if err := v.decoder.Decode(req, obj); err != nil {
+			return admission.Errored(http.StatusBadRequest, err)
+		}
+		spec = &obj.Spec
+	default:
+		obj := &itv1.VirtualMachineInstancetype{}
+		if err := v.decoder.Decode(req, obj); err != nil {
+			return admission.Errored(http.StatusBadRequest, err)
+		}
+		spec = &obj.Spec
+	}
+	return invalid(instancetype.ValidateInstancetypeSpec(field.NewPath("spec"), spec))
+}
+
+// preferenceValidator checks preferences, namespaced and cluster-wide.
+type preferenceValidator struct{ decoder admission.Decoder }
+
+func (v *preferenceValidator) Handle(_ context.Context, req admission.Request) admission.Response {
+	var spec *itv1.VirtualMachinePreferenceSpec
+	switch req.Kind.Kind {
+	case itv1.VirtualMachineClusterPreferenceKind:
+		obj := &itv1.VirtualMachineClusterPreference{}
+		if err := v.decoder.Decode(req, obj); err != nil {
+			return admission.Errored(http.StatusBadRequest, err)
+		}
+		spec = &obj.Spec
+	default:
+		obj := &itv1.VirtualMachinePreference{}
+		if err := v.decoder.Decode(req, obj); err != nil {
+			return admission.Errored(http.StatusBadRequest, err)
+		}
+		spec = &obj.Spec
+	}
+	errs, warnings := instancetype.ValidatePreferenceSpec(field.NewPath("spec"), spec)
+	return invalid(errs).WithWarnings(warnings...)
 }

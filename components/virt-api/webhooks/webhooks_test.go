@@ -68,7 +68,7 @@ func example(t *testing.T, file string) runtime.Object {
 
 func TestKubeVirtExamplesPass(t *testing.T) {
 	vm := example(t, "vm-cirros.yaml").(*v1.VirtualMachine)
-	if errs := validation.ValidateVirtualMachineSpec(field.NewPath("spec"), &vm.Spec); len(errs) > 0 {
+	if errs, _ := validation.ValidateVirtualMachineSpec(field.NewPath("spec"), &vm.Spec, nil); len(errs) > 0 {
 		t.Fatalf("vm-cirros.yaml refused: %v", errs)
 	}
 	v := &vmiValidator{decoder: decoder(t), namespace: "kubevirt", config: configOf(clusterconfig.Config{})}

@@ -5,6 +5,7 @@ package vm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -21,8 +23,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
+	itv1 "github.com/hypernest/hypernest/api/instancetype/v1beta1"
 	"github.com/hypernest/hypernest/components/virt-controller/expectations"
 	vmicontroller "github.com/hypernest/hypernest/components/virt-controller/vmi"
+	"github.com/hypernest/hypernest/pkg/instancetype"
 )
 
 // Start-failure backoff: after the n-th consecutive failed start the VM waits
@@ -105,14 +109,54 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		original.ObjectMeta = vm.ObjectMeta
 	}
 
+	if retry, err := r.storeInstancetypes(ctx, vm); err != nil {
+		return ctrl.Result{}, err
+	} else if retry > 0 {
+		result.RequeueAfter = retry
+	}
 	r.recordFailure(vm, vmi)
 	requeue, err := r.reconcileRequests(ctx, vm, &vmi)
 	if err != nil || requeue {
 		return ctrl.Result{}, err
 	}
-	result, err = r.reconcileRunStrategy(ctx, vm, &vmi)
+	strategyResult, err := r.reconcileRunStrategy(ctx, vm, &vmi)
 	vm.Status.RunStrategy = vm.EffectiveRunStrategy()
+	if strategyResult.RequeueAfter > 0 && (result.RequeueAfter == 0 || strategyResult.RequeueAfter < result.RequeueAfter) {
+		result.RequeueAfter = strategyResult.RequeueAfter
+	}
 	return result, err
+}
+
+// instancetypeLookupRetry is how often a VM whose instance type or preference is missing
+// looks again (it is not watched: a VM names it by name, possibly before it exists).
+const instancetypeLookupRetry = 15 * time.Second
+
+// storeInstancetypes pins the VM's instance type and preference in ControllerRevisions
+// (status.instancetypeRef/preferenceRef), as KubeVirt does on every VM sync, so the VM
+// keeps what they said when it was created. One that is missing or conflicts with the
+// VM sets the Failure condition (KubeVirt's reasons) and the VM does not start; the
+// lookup is retried.
+func (r *Reconciler) storeInstancetypes(ctx context.Context, vm *v1.VirtualMachine) (time.Duration, error) {
+	if vm.Spec.Instancetype == nil && vm.Spec.Preference == nil {
+		return 0, nil
+	}
+	err := instancetype.Store(ctx, r.Client, vm)
+	var storeErr *instancetype.StoreError
+	if err != nil && !errors.As(err, &storeErr) {
+		return 0, err
+	}
+	if storeErr != nil {
+		if c := v1.VMCondition(&vm.Status, v1.VirtualMachineFailure); c == nil || c.Message != storeErr.Error() {
+			r.Recorder.Eventf(vm, k8sv1.EventTypeWarning, storeErr.Reason, "%v", storeErr)
+		}
+		v1.SetVMCondition(&vm.Status, v1.VirtualMachineFailure, k8sv1.ConditionTrue, storeErr.Reason, storeErr.Error())
+		return instancetypeLookupRetry, nil
+	}
+	if c := v1.VMCondition(&vm.Status, v1.VirtualMachineFailure); c != nil &&
+		(c.Reason == instancetype.ReasonFailedFindInstancetype || c.Reason == instancetype.ReasonFailedFindPreference) {
+		v1.RemoveVMCondition(&vm.Status, v1.VirtualMachineFailure)
+	}
+	return 0, nil
 }
 
 // reconcileRequests works off the state change requests virt-api queued (virtctl start,
@@ -261,6 +305,19 @@ func (r *Reconciler) startVMI(ctx context.Context, vm *v1.VirtualMachine, paused
 		return nil, nil
 	}
 	vmi := NewVMIFromTemplate(vm)
+	if err := r.applyInstancetypes(ctx, vm, vmi); err != nil {
+		reason := reasonFailedCreate
+		var storeErr *instancetype.StoreError
+		if errors.As(err, &storeErr) {
+			reason = storeErr.Reason
+		}
+		v1.SetVMCondition(&vm.Status, v1.VirtualMachineFailure, k8sv1.ConditionTrue, reason, err.Error())
+		r.Recorder.Eventf(vm, k8sv1.EventTypeWarning, reasonFailedCreate, "Error creating virtual machine instance: Failed to apply instancetype: %v", err)
+		if apierrors.IsNotFound(err) || errors.As(err, new(instancetype.Conflicts)) {
+			return nil, nil // the Failure condition says why; the VM looks again on its next sync
+		}
+		return nil, err
+	}
 	if paused {
 		vmi.Spec.StartStrategy = ptr.To(v1.StartStrategyPaused)
 	}
@@ -306,6 +363,45 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, vm *v1.VirtualMachine,
 	controllerutil.RemoveFinalizer(vm, v1.VirtualMachineControllerFinalizer)
 	r.Expectations.Forget(vm.UID)
 	return ctrl.Result{}, client.IgnoreNotFound(r.Patch(ctx, vm, patch))
+}
+
+// applyInstancetypes builds the VMI from what the VM's instance type and preference
+// said when the VM captured them (its ControllerRevisions), and names them in the
+// VMI's annotations, as KubeVirt does.
+func (r *Reconciler) applyInstancetypes(ctx context.Context, vm *v1.VirtualMachine, vmi *v1.VirtualMachineInstance) error {
+	if vm.Spec.Instancetype == nil && vm.Spec.Preference == nil {
+		return nil
+	}
+	finder := instancetype.Finder{Reader: r.Client}
+	it, err := finder.Instancetype(ctx, vm)
+	if err != nil {
+		return &instancetype.StoreError{Reason: instancetype.ReasonFailedFindInstancetype, Err: err}
+	}
+	pref, err := finder.Preference(ctx, vm)
+	if err != nil {
+		return &instancetype.StoreError{Reason: instancetype.ReasonFailedFindPreference, Err: err}
+	}
+	if vmi.Annotations == nil {
+		vmi.Annotations = map[string]string{}
+	}
+	if m := vm.Spec.Instancetype; m != nil {
+		if kind, _ := instancetype.InstancetypeKind(m.Kind); kind == itv1.VirtualMachineInstancetypeKind {
+			vmi.Annotations[v1.InstancetypeAnnotation] = m.Name
+		} else {
+			vmi.Annotations[v1.ClusterInstancetypeAnnotation] = m.Name
+		}
+	}
+	if m := vm.Spec.Preference; m != nil {
+		if kind, _ := instancetype.PreferenceKind(m.Kind); kind == itv1.VirtualMachinePreferenceKind {
+			vmi.Annotations[v1.PreferenceAnnotation] = m.Name
+		} else {
+			vmi.Annotations[v1.ClusterPreferenceAnnotation] = m.Name
+		}
+	}
+	if conflicts := instancetype.Apply(field.NewPath("spec"), it, pref, &vmi.Spec, &vmi.ObjectMeta); len(conflicts) > 0 {
+		return conflicts
+	}
+	return nil
 }
 
 // NewVMIFromTemplate is the VMI a VM runs: its template, named after the VM and owned by it.

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
+	itv1 "github.com/hypernest/hypernest/api/instancetype/v1beta1"
 	subresourcesv1 "github.com/hypernest/hypernest/api/subresources/v1"
 )
 
@@ -37,6 +38,10 @@ const (
 	ValidateReplicaSetPath = "/validate-virtualmachineinstancereplicasets"
 	ValidatePoolPath       = "/validate-virtualmachinepools"
 	ValidateKubeVirts      = "/validate-kubevirts"
+	// ValidateInstancetypePath and ValidatePreferencePath check instance types and
+	// preferences, namespaced and cluster-wide.
+	ValidateInstancetypePath = "/validate-instancetypes"
+	ValidatePreferencePath   = "/validate-preferences"
 )
 
 // Mount points of the certificate Secrets.
@@ -60,6 +65,10 @@ func APIObjects(cfg Config, caBundle []byte) []client.Object {
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstances"}, Verbs: []string{"get", "list", "watch", "patch"}},
 			// The validating webhook allows one KubeVirt object in the cluster.
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"kubevirts"}, Verbs: []string{"get", "list", "watch"}},
+			// The VM webhooks apply the instance types and preferences VMs name, from the
+			// ControllerRevisions that pin them once captured.
+			{APIGroups: []string{itv1.GroupName}, Resources: instancetypeResources, Verbs: []string{"get"}},
+			{APIGroups: []string{"apps"}, Resources: []string{"controllerrevisions"}, Verbs: []string{"get"}},
 			// Every subresource call is checked against the caller's own RBAC.
 			{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
 		},
@@ -182,9 +191,27 @@ func APIObjects(cfg Config, caBundle []byte) []client.Object {
 				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
 			{Name: "kubevirts-validator.kubevirt.io", ClientConfig: webhookClient(ValidateKubeVirts), Rules: rule("kubevirts", create, update),
 				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
+			{Name: "virtualmachineinstancetypes-validator.instancetype.kubevirt.io", ClientConfig: webhookClient(ValidateInstancetypePath),
+				Rules:         instancetypeRule(create, update, "virtualmachineinstancetypes", "virtualmachineclusterinstancetypes"),
+				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
+			{Name: "virtualmachinepreferences-validator.instancetype.kubevirt.io", ClientConfig: webhookClient(ValidatePreferencePath),
+				Rules:         instancetypeRule(create, update, "virtualmachinepreferences", "virtualmachineclusterpreferences"),
+				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
 		},
 	}
 	return []client.Object{sa, clusterRole, clusterBinding, authReader, role, binding, service, deployment, apiService, mutating, validating}
+}
+
+// instancetypeRule matches the instancetype.kubevirt.io resources, namespaced and
+// cluster-wide.
+func instancetypeRule(create, update admissionregistrationv1.OperationType, resources ...string) []admissionregistrationv1.RuleWithOperations {
+	return []admissionregistrationv1.RuleWithOperations{{
+		Operations: []admissionregistrationv1.OperationType{create, update},
+		Rule: admissionregistrationv1.Rule{
+			APIGroups: []string{itv1.GroupName}, APIVersions: []string{"*"}, Resources: resources,
+			Scope: ptr.To(admissionregistrationv1.AllScopes),
+		},
+	}}
 }
 
 // UserRoles are KubeVirt's kubevirt.io:admin, :edit and :view ClusterRoles. They
@@ -209,10 +236,12 @@ func UserRoles() []client.Object {
 		l["rbac.authorization.k8s.io/aggregate-to-"+aggregate] = "true"
 		return &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l}, Rules: rules}
 	}
+	namespacedInstancetypes := []string{"virtualmachineinstancetypes", "virtualmachinepreferences"}
 	editRules := []rbacv1.PolicyRule{
 		{APIGroups: []string{subresourcesv1.GroupName}, Resources: subresources, Verbs: []string{"get", "update"}},
 		{APIGroups: []string{v1.GroupName}, Resources: kinds, Verbs: all},
 		{APIGroups: []string{"pool.kubevirt.io"}, Resources: []string{"virtualmachinepools"}, Verbs: all},
+		{APIGroups: []string{itv1.GroupName}, Resources: namespacedInstancetypes, Verbs: all},
 		{APIGroups: []string{v1.GroupName}, Resources: []string{"kubevirts"}, Verbs: read},
 	}
 	return []client.Object{
@@ -221,10 +250,24 @@ func UserRoles() []client.Object {
 		role("kubevirt.io:view", "view", []rbacv1.PolicyRule{
 			{APIGroups: []string{v1.GroupName}, Resources: append(kinds, "kubevirts"), Verbs: read},
 			{APIGroups: []string{"pool.kubevirt.io"}, Resources: []string{"virtualmachinepools"}, Verbs: read},
+			{APIGroups: []string{itv1.GroupName}, Resources: namespacedInstancetypes, Verbs: read},
 			{APIGroups: []string{subresourcesv1.GroupName}, Resources: readSubresources, Verbs: []string{"get"}},
 		}),
+		// Cluster instance types and preferences are a catalogue every user may read, as
+		// in KubeVirt (instancetype.kubevirt.io:view, bound to system:authenticated).
+		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "instancetype.kubevirt.io:view", Labels: labels}, Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{itv1.GroupName}, Resources: []string{"virtualmachineclusterinstancetypes", "virtualmachineclusterpreferences"}, Verbs: read},
+		}},
+		&rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "instancetype.kubevirt.io:view", Labels: labels},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "instancetype.kubevirt.io:view"},
+			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: "system:authenticated"}},
+		},
 	}
 }
+
+// instancetypeResources are the four instancetype.kubevirt.io resources.
+var instancetypeResources = []string{"virtualmachineinstancetypes", "virtualmachineclusterinstancetypes", "virtualmachinepreferences", "virtualmachineclusterpreferences"}
 
 // APIServiceObject registers subresources.kubevirt.io/v1 with the aggregation layer. It
 // is unstructured: the typed APIService would pull in kube-aggregator and with it most of

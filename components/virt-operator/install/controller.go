@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
+	itv1 "github.com/hypernest/hypernest/api/instancetype/v1beta1"
 )
 
 // ControllerName names virt-controller's Deployment, service account and RBAC objects.
@@ -39,7 +40,9 @@ func ControllerObjects(cfg Config) []client.Object {
 			// were made from.
 			{APIGroups: []string{"pool.kubevirt.io"}, Resources: []string{"virtualmachinepools"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{"pool.kubevirt.io"}, Resources: []string{"virtualmachinepools/status", "virtualmachinepools/finalizers"}, Verbs: []string{"patch", "update"}},
+			// Instance types and preferences VMs name are captured in ControllerRevisions.
 			{APIGroups: []string{"apps"}, Resources: []string{"controllerrevisions"}, Verbs: []string{"get", "list", "watch", "create", "delete"}},
+			{APIGroups: []string{itv1.GroupName}, Resources: instancetypeResources, Verbs: []string{"get", "list", "watch"}},
 			// Launcher pods only in practice; RBAC cannot narrow pods by label.
 			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch", "create", "delete"}},
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch", "update"}},

@@ -95,6 +95,28 @@ var _ = Describe("kubevirt.io CRDs", func() {
 		Expect(discoveredStatus(dc, "kubevirt.io/v1", "virtualmachines/status")).To(BeTrue())
 	})
 
+	It("serve instancetype.kubevirt.io/v1beta1 with KubeVirt's kinds, scopes and short names", func() {
+		dc, err := discovery.NewDiscoveryClientForConfig(restConfig)
+		Expect(err).NotTo(HaveOccurred())
+		list, err := dc.ServerResourcesForGroupVersion("instancetype.kubevirt.io/v1beta1")
+		Expect(err).NotTo(HaveOccurred())
+		type want struct {
+			kind       string
+			namespaced bool
+			shortNames []string
+		}
+		got := map[string]want{}
+		for _, r := range list.APIResources {
+			got[r.Name] = want{r.Kind, r.Namespaced, r.ShortNames}
+		}
+		Expect(got).To(Equal(map[string]want{
+			"virtualmachineinstancetypes":        {"VirtualMachineInstancetype", true, []string{"vminstancetype", "vminstancetypes", "vmf", "vmfs"}},
+			"virtualmachineclusterinstancetypes": {"VirtualMachineClusterInstancetype", false, []string{"vmclusterinstancetype", "vmclusterinstancetypes", "vmcf", "vmcfs"}},
+			"virtualmachinepreferences":          {"VirtualMachinePreference", true, []string{"vmpref", "vmprefs", "vmp", "vmps"}},
+			"virtualmachineclusterpreferences":   {"VirtualMachineClusterPreference", false, []string{"vmcp", "vmcps"}},
+		}))
+	})
+
 	It("accept every KubeVirt example manifest unchanged, losing no field", func() {
 		dir, err := framework.ConformanceExamplesDir()
 		Expect(err).NotTo(HaveOccurred())

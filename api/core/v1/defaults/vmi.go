@@ -72,16 +72,7 @@ func SetVirtualMachineInstanceSpecDefaultsFor(spec *v1.VirtualMachineInstanceSpe
 		domain.CPU.Threads = 1
 	}
 
-	// Every volume is shown to the guest: one without a disk gets a virtio disk.
-	hasDisk := map[string]bool{}
-	for _, d := range domain.Devices.Disks {
-		hasDisk[d.Name] = true
-	}
-	for _, vol := range spec.Volumes {
-		if !hasDisk[vol.Name] {
-			domain.Devices.Disks = append(domain.Devices.Disks, v1.Disk{Name: vol.Name})
-		}
-	}
+	AddDisksForVolumes(spec)
 	for i := range domain.Devices.Disks {
 		d := &domain.Devices.Disks[i]
 		switch {
@@ -109,12 +100,7 @@ func SetVirtualMachineInstanceSpecDefaultsFor(spec *v1.VirtualMachineInstanceSpe
 		}
 	}
 
-	// A VMI without networks gets the pod network, unless it opted out.
-	if len(spec.Networks) == 0 && len(domain.Devices.Interfaces) == 0 &&
-		(domain.Devices.AutoattachPodInterface == nil || *domain.Devices.AutoattachPodInterface) {
-		spec.Networks = []v1.Network{{Name: DefaultNetworkName, NetworkSource: v1.NetworkSource{Pod: &v1.PodNetwork{}}}}
-		domain.Devices.Interfaces = []v1.Interface{{Name: DefaultNetworkName}}
-	}
+	AddDefaultPodNetwork(spec)
 	for i := range domain.Devices.Interfaces {
 		iface := &domain.Devices.Interfaces[i]
 		b := iface.InterfaceBindingMethod
@@ -137,5 +123,30 @@ func SetVirtualMachineInstanceSpecDefaultsFor(spec *v1.VirtualMachineInstanceSpe
 	}
 	if spec.TerminationGracePeriodSeconds == nil {
 		spec.TerminationGracePeriodSeconds = ptr.To(v1.DefaultGracePeriodSeconds)
+	}
+}
+
+// AddDisksForVolumes shows every volume to the guest: one without a disk gets a disk
+// (its bus is completed later).
+func AddDisksForVolumes(spec *v1.VirtualMachineInstanceSpec) {
+	hasDisk := map[string]bool{}
+	for _, d := range spec.Domain.Devices.Disks {
+		hasDisk[d.Name] = true
+	}
+	for _, vol := range spec.Volumes {
+		if !hasDisk[vol.Name] {
+			spec.Domain.Devices.Disks = append(spec.Domain.Devices.Disks, v1.Disk{Name: vol.Name})
+		}
+	}
+}
+
+// AddDefaultPodNetwork gives a VMI without networks the pod network and its interface
+// (binding and model completed later), unless it opted out.
+func AddDefaultPodNetwork(spec *v1.VirtualMachineInstanceSpec) {
+	devices := &spec.Domain.Devices
+	if len(spec.Networks) == 0 && len(devices.Interfaces) == 0 &&
+		(devices.AutoattachPodInterface == nil || *devices.AutoattachPodInterface) {
+		spec.Networks = []v1.Network{{Name: DefaultNetworkName, NetworkSource: v1.NetworkSource{Pod: &v1.PodNetwork{}}}}
+		devices.Interfaces = []v1.Interface{{Name: DefaultNetworkName}}
 	}
 }

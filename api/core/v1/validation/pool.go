@@ -13,18 +13,19 @@ import (
 // ValidateVirtualMachinePoolSpec checks a VM pool as KubeVirt does: a VM template
 // Hypernest can run, a selector that selects the template's labels, a maxUnavailable
 // that is a positive number or a percentage from 1% to 100%, and at most one scale-in
-// and one update strategy.
-func ValidateVirtualMachinePoolSpec(path *field.Path, spec *poolv1.VirtualMachinePoolSpec) field.ErrorList {
+// and one update strategy. expand is as for ValidateVirtualMachineSpec.
+func ValidateVirtualMachinePoolSpec(path *field.Path, spec *poolv1.VirtualMachinePoolSpec, expand TemplateExpander) (field.ErrorList, []string) {
 	var errs field.ErrorList
 	if spec.Replicas != nil && *spec.Replicas < 0 {
 		errs = append(errs, field.Invalid(path.Child("replicas"), *spec.Replicas, "must be 0 or more"))
 	}
 	if spec.VirtualMachineTemplate == nil {
-		return append(errs, field.Required(path.Child("virtualMachineTemplate"), "a pool needs the template of the VMs it runs"))
+		return append(errs, field.Required(path.Child("virtualMachineTemplate"), "a pool needs the template of the VMs it runs")), nil
 	}
 	errs = append(errs, validateSelector(path.Child("selector"), spec.Selector,
 		path.Child("virtualMachineTemplate", "metadata", "labels"), spec.VirtualMachineTemplate.ObjectMeta.Labels)...)
-	errs = append(errs, ValidateVirtualMachineSpec(path.Child("virtualMachineTemplate", "spec"), &spec.VirtualMachineTemplate.Spec)...)
+	vmErrs, warnings := ValidateVirtualMachineSpec(path.Child("virtualMachineTemplate", "spec"), &spec.VirtualMachineTemplate.Spec, expand)
+	errs = append(errs, vmErrs...)
 	if spec.MaxUnavailable != nil {
 		errs = append(errs, validateMaxUnavailable(path.Child("maxUnavailable"), *spec.MaxUnavailable)...)
 	}
@@ -37,7 +38,7 @@ func ValidateVirtualMachinePoolSpec(path *field.Path, spec *poolv1.VirtualMachin
 	if a := spec.Autohealing; a != nil && a.MinFailingToStartDuration != nil && a.MinFailingToStartDuration.Duration < 0 {
 		errs = append(errs, field.Invalid(path.Child("autohealing", "minFailingToStartDuration"), a.MinFailingToStartDuration.Duration.String(), "must not be negative"))
 	}
-	return errs
+	return errs, warnings
 }
 
 func validateMaxUnavailable(path *field.Path, v intstr.IntOrString) field.ErrorList {

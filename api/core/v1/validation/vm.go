@@ -7,11 +7,20 @@ import (
 	"github.com/hypernest/hypernest/api/core/v1/defaults"
 )
 
+// TemplateExpander returns the VMI template of the VM spec at path with its instance
+// type and preference applied (virt-api's looks them up), conflicts and unmet
+// requirements as errors, and warnings. A nil template with no errors means they cannot
+// be looked up yet (the VM is accepted; it starts once they exist).
+type TemplateExpander func(path *field.Path, vmSpec *v1.VirtualMachineSpec) (*v1.VirtualMachineInstanceSpec, []string, field.ErrorList)
+
 // ValidateVirtualMachineSpec checks a VM spec found at path (spec for a VM, and the
-// path of an embedded VM spec elsewhere, such as a Cluster API KubevirtMachine's
-// spec.virtualMachineTemplate.spec); every error names its field.
-func ValidateVirtualMachineSpec(path *field.Path, vmSpec *v1.VirtualMachineSpec) field.ErrorList {
+// path of an embedded VM spec elsewhere, such as a pool's
+// spec.virtualMachineTemplate.spec); every error names its field. A VM that names an
+// instance type or a preference is checked with its template expanded by expand; where
+// there is nothing to look them up with (expand is nil), they are refused.
+func ValidateVirtualMachineSpec(path *field.Path, vmSpec *v1.VirtualMachineSpec, expand TemplateExpander) (field.ErrorList, []string) {
 	var errs field.ErrorList
+	var warnings []string
 	if vmSpec.Running != nil && vmSpec.RunStrategy != nil {
 		errs = append(errs, field.Invalid(path.Child("running"), *vmSpec.Running, "spec.running and spec.runStrategy are mutually exclusive; set only spec.runStrategy"))
 	}
@@ -21,16 +30,49 @@ func ValidateVirtualMachineSpec(path *field.Path, vmSpec *v1.VirtualMachineSpec)
 	if len(vmSpec.DataVolumeTemplates) > 0 {
 		errs = append(errs, field.Forbidden(path.Child("dataVolumeTemplates"), "DataVolumes (CDI) are not supported by Hypernest yet"))
 	}
-	if vmSpec.Instancetype != nil {
-		errs = append(errs, field.Forbidden(path.Child("instancetype"), "instance types are not supported by Hypernest yet"))
+	usesInstancetype := vmSpec.Instancetype != nil || vmSpec.Preference != nil
+	if usesInstancetype && expand == nil {
+		if vmSpec.Instancetype != nil {
+			errs = append(errs, field.Forbidden(path.Child("instancetype"), "instance types are not supported here: give the VM template its own size"))
+		}
+		if vmSpec.Preference != nil {
+			errs = append(errs, field.Forbidden(path.Child("preference"), "preferences are not supported here: set the VM template's fields instead"))
+		}
 	}
-	if vmSpec.Preference != nil {
-		errs = append(errs, field.Forbidden(path.Child("preference"), "preferences are not supported by Hypernest yet"))
-	}
+	errs = append(errs, validateMatcher(path.Child("instancetype"), vmSpec.Instancetype)...)
+	errs = append(errs, validateMatcher(path.Child("preference"), (*v1.InstancetypeMatcher)(vmSpec.Preference))...)
 	if vmSpec.Template == nil {
-		return append(errs, field.Required(path.Child("template"), "a VM needs the template of the VMI it runs"))
+		return append(errs, field.Required(path.Child("template"), "a VM needs the template of the VMI it runs")), warnings
 	}
-	return append(errs, validateTemplateSpec(path.Child("template", "spec"), &vmSpec.Template.Spec)...)
+	template := &vmSpec.Template.Spec
+	if usesInstancetype && expand != nil && len(errs) == 0 {
+		expanded, w, expandErrs := expand(path, vmSpec)
+		warnings = append(warnings, w...)
+		if len(expandErrs) > 0 || expanded == nil {
+			return append(errs, expandErrs...), warnings
+		}
+		template = expanded
+	}
+	return append(errs, validateTemplateSpec(path.Child("template", "spec"), template)...), warnings
+}
+
+// validateMatcher checks an instance type or preference matcher: a name, and no
+// inference from volumes (it reads labels of PVCs and DataVolumes, which Hypernest
+// does not run yet).
+func validateMatcher(path *field.Path, m *v1.InstancetypeMatcher) field.ErrorList {
+	if m == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	if m.InferFromVolume != "" {
+		errs = append(errs, field.Forbidden(path.Child("inferFromVolume"), "inferring from a volume's labels is not supported by Hypernest yet: name the instance type or preference"))
+	} else if m.Name == "" {
+		errs = append(errs, field.Required(path.Child("name"), "name the instance type or preference"))
+	}
+	if m.InferFromVolumeFailurePolicy != nil {
+		errs = append(errs, field.Forbidden(path.Child("inferFromVolumeFailurePolicy"), "inferring from a volume's labels is not supported by Hypernest yet"))
+	}
+	return errs
 }
 
 // validateTemplateSpec checks a VMI template (of a VM or a replica set) as the VMIs made
