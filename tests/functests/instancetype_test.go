@@ -2,10 +2,12 @@ package functests
 
 import (
 	"context"
+	"os/exec"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
 	appsv1 "k8s.io/api/apps/v1"
 	k8sv1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -16,6 +18,7 @@ import (
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	itv1 "github.com/hypernest/hypernest/api/instancetype/v1beta1"
+	hnscheme "github.com/hypernest/hypernest/api/scheme"
 )
 
 var _ = Describe("Instance types and preferences (virt-api, virt-controller)", Ordered, func() {
@@ -135,6 +138,21 @@ var _ = Describe("Instance types and preferences (virt-api, virt-controller)", O
 		Consistently(func() error {
 			return crClient.Get(ctx, client.ObjectKeyFromObject(waiting), &v1.VirtualMachineInstance{})
 		}).WithContext(ctx).WithTimeout(5 * time.Second).Should(Satisfy(apierrors.IsNotFound))
+
+		By("virtctl create vm --instancetype --preference --volume-containerdisk prints a VM that virt-api accepts")
+		virtctl, err := gexec.Build("github.com/hypernest/hypernest/components/virtctl")
+		Expect(err).NotTo(HaveOccurred())
+		session, err := gexec.Start(exec.Command(virtctl, "-n", ns, "create", "vm", "--name", "from-virtctl",
+			"--instancetype", it.Name, "--preference", "virtualmachinepreference/"+pref.Name,
+			"--volume-containerdisk", "src:"+vm.Spec.Template.Spec.Volumes[0].ContainerDisk.Image), GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(session).WithTimeout(time.Minute).Should(gexec.Exit(0))
+		obj, _, err := hnscheme.StrictDecoder().Decode(session.Out.Contents(), nil, nil)
+		Expect(err).NotTo(HaveOccurred(), "virtctl's manifest: %s", session.Out.Contents())
+		printed := obj.(*v1.VirtualMachine)
+		Expect(printed.Namespace).To(Equal(ns))
+		Expect(printed.Spec.Template.Spec.Domain.Memory).To(BeNil(), "the instance type gives the memory")
+		Expect(crClient.Create(ctx, printed, client.DryRunAll)).To(Succeed())
 
 		By("a preference for what Hypernest cannot run is refused when it is created, naming the field")
 		err = crClient.Create(ctx, &itv1.VirtualMachinePreference{

@@ -16,6 +16,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
 	k8sv1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -102,6 +103,21 @@ var _ = Describe("VMIs on a node (virt-controller, virt-handler, virt-launcher)"
 
 		url := fmt.Sprintf("http://%s:80/", podIP(ctx, pod))
 		Eventually(func() string { return httpGetFromPod(ns, url) }).WithTimeout(2 * time.Minute).Should(Equal("Succeeded: 200 hello from the guest\n"))
+
+		By("virtctl expose vmi makes a Service of it: port 8000 reaches the guest's 80")
+		virtctl, err := gexec.Build("github.com/hypernest/hypernest/components/virtctl")
+		Expect(err).NotTo(HaveOccurred())
+		session, err := gexec.Start(exec.Command(virtctl, "-n", ns, "expose", "vmi", vmi.Name, "--name", "web", "--port", "8000", "--target-port", "80"), GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(session).WithTimeout(time.Minute).Should(gexec.Exit(0))
+		Expect(string(session.Out.Contents())).To(Equal("Service web successfully created for vmi vmi-web\n"))
+		svc := &k8sv1.Service{}
+		Expect(crClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web"}, svc)).To(Succeed())
+		Expect(svc.Spec.Selector).To(Equal(map[string]string{v1.VirtualMachineInstanceIDLabel: vmi.Name}))
+		Expect(svc.OwnerReferences).To(HaveLen(1))
+		Expect(svc.OwnerReferences[0].Kind).To(Equal("VirtualMachineInstance"))
+		svcURL := fmt.Sprintf("http://%s:8000/", svc.Spec.ClusterIP)
+		Eventually(func() string { return httpGetFromPod(ns, svcURL) }).WithTimeout(2 * time.Minute).Should(Equal("Succeeded: 200 hello from the guest\n"))
 	})
 
 	It("gives the guest the pod's IP and MAC with the bridge binding: every port reaches it", func(ctx SpecContext) {

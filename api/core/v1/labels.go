@@ -1,5 +1,10 @@
 package v1
 
+import (
+	"crypto/sha1"
+	"encoding/hex"
+)
+
 // Well-known labels, annotations and finalizers. Their values are KubeVirt's, so tools
 // written for KubeVirt (selectors, dashboards, CAPK) find Hypernest's objects.
 const (
@@ -53,3 +58,16 @@ const (
 	// the same 30 s Kubernetes gives pods.
 	DefaultGracePeriodSeconds int64 = 30
 )
+
+// VirtualMachineInstanceID is the value of VirtualMachineInstanceIDLabel for a VMI: its
+// name, or, for a name longer than a label value may be (63), its first 54 characters,
+// a dash and 8 hex digits of the name's SHA-1, as KubeVirt computes it, so Services
+// made by KubeVirt's virtctl expose select Hypernest's pods too.
+func VirtualMachineInstanceID(vmiName string) string {
+	const maxLabelValue, hashLength = 63, 8
+	if len(vmiName) <= maxLabelValue {
+		return vmiName
+	}
+	sum := sha1.Sum([]byte(vmiName)) //nolint:gosec // an identifier, not a secret
+	return vmiName[:maxLabelValue-hashLength-1] + "-" + hex.EncodeToString(sum[:])[:hashLength]
+}

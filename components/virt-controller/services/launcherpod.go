@@ -46,7 +46,7 @@ func RenderLauncherPod(vmi *v1.VirtualMachineInstance, cfg LauncherPodConfig) (*
 	}
 	labels[v1.AppLabel] = launcherv1.AppLabelValue
 	labels[v1.CreatedByLabel] = string(vmi.UID)
-	labels[v1.VirtualMachineInstanceIDLabel] = vmi.Name
+	labels[v1.VirtualMachineInstanceIDLabel] = v1.VirtualMachineInstanceID(vmi.Name)
 
 	guest := validation.GuestMemory(&spec.Spec.Domain)
 	if guest == nil {

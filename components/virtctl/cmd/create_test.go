@@ -1,0 +1,83 @@
+package cmd
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	v1 "github.com/hypernest/hypernest/api/core/v1"
+	"github.com/hypernest/hypernest/api/core/v1/validation"
+	hnscheme "github.com/hypernest/hypernest/api/scheme"
+)
+
+func runCreate(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := NewRootCommand()
+	var out, errOut bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs(append([]string{"create", "vm"}, args...))
+	err := root.Execute()
+	return out.String(), err
+}
+
+func TestCreateVMPrintsAValidVM(t *testing.T) {
+	out, err := runCreate(t, "--name", "demo", "--volume-containerdisk", "src:registry:5000/kubevirt/cirros-container-disk-demo:devel,bootorder:1",
+		"--user", "cirros", "--ssh-key", "ssh-ed25519 AAAA demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, _, err := hnscheme.StrictDecoder().Decode([]byte(out), nil, nil)
+	if err != nil {
+		t.Fatalf("the manifest does not decode strictly: %v\n%s", err, out)
+	}
+	vm := obj.(*v1.VirtualMachine)
+	if errs, _ := validation.ValidateVirtualMachineSpec(field.NewPath("spec"), &vm.Spec, nil); len(errs) > 0 {
+		t.Fatalf("virt-api would refuse it: %v\n%s", errs, out)
+	}
+	if vm.Spec.Template.Spec.Domain.Memory.Guest.String() != "512Mi" || *vm.Spec.RunStrategy != v1.RunStrategyAlways ||
+		*vm.Spec.Template.Spec.TerminationGracePeriodSeconds != 180 {
+		t.Errorf("KubeVirt's defaults are not kept:\n%s", out)
+	}
+	vols := vm.Spec.Template.Spec.Volumes
+	if len(vols) != 2 || vols[0].Name != "demo-containerdisk-0" || vols[1].CloudInitNoCloud == nil ||
+		!strings.Contains(vols[1].CloudInitNoCloud.UserData, "user: cirros\nssh_authorized_keys:\n  - ssh-ed25519 AAAA demo") {
+		t.Errorf("volumes:\n%s", out)
+	}
+	if disks := vm.Spec.Template.Spec.Domain.Devices.Disks; len(disks) != 1 || *disks[0].BootOrder != 1 {
+		t.Errorf("disks: %+v", disks)
+	}
+}
+
+func TestCreateVMWithInstancetype(t *testing.T) {
+	out, err := runCreate(t, "--instancetype", "virtualmachineinstancetype/small", "--preference", "fedora")
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, _, err := hnscheme.StrictDecoder().Decode([]byte(out), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := obj.(*v1.VirtualMachine)
+	if vm.Spec.Instancetype == nil || vm.Spec.Instancetype.Kind != "virtualmachineinstancetype" || vm.Spec.Instancetype.Name != "small" ||
+		vm.Spec.Preference == nil || vm.Spec.Preference.Kind != "" || vm.Spec.Template.Spec.Domain.Memory != nil || !strings.HasPrefix(vm.Name, "vm-") {
+		t.Errorf("manifest:\n%s", out)
+	}
+}
+
+func TestCreateVMRefusesNamingTheFlag(t *testing.T) {
+	for args, want := range map[string]string{
+		"--volume-pvc=src:data":                 `failed to parse "--volume-pvc" flag: PersistentVolumeClaim volumes are not supported by Hypernest yet`,
+		"--instancetype=pool/x":                 `invalid instancetype kind "pool"`,
+		"--volume-containerdisk=name:x":         `failed to parse "--volume-containerdisk" flag: src must be specified`,
+		"--volume-containerdisk=src:a,color:no": `unknown param(s): color:no`,
+		"--run-strategy=Sometimes":              `invalid run strategy "Sometimes"`,
+		"--memory=lots":                         `failed to parse "--memory" flag`,
+	} {
+		if _, err := runCreate(t, args); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want %q", args, err, want)
+		}
+	}
+}
