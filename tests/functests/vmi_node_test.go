@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -118,6 +119,24 @@ var _ = Describe("VMIs on a node (virt-controller, virt-handler, virt-launcher)"
 		Expect(svc.OwnerReferences[0].Kind).To(Equal("VirtualMachineInstance"))
 		svcURL := fmt.Sprintf("http://%s:8000/", svc.Spec.ClusterIP)
 		Eventually(func() string { return httpGetFromPod(ns, svcURL) }).WithTimeout(2 * time.Minute).Should(Equal("Succeeded: 200 hello from the guest\n"))
+
+		By("virtctl port-forward reaches the guest's port 80 from this machine (API server, virt-api, virt-handler)")
+		free, err := net.Listen("tcp", "127.0.0.1:0")
+		Expect(err).NotTo(HaveOccurred())
+		localPort := free.Addr().(*net.TCPAddr).Port
+		Expect(free.Close()).To(Succeed())
+		forward, err := gexec.Start(exec.Command(virtctl, "-n", ns, "port-forward", "vmi/"+vmi.Name, fmt.Sprintf("%d:80", localPort)), GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { forward.Kill().Wait(time.Minute) })
+		Eventually(forward.Out).WithTimeout(time.Minute).Should(gbytes.Say("Forwarding from 127.0.0.1:%d -> 80", localPort))
+		Eventually(func(g Gomega) {
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", localPort))
+			g.Expect(err).NotTo(HaveOccurred())
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(string(body)).To(Equal("hello from the guest\n"))
+		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(2 * time.Second).Should(Succeed())
 	})
 
 	It("gives the guest the pod's IP and MAC with the bridge binding: every port reaches it", func(ctx SpecContext) {

@@ -47,6 +47,7 @@ func resourceList() *metav1.APIResourceList {
 			r("virtualmachineinstances/pause", put), r("virtualmachineinstances/unpause", put),
 			r("virtualmachineinstances/console", get), r("virtualmachineinstances/vnc", get),
 			r("virtualmachineinstances/guestosinfo", get), r("virtualmachineinstances/bootstrapstatus", get),
+			r("virtualmachineinstances/portforward", get), r("virtualmachines/portforward", get),
 		},
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -66,6 +67,11 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("PUT "+vmi+"unpause", a.authorized("update", "virtualmachineinstances", "unpause", a.unpause))
 	mux.HandleFunc("GET "+vmi+"console", a.authorized("get", "virtualmachineinstances", "console", a.streamTo("console")))
 	mux.HandleFunc("GET "+vmi+"vnc", a.authorized("get", "virtualmachineinstances", "vnc", a.streamTo("vnc")))
+	// port-forward/{port}[/{protocol}]: KubeVirt's paths; the protocol defaults to tcp.
+	for _, p := range []string{"portforward/{port}", "portforward/{port}/{protocol}"} {
+		mux.HandleFunc("GET "+vmi+p, a.authorized("get", "virtualmachineinstances", "portforward", a.portForward))
+		mux.HandleFunc("GET "+vm+p, a.authorized("get", "virtualmachines", "portforward", a.portForward))
+	}
 	mux.HandleFunc("GET "+vmi+"guestosinfo", a.authorized("get", "virtualmachineinstances", "guestosinfo", a.fromGuestAgent("guestosinfo")))
 	mux.HandleFunc("GET "+vmi+"bootstrapstatus", a.authorized("get", "virtualmachineinstances", "bootstrapstatus",
 		a.gated(clusterconfig.GuestAgentBootstrapCheck, a.fromGuestAgent("bootstrapstatus"))))
@@ -263,6 +269,25 @@ func (a *API) streamTo(kind string) func(http.ResponseWriter, *http.Request, typ
 		}
 		log.Info("stream closed")
 	}
+}
+
+// portForward proxies a WebSocket to a TCP port of the guest, through the virt-handler
+// running it. A VM's port-forward goes to its VMI (same name).
+func (a *API) portForward(w http.ResponseWriter, r *http.Request, name types.NamespacedName) {
+	port, err := strconv.Atoi(r.PathValue("port"))
+	if err != nil || port < 1 || port > 65535 {
+		writeStatus(w, apierrors.NewBadRequest(fmt.Sprintf("port %q: must be a number from 1 to 65535", r.PathValue("port"))))
+		return
+	}
+	protocol := r.PathValue("protocol")
+	if protocol == "" {
+		protocol = "tcp"
+	}
+	if protocol != "tcp" {
+		writeStatus(w, apierrors.NewBadRequest(fmt.Sprintf("protocol %q: only tcp port forwarding is supported by Hypernest yet", protocol)))
+		return
+	}
+	a.streamTo(fmt.Sprintf("portforward/%d/%s", port, protocol))(w, r, name)
 }
 
 // writeStatus answers with a Kubernetes Status, which kubectl and virtctl print.

@@ -10,9 +10,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 
+	v1 "github.com/hypernest/hypernest/api/core/v1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 	subresourcesv1 "github.com/hypernest/hypernest/api/subresources/v1"
 	"github.com/hypernest/hypernest/components/virt-api/stream"
@@ -75,6 +78,7 @@ func (s *Server) Start(ctx context.Context) error {
 	mux.HandleFunc("GET "+vmiPath+"vnc", s.socketStream(launcherv1.VNCSocket))
 	mux.HandleFunc("GET "+vmiPath+"guestosinfo", s.guestOSInfo)
 	mux.HandleFunc("GET "+vmiPath+"bootstrapstatus", s.bootstrapStatus)
+	mux.HandleFunc("GET "+vmiPath+"portforward/{port}/{protocol}", s.portForward)
 	srv := &http.Server{Addr: s.Addr, Handler: mux, TLSConfig: tlsConfig, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
@@ -238,4 +242,64 @@ func (s *Server) socketStream(socket string) http.HandlerFunc {
 		}
 		log.Info("stream closed")
 	}
+}
+
+// portForwardDialTimeout bounds the connection to the guest's port; a guest that is up
+// answers (or refuses) within milliseconds, one that is not listening in seconds.
+const portForwardDialTimeout = 10 * time.Second
+
+// portForward connects a WebSocket to a TCP port of the guest, through the pod's IP: the
+// path a Service takes (masquerade forwards it to the guest, bridge gives the guest the
+// IP), so a port-forward reaches exactly what a pod could.
+func (s *Server) portForward(w http.ResponseWriter, r *http.Request) {
+	port, err := strconv.Atoi(r.PathValue("port"))
+	if err != nil || port < 1 || port > 65535 {
+		http.Error(w, fmt.Sprintf("port %q: must be a number from 1 to 65535", r.PathValue("port")), http.StatusBadRequest)
+		return
+	}
+	if protocol := r.PathValue("protocol"); protocol != "tcp" {
+		http.Error(w, fmt.Sprintf("protocol %q: only tcp is supported by Hypernest yet", protocol), http.StatusBadRequest)
+		return
+	}
+	running := s.lookup(w, r)
+	if running == nil {
+		return
+	}
+	ip := podNetworkIP(running.VMI)
+	if ip == "" {
+		http.Error(w, "the VMI has no pod network address yet: wait until status.interfaces shows one", http.StatusConflict)
+		return
+	}
+	dialer := net.Dialer{Timeout: portForwardDialTimeout}
+	conn, err := dialer.DialContext(r.Context(), "tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+	if err != nil {
+		http.Error(w, fmt.Sprintf("connecting to port %d of the guest: %v", port, err), http.StatusBadGateway)
+		return
+	}
+	ws, err := stream.Upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		_ = conn.Close()
+		return
+	}
+	log := s.Log.WithValues("vmi", r.PathValue("namespace")+"/"+r.PathValue("name"), "port", port)
+	log.Info("port-forward opened")
+	if err := stream.Pipe(stream.NewConn(ws), conn); err != nil {
+		log.Info("port-forward ended", "error", err.Error())
+		return
+	}
+	log.Info("port-forward closed")
+}
+
+// podNetworkIP is the VMI's address on the pod network (its first interface with one).
+func podNetworkIP(vmi *v1.VirtualMachineInstance) string {
+	podNetworks := map[string]bool{}
+	for _, n := range vmi.Spec.Networks {
+		podNetworks[n.Name] = n.Pod != nil
+	}
+	for _, iface := range vmi.Status.Interfaces {
+		if iface.IP != "" && (podNetworks[iface.Name] || len(vmi.Spec.Networks) == 0) {
+			return iface.IP
+		}
+	}
+	return ""
 }

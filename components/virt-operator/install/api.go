@@ -221,7 +221,8 @@ func UserRoles() []client.Object {
 	labels := componentLabels("virt-operator")
 	subresources := []string{"virtualmachines/start", "virtualmachines/stop", "virtualmachines/restart",
 		"virtualmachineinstances/pause", "virtualmachineinstances/unpause", "virtualmachineinstances/console", "virtualmachineinstances/vnc",
-		"virtualmachineinstances/guestosinfo", "virtualmachineinstances/bootstrapstatus"}
+		"virtualmachineinstances/guestosinfo", "virtualmachineinstances/bootstrapstatus",
+		"virtualmachineinstances/portforward", "virtualmachines/portforward"}
 	// What the guest agent tells about a guest is readable by whoever may read the VMI, as
 	// in KubeVirt's view role.
 	readSubresources := []string{"virtualmachineinstances/guestosinfo", "virtualmachineinstances/bootstrapstatus"}

@@ -42,3 +42,28 @@ func TestExposeUsesThePodNetworkPorts(t *testing.T) {
 		t.Errorf("ports %+v", ports)
 	}
 }
+
+func TestPortForwardArguments(t *testing.T) {
+	for arg, want := range map[string][3]string{
+		"vmi/testvmi":                 {"virtualmachineinstances", "testvmi", ""},
+		"vm/testvm.mynamespace":       {"virtualmachines", "testvm", "mynamespace"},
+		"virtualmachine/testvm/other": {"virtualmachines", "testvm", "other"},
+	} {
+		r, n, ns, err := parsePortForwardTarget(arg)
+		if err != nil || [3]string{r, n, ns} != want {
+			t.Errorf("%s: %s %s %s %v", arg, r, n, ns, err)
+		}
+	}
+	if _, _, _, err := parsePortForwardTarget("pod/x"); err == nil {
+		t.Error("pod/x accepted")
+	}
+	ports, err := parseForwardedPorts([]string{"8080:80", "22", "tcp/5900:5901"})
+	if err != nil || len(ports) != 3 || ports[0] != (forwardedPort{8080, 80, "tcp"}) || ports[1] != (forwardedPort{22, 22, "tcp"}) || ports[2].remote != 5901 {
+		t.Errorf("ports %+v %v", ports, err)
+	}
+	for _, bad := range []string{"udp/53", "x:80", "8080:0", "80:99999"} {
+		if _, err := parseForwardedPorts([]string{bad}); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}

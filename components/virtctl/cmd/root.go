@@ -89,7 +89,7 @@ func NewRootCommand() *cobra.Command {
 	root.AddCommand(
 		newStartCommand(cfg), newStopCommand(cfg), newRestartCommand(cfg),
 		newPauseCommand(cfg, true), newPauseCommand(cfg, false),
-		newConsoleCommand(cfg), newVNCCommand(cfg), newGuestOSInfoCommand(cfg), newVersionCommand(cfg), newCreateCommand(cfg), newExposeCommand(cfg),
+		newConsoleCommand(cfg), newVNCCommand(cfg), newGuestOSInfoCommand(cfg), newVersionCommand(cfg), newCreateCommand(cfg), newExposeCommand(cfg), newPortForwardCommand(cfg),
 	)
 	return root
 }

@@ -55,11 +55,17 @@ func openStream(ctx context.Context, cfg *clientConfig, name, kind string, timeo
 }
 
 func dialStream(ctx context.Context, restConfig *rest.Config, ns, name, kind string) (io.ReadWriteCloser, error) {
+	return dialSubresource(ctx, restConfig, ns, "virtualmachineinstances", name, kind)
+}
+
+// dialSubresource opens a WebSocket subresource (console, vnc, portforward/...) of a VMI
+// or VM through the API server.
+func dialSubresource(ctx context.Context, restConfig *rest.Config, ns, resource, name, kind string) (io.ReadWriteCloser, error) {
 	base, err := url.Parse(restConfig.Host)
 	if err != nil {
 		return nil, err
 	}
-	base.Path = fmt.Sprintf("/apis/%s/namespaces/%s/virtualmachineinstances/%s/%s", subresourcesv1.SchemeGroupVersion, ns, name, kind)
+	base.Path = fmt.Sprintf("/apis/%s/namespaces/%s/%s/%s/%s", subresourcesv1.SchemeGroupVersion, ns, resource, name, kind)
 	rt, holder, err := websocket.RoundTripperFor(restConfig)
 	if err != nil {
 		return nil, err
