@@ -254,7 +254,10 @@ spec:
 		// with full schemas must stay under it or client-side apply fails.
 		out, err := runKubectl("apply", "-f", filepath.Join(repoRoot, "manifests", "crds"))
 		Expect(err).NotTo(HaveOccurred(), out)
-		Expect(strings.Count(out, "customresourcedefinition.apiextensions.k8s.io/")).To(Equal(5), out)
+		files, err := filepath.Glob(filepath.Join(repoRoot, "manifests", "crds", "*.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(files).To(HaveLen(9), "kubevirt.io (4), pool.kubevirt.io (1), instancetype.kubevirt.io (4)")
+		Expect(strings.Count(out, "customresourcedefinition.apiextensions.k8s.io/")).To(Equal(len(files)), out)
 	})
 })
 
