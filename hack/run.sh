@@ -76,7 +76,7 @@ cat <<EOT
 
 Hypernest runs on the local cluster, and so does the VM vm-demo. Go on with:
   hack/kubectl.sh get kubevirt,vm,vmi -A        # kubectl against the local cluster
-  hack/virtctl.sh console vm-demo               # its console (leave with Ctrl+])
+  hack/virtctl.sh console vm-demo               # its console: log in as cirros, password gocubsgo (leave with Ctrl+])
   hack/virtctl.sh stop vm-demo                  # stop, start, restart, pause, unpause, vnc
   export KUBECONFIG=$HN_KUBECONFIG              # for your own kubectl
   make cluster-down                             # stop everything

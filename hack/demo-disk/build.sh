@@ -4,7 +4,9 @@
 # demo: DHCP on every NIC, runs NoCloud/ConfigDrive user-data scripts, prints to the
 # serial console, offers a root shell there, powers off on ACPI shutdown.
 #
-#   build.sh <out.qcow2> <guest dir> <package.deb>...
+#   build.sh <out.qcow2> <guest dir> <flavor> <package.deb>...
+# The flavor (hypernest, cirros or alpine) goes on the kernel command line; the guest's
+# init then logs in as the image whose name the disk carries does (guest/init).
 # The packages must include one linux-image-*-amd64 and busybox-static (rpm/demo-disk.lock)
 # and qemu-guest-agent with its run-time closure (rpm/guest-agent.lock): the guest runs
 # qemu-ga, with the shared libraries it loads, as KubeVirt's demo images do.
@@ -13,7 +15,11 @@
 # Host tools (hack/install-deps.sh): dpkg-deb, cpio, mkfs.vfat, mtools, syslinux, qemu-img.
 set -euo pipefail
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-out="$1" guest="$2"; shift 2
+out="$1" guest="$2" flavor="$3"; shift 3
+case "$flavor" in
+  hypernest|cirros|alpine) ;;
+  *) echo "demo disk: unknown flavor '$flavor' (hypernest, cirros or alpine)" >&2; exit 1 ;;
+esac
 kernel_deb="" busybox_deb="" agent_debs=()
 for deb in "$@"; do
   case "$(basename "$deb")" in
@@ -111,7 +117,7 @@ PROMPT 0
 TIMEOUT 0
 LABEL demo
   KERNEL /vmlinuz
-  APPEND initrd=/initrd.gz console=tty0 console=ttyS0,115200 no_timer_check quiet
+  APPEND initrd=/initrd.gz console=tty0 console=ttyS0,115200 no_timer_check quiet hypernest.flavor=$flavor
 CFG
 touch -d @946684800 "$work/vmlinuz" "$work/initrd.gz" "$work/syslinux.cfg"
 

@@ -83,7 +83,7 @@ var _ = Describe("Cluster API: clusterctl with the kubevirt infrastructure provi
 		const name = "nested"
 		By("clusterctl generate cluster, applied as a user would")
 		manifest := run([]string{
-			"NODE_VM_IMAGE_TEMPLATE=registry:5000/kubevirt/cirros-container-disk-demo:devel",
+			"NODE_VM_IMAGE_TEMPLATE=localhost/hypernest/demo-container-disk:devel", // the demo guest with a root shell on its console
 			"CRI_PATH=unix:///run/containerd/containerd.sock",
 			// The demo guest runs no kubeadm: the bootstrap check waits for nothing here
 			// (the guest-agent check is proven below with a script that writes the sentinel).

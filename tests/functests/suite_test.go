@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	hnscheme "github.com/hypernest/hypernest/api/scheme"
 	"github.com/hypernest/hypernest/components/virt-operator/install"
@@ -37,6 +38,8 @@ var (
 )
 
 var _ = BeforeSuite(func(ctx SpecContext) {
+	// The API server's warnings (admission warnings among them) go to the spec's log.
+	ctrllog.SetLogger(GinkgoLogr)
 	path := os.Getenv("KUBECONFIG")
 	Expect(path).NotTo(BeEmpty(), "KUBECONFIG is not set: run `make functest`, which uses or starts the local cluster")
 	var err error

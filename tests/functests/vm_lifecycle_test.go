@@ -18,6 +18,7 @@ import (
 	k8sv1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -81,6 +82,13 @@ var _ = Describe("VMs from kubectl and virtctl (virt-controller, virt-api)", Ord
 		Expect(fails(ns, "start", vm.Name)).To(ContainSubstring("VM is already running"))
 		Eventually(session.Out).WithTimeout(vmiTimeout).Should(gbytes.Say("printed from cloud-init userdata"))
 		Eventually(session.Err).Should(gbytes.Say("Successfully connected to vm-cirros console"))
+
+		By("logging in on the console as cirros's documentation says: cirros, password gocubsgo")
+		Eventually(session.Out).WithTimeout(vmiTimeout).Should(gbytes.Say(`login as 'cirros' user\. default password: 'gocubsgo'\. use 'sudo' for root\.`))
+		Eventually(session.Out).WithTimeout(time.Minute).Should(gbytes.Say(`login: `))
+		_, _ = io.WriteString(consoleIn, "cirros\n")
+		Eventually(session.Out).WithTimeout(time.Minute).Should(gbytes.Say(`Password: `))
+		_, _ = io.WriteString(consoleIn, "gocubsgo\n")
 
 		By("typing into the console: the guest's shell answers")
 		Eventually(func() *gbytes.Buffer {
@@ -165,6 +173,40 @@ var _ = Describe("VMs from kubectl and virtctl (virt-controller, virt-api)", Ord
 		Expect(crClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: vm.Name}, got)).To(Succeed())
 		Expect(*got.Spec.RunStrategy).To(Equal(v1.RunStrategyHalted))
 		Expect(fails(ns, "stop", vm.Name)).To(ContainSubstring("VM is not running"))
+	})
+
+	It("boots KubeVirt's alpine demo disk: root logs in on the console without a password, at Alpine's prompt", func(ctx SpecContext) {
+		ns := newTestNamespace()
+		vmi := &v1.VirtualMachineInstance{
+			ObjectMeta: metav1.ObjectMeta{Name: "vmi-alpine", Namespace: ns},
+			Spec: v1.VirtualMachineInstanceSpec{
+				Domain: v1.DomainSpec{
+					Resources: v1.ResourceRequirements{Requests: k8sv1.ResourceList{k8sv1.ResourceMemory: resource.MustParse("128Mi")}},
+					Devices:   v1.Devices{Disks: []v1.Disk{{Name: "containerdisk", DiskDevice: v1.DiskDevice{Disk: &v1.DiskTarget{Bus: v1.DiskBusVirtio}}}}},
+				},
+				TerminationGracePeriodSeconds: ptr.To[int64](0),
+				Volumes: []v1.Volume{{Name: "containerdisk", VolumeSource: v1.VolumeSource{
+					ContainerDisk: &v1.ContainerDiskSource{Image: "registry:5000/kubevirt/alpine-container-disk-demo:devel"},
+				}}},
+			},
+		}
+		Expect(crClient.Create(ctx, vmi)).To(Succeed())
+		console := exec.Command(virtctl, "-n", ns, "console", vmi.Name)
+		consoleIn, err := console.StdinPipe()
+		Expect(err).NotTo(HaveOccurred())
+		session, err := gexec.Start(console, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(session.Kill)
+		Eventually(session.Out).WithTimeout(vmiTimeout).Should(gbytes.Say(`Welcome to Alpine Linux`))
+		// Without cloud-init data the guest keeps Alpine's host name, as KubeVirt's tests expect.
+		Eventually(session.Out).WithTimeout(time.Minute).Should(gbytes.Say(`localhost login: `))
+		_, _ = io.WriteString(consoleIn, "root\n")
+		Eventually(session.Out).WithTimeout(time.Minute).Should(gbytes.Say(`localhost:~# `))
+		Eventually(func() *gbytes.Buffer {
+			_, _ = io.WriteString(consoleIn, "echo alpine-$((6*7))\n")
+			return session.Out
+		}).WithTimeout(time.Minute).WithPolling(5 * time.Second).Should(gbytes.Say("alpine-42"))
+		Expect(crClient.Delete(ctx, vmi)).To(Succeed())
 	})
 
 	It("restarts a RerunOnFailure VM whose guest was killed", func(ctx SpecContext) {
