@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	k8sv1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -283,6 +282,3 @@ func applyMemory(path *field.Path, it *itv1.VirtualMachineInstancetypeSpec, doma
 	}
 	return nil
 }
-
-// semanticEqual is equality.Semantic.DeepEqual, for the revision comparison.
-func semanticEqual(a, b any) bool { return equality.Semantic.DeepEqual(a, b) }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -168,7 +169,7 @@ func createRevision(ctx context.Context, c client.Client, rev *appsv1.Controller
 	}
 	a, errA := decodeRevision(existing)
 	b, errB := decodeRevision(rev)
-	if errA != nil || errB != nil || !semanticEqual(specOf(a), specOf(b)) {
+	if errA != nil || errB != nil || !equality.Semantic.DeepEqual(specOf(a), specOf(b)) {
 		return fmt.Errorf("found existing ControllerRevision with unexpected data: %s", rev.Name)
 	}
 	return nil

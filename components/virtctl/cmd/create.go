@@ -3,6 +3,7 @@ package cmd
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -11,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
@@ -208,7 +210,7 @@ func (c *createVM) build(cmd *cobra.Command, namespace string) (*v1.VirtualMachi
 			}
 			bootOrders[uint(order)] = volName
 			vm.Spec.Template.Spec.Domain.Devices.Disks = append(vm.Spec.Template.Spec.Domain.Devices.Disks, v1.Disk{
-				Name: volName, BootOrder: ptrUint(uint(order)),
+				Name: volName, BootOrder: ptr.To(uint(order)),
 			})
 		}
 	}
@@ -295,21 +297,12 @@ func flagParams(flag, value string, known ...string) (map[string]string, error) 
 		if !ok {
 			return nil, flagErr(flag, "params need to have at least one colon: %s", pair)
 		}
-		if !contains(known, key) {
+		if !slices.Contains(known, key) {
 			return nil, flagErr(flag, "unknown param(s): %s", pair)
 		}
 		out[key] = val
 	}
 	return out, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func hasVolume(vm *v1.VirtualMachine, name string) bool {
@@ -320,5 +313,3 @@ func hasVolume(vm *v1.VirtualMachine, name string) bool {
 	}
 	return false
 }
-
-func ptrUint(u uint) *uint { return &u }
