@@ -19,6 +19,8 @@ RUNC_VERSION="${RUNC_VERSION:-v1.5.2}"
 CNI_VERSION="${CNI_VERSION:-v1.10.0}"
 COREDNS_VERSION="${COREDNS_VERSION:-v1.15.0}"
 CRICTL_VERSION="${CRICTL_VERSION:-v1.37.0}"
+# The local cluster's storage provisioner (hack/cluster/images.sh), from the Go proxy.
+LOCAL_PATH_VERSION="${LOCAL_PATH_VERSION:-v0.0.30}"
 RUNTIME_BIN_DIR="${RUNTIME_BIN_DIR:-$HYPERNEST_CACHE/runtime/containerd-$CONTAINERD_VERSION-runc-$RUNC_VERSION-cni-$CNI_VERSION-coredns-$COREDNS_VERSION-crictl-$CRICTL_VERSION/bin}"
 
 # Bazel (Debian's 4.2.3) with rules_go v0.34.0 patched for Go 1.26, gazelle for BUILD files.
@@ -64,4 +66,23 @@ with_heartbeat() {
     die "$label failed; full log: $logf. ${HEARTBEAT_HINT:-Check that the Go module proxy is reachable (GOPROXY=$(go env GOPROXY)) and retry.}"
   fi
   log "  $label done in $(( $(date +%s) - start ))s"
+}
+
+# fetch_lock <lock> <dir>: the lock's packages, downloaded once into the shared cache,
+# checked against their sha256 and linked into dir.
+fetch_lock() {
+  local lock="$1" dir="$2" debs="$HYPERNEST_CACHE/debs" total n=0 name version sum url file
+  mkdir -p "$debs" "$dir"
+  total="$(grep -vc '^#' "$lock")"
+  while read -r name version _ sum url; do
+    n=$((n + 1))
+    file="$debs/$(basename "$url")"
+    if [ ! -f "$file" ] || [ "sha256:$(sha256sum "$file" | cut -d' ' -f1)" != "$sum" ]; then
+      curl -fsSL --retry 3 -o "$file.tmp" "$url" || die "downloading $name $version from $url failed; check that Debian's archive is reachable, or re-resolve with 'make rpm-deps' if it moved"
+      [ "sha256:$(sha256sum "$file.tmp" | cut -d' ' -f1)" = "$sum" ] || die "$name $version: checksum differs from $lock; the archive changed it: re-resolve with 'make rpm-deps'"
+      mv -f "$file.tmp" "$file"
+    fi
+    ln -f "$file" "$dir/"
+    if [ $((n % 50)) -eq 0 ]; then log "  $n / $total packages of $lock"; fi
+  done < <(grep -v '^#' "$lock")
 }

@@ -22,6 +22,7 @@ func main() {
 	flag.StringVar(&cfg.PrivateDir, "private-dir", launcherv1.PrivateDir, "the launcher's private writable folder")
 	flag.StringVar(&cfg.ContainerDisksDir, "container-disks-dir", launcherv1.ContainerDisksDir, "where containerDisk images are mounted, one folder per volume")
 	flag.StringVar(&cfg.SecretsDir, "secrets-dir", launcherv1.SecretsDir, "where cloud-init Secrets are mounted, one folder per volume")
+	flag.StringVar(&cfg.PVCDisksDir, "pvc-disks-dir", launcherv1.PVCDisksDir, "where filesystem-mode PersistentVolumeClaims are mounted, one folder per volume")
 	flag.StringVar(&cfg.Libvirtd, "libvirtd", "/usr/sbin/libvirtd", "the libvirtd binary")
 	flag.StringVar(&cfg.QemuImg, "qemu-img", "/usr/bin/qemu-img", "the qemu-img binary")
 	flag.DurationVar(&cfg.FinalGrace, "final-grace", 10*time.Second, "how long to keep answering after the domain is gone")

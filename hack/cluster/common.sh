@@ -46,6 +46,10 @@ HN_BRIDGE=hn0
 
 HN_PAUSE_IMAGE=localhost/hypernest/pause:v1
 HN_COREDNS_IMAGE="localhost/hypernest/coredns:$COREDNS_VERSION"
+HN_LOCAL_PATH_IMAGE="localhost/hypernest/local-path-provisioner:$LOCAL_PATH_VERSION"
+# Where local-path-provisioner makes the claims' folders; cluster-down empties it, as the
+# claims go with etcd's data.
+HN_STORAGE_DIR="$HN_CLUSTER/local-path"
 # The functional tests' workload (tests/images/testserver), imported by cluster-sync.
 HN_TESTSERVER_IMAGE=localhost/hypernest/testserver:devel
 

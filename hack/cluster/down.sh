@@ -83,7 +83,7 @@ unmount_below "$HN_CONTAINERD_ROOT"
 if ip link show "$HN_BRIDGE" >/dev/null 2>&1; then
   ip link delete "$HN_BRIDGE" 2>/dev/null && log "  deleted bridge $HN_BRIDGE"
 fi
-rm -rf "$HN_CNI_IPAM_DIR" "$HN_ETCD_DATA" "$HN_CONTAINERD_STATE" "$HN_RUN/apiserver-certs" "$HN_RUN/kcm-certs"
+rm -rf "$HN_CNI_IPAM_DIR" "$HN_ETCD_DATA" "$HN_STORAGE_DIR" "$HN_CONTAINERD_STATE" "$HN_RUN/apiserver-certs" "$HN_RUN/kcm-certs"
 rm -f "$HN_PIDS"/*.pid
 
 [ "$anything" -eq 1 ] && log "the local cluster is down" || log "no local cluster was running"

@@ -17,7 +17,7 @@ done
 for b in containerd containerd-shim-runc-v2 ctr crictl runc bridge host-local loopback portmap; do
   [ -x "$RUNTIME_BIN_DIR/$b" ] || die "$b is missing from $RUNTIME_BIN_DIR; run hack/runtime-binaries.sh (or make cluster-up, which builds it)"
 done
-for img in pause coredns; do
+for img in pause coredns local-path; do
   [ -f "$HN_IMAGES/$img.tar" ] || die "the $img image is missing from $HN_IMAGES; run hack/cluster/images.sh (or make cluster-up)"
 done
 
@@ -107,6 +107,9 @@ hn_kubectl create clusterrolebinding hypernest:apiserver-kubelet-client \
   --clusterrole=system:kubelet-api-admin --user=kube-apiserver-kubelet-client >/dev/null
 sed -e "s|__DNS_IP__|$HN_DNS_IP|g" -e "s|__COREDNS_IMAGE__|$HN_COREDNS_IMAGE|g" \
   "$(dirname "${BASH_SOURCE[0]}")/manifests/coredns.yaml" | hn_kubectl apply -f - >/dev/null
+mkdir -p "$HN_STORAGE_DIR"
+sed -e "s|__STORAGE_DIR__|$HN_STORAGE_DIR|g" -e "s|__LOCAL_PATH_IMAGE__|$HN_LOCAL_PATH_IMAGE|g" \
+  "$(dirname "${BASH_SOURCE[0]}")/manifests/local-path.yaml" | hn_kubectl apply -f - >/dev/null
 
 start_daemon kube-controller-manager "$KUBE_BIN_DIR/kube-controller-manager" \
   --kubeconfig="$HN_CLUSTER/controller-manager.kubeconfig" \
@@ -188,13 +191,13 @@ printf 'runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 30\n' \
 # The shim and runc are found through PATH.
 PATH="$RUNTIME_BIN_DIR:$PATH" start_daemon containerd "$RUNTIME_BIN_DIR/containerd" --config "$HN_CLUSTER/containerd.toml"
 wait_for 30 "containerd to answer" containerd hn_ctr version
-for img in pause coredns; do
+for img in pause coredns local-path; do
   ref="$(image_names "$HN_IMAGES/$img.tar" | head -1)"
   if ! hn_ctr images ls -q | grep -qx "$ref"; then
     hn_ctr images import "$HN_IMAGES/$img.tar" >/dev/null || die "importing $HN_IMAGES/$img.tar into containerd failed"
   fi
 done
-log "containerd is up with the pause and CoreDNS images"
+log "containerd is up with the pause, CoreDNS and local-path-provisioner images"
 
 # ---------------------------------------------------------------- kubelet + kube-proxy
 mkdir -p "$HN_KUBELET_ROOT"
@@ -260,6 +263,9 @@ wait_for 90 "cluster DNS (CoreDNS) to be available" - dns_ready
 default_sa() { hn_kubectl -n default get serviceaccount default; }
 wait_for 30 "the default service account" kube-controller-manager default_sa
 log "cluster DNS is available at $HN_DNS_IP"
+storage_ready() { [ "$(hn_kubectl -n local-path-storage get deployment local-path-provisioner -o jsonpath='{.status.availableReplicas}')" = 1 ]; }
+wait_for 90 "the storage provisioner (local-path-provisioner)" - storage_ready
+log "the default StorageClass local-path keeps claims in $HN_STORAGE_DIR"
 
 trap - EXIT
 # For make bench: seconds from the start of this script to node Ready and to the end.

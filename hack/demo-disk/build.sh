@@ -5,16 +5,25 @@
 # serial console, offers a root shell there, powers off on ACPI shutdown.
 #
 #   build.sh <out.qcow2> <guest dir> <flavor> <package.deb>...
-# The flavor (hypernest, cirros or alpine) goes on the kernel command line; the guest's
-# init then logs in as the image whose name the disk carries does (guest/init).
+#   build.sh --kernel-boot <out vmlinuz> <out initramfs> <guest dir> <flavor> <package.deb>...
+# The flavor (hypernest, cirros or alpine) goes on the kernel command line and into the
+# initramfs (/etc/hypernest-flavor); the guest's init then logs in as the image whose
+# name the disk carries does (guest/init). --kernel-boot writes the kernel and the
+# initramfs instead of a disk, for a KubeVirt kernelBoot image.
 # The packages must include one linux-image-*-amd64 and busybox-static (rpm/demo-disk.lock)
 # and qemu-guest-agent with its run-time closure (rpm/guest-agent.lock): the guest runs
 # qemu-ga, with the shared libraries it loads, as KubeVirt's demo images do.
 #
 # Reproducible: fixed timestamps everywhere, sorted cpio, gzip -n, a constant FAT serial.
-# Host tools (hack/install-deps.sh): dpkg-deb, cpio, mkfs.vfat, mtools, syslinux, qemu-img.
+# Host tools (hack/install-deps.sh): dpkg-deb, cpio, mkfs.vfat, mtools, syslinux, qemu-img,
+# gcc (with glibc's static libraries) for guest/sudo.c.
 set -euo pipefail
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+kernel_out="" initrd_out=""
+if [ "$1" = "--kernel-boot" ]; then
+  kernel_out="$2" initrd_out="$3"; shift 3
+  set -- "-" "$@"
+fi
 out="$1" guest="$2" flavor="$3"; shift 3
 case "$flavor" in
   hypernest|cirros|alpine) ;;
@@ -31,7 +40,7 @@ done
 [ -n "$kernel_deb" ] && [ -n "$busybox_deb" ] || { echo "demo disk: need a linux-image and a busybox-static package, got: $*" >&2; exit 1; }
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-for tool in dpkg-deb cpio mkfs.vfat mcopy syslinux qemu-img readelf; do
+for tool in dpkg-deb cpio mkfs.vfat mcopy syslinux qemu-img readelf gcc strip; do
   command -v "$tool" >/dev/null || { echo "demo disk: '$tool' is missing; run hack/install-deps.sh" >&2; exit 1; }
 done
 
@@ -44,9 +53,14 @@ root="$work/initramfs"
 mkdir -p "$root/bin" "$root/etc/acpi" "$root/proc" "$root/sys" "$root/dev" "$root/run" "$root/tmp" "$root/mnt" "$root/root"
 cp "$work/busybox/bin/busybox" "$root/bin/busybox"
 cp "$guest/init" "$root/init"
+# sudo for the cirros flavor (guest/sudo.c); static, as busybox is.
+gcc -Os -static -Wall -Werror -o "$root/bin/sudo" "$guest/sudo.c"
+strip "$root/bin/sudo"
+chmod 0700 "$root/bin/sudo"
 cp "$guest/inittab" "$root/etc/inittab"
 cp "$guest/udhcpc.script" "$root/etc/udhcpc.script"
 cp -rL "$guest/acpi/." "$root/etc/acpi/"   # -L: Bazel hands us symlinks
+echo "$flavor" > "$root/etc/hypernest-flavor"
 echo 'root::0:0:root:/root:/bin/sh' > "$root/etc/passwd"
 echo 'root:x:0:' > "$root/etc/group"
 chmod 1777 "$root/tmp"
@@ -111,6 +125,11 @@ OSR
 find "$root" -exec touch -h -d @946684800 {} +
 (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc --reproducible -R 0:0) | gzip -n -9 > "$work/initrd.gz"
 cp "$work/kernel/boot/vmlinuz-$kver" "$work/vmlinuz"
+if [ -n "$kernel_out" ]; then
+  cp "$work/vmlinuz" "$kernel_out"
+  cp "$work/initrd.gz" "$initrd_out"
+  exit 0
+fi
 cat > "$work/syslinux.cfg" <<CFG
 DEFAULT demo
 PROMPT 0

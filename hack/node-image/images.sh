@@ -17,25 +17,6 @@ kubeadm_image_refs() {
 }
 PAUSE_VERSION=3.10.2
 
-# fetch_lock <lock> <dir>: the lock's packages, downloaded once into the shared cache,
-# checked against their sha256 and linked into dir.
-fetch_lock() {
-  local lock="$1" dir="$2" debs="$HYPERNEST_CACHE/debs" total n=0 name version sum url file
-  mkdir -p "$debs" "$dir"
-  total="$(grep -vc '^#' "$lock")"
-  while read -r name version _ sum url; do
-    n=$((n + 1))
-    file="$debs/$(basename "$url")"
-    if [ ! -f "$file" ] || [ "sha256:$(sha256sum "$file" | cut -d' ' -f1)" != "$sum" ]; then
-      curl -fsSL --retry 3 -o "$file.tmp" "$url" || die "downloading $name $version from $url failed; check that Debian's archive is reachable, or re-resolve with 'make rpm-deps' if it moved"
-      [ "sha256:$(sha256sum "$file.tmp" | cut -d' ' -f1)" = "$sum" ] || die "$name $version: checksum differs from $lock; the archive changed it: re-resolve with 'make rpm-deps'"
-      mv -f "$file.tmp" "$file"
-    fi
-    ln -f "$file" "$dir/"
-    if [ $((n % 50)) -eq 0 ]; then log "  $n / $total packages of $lock"; fi
-  done < <(grep -v '^#' "$lock")
-}
-
 # build_kubeadm_images <kube bin> <runtime bin> <out dir>: one OCI tarball per image.
 build_kubeadm_images() {
   local kube_bin="$1" runtime_bin="$2" out="$3" b

@@ -95,6 +95,8 @@ var _ = Describe("VMs from kubectl and virtctl (virt-controller, virt-api)", Ord
 			_, _ = io.WriteString(consoleIn, "echo answer-$((6*7))\n")
 			return session.Out
 		}).WithTimeout(2 * time.Minute).WithPolling(5 * time.Second).Should(gbytes.Say("answer-42"))
+		_, _ = io.WriteString(consoleIn, "echo uid-$(id -u)-then-$(sudo id -u)\n")
+		Eventually(session.Out).WithTimeout(time.Minute).Should(gbytes.Say("uid-1000-then-0"), "cirros's user becomes root with sudo, without a password")
 		_, err = consoleIn.Write([]byte{0x1d}) // Ctrl+]
 		Expect(err).NotTo(HaveOccurred())
 		Eventually(session).WithTimeout(virtctlTimeout).Should(gexec.Exit(0))
@@ -186,7 +188,7 @@ var _ = Describe("VMs from kubectl and virtctl (virt-controller, virt-api)", Ord
 				},
 				TerminationGracePeriodSeconds: ptr.To[int64](0),
 				Volumes: []v1.Volume{{Name: "containerdisk", VolumeSource: v1.VolumeSource{
-					ContainerDisk: &v1.ContainerDiskSource{Image: "registry:5000/kubevirt/alpine-container-disk-demo:devel"},
+					ContainerDisk: &v1.ContainerDiskSource{Image: alpineDemoDisk},
 				}}},
 			},
 		}
@@ -206,6 +208,58 @@ var _ = Describe("VMs from kubectl and virtctl (virt-controller, virt-api)", Ord
 			_, _ = io.WriteString(consoleIn, "echo alpine-$((6*7))\n")
 			return session.Out
 		}).WithTimeout(time.Minute).WithPolling(5 * time.Second).Should(gbytes.Say("alpine-42"))
+		Expect(crClient.Delete(ctx, vmi)).To(Succeed())
+	})
+
+	It("boots KubeVirt's kernel boot example: kernel and initramfs straight from an image, with its command line", func(ctx SpecContext) {
+		ns := newTestNamespace()
+		// examples/vmi-kernel-boot.yaml of KubeVirt, field for field.
+		vmi := &v1.VirtualMachineInstance{
+			ObjectMeta: metav1.ObjectMeta{Name: "vmi-kernel-boot", Namespace: ns, Labels: map[string]string{"special": "vmi-kernel-boot"}},
+			Spec: v1.VirtualMachineInstanceSpec{
+				Domain: v1.DomainSpec{
+					Firmware: &v1.Firmware{KernelBoot: &v1.KernelBoot{
+						Container: &v1.KernelBootContainer{
+							Image:      "registry:5000/kubevirt/alpine-ext-kernel-boot-demo:devel",
+							InitrdPath: "/boot/initramfs-virt",
+							KernelPath: "/boot/vmlinuz-virt",
+						},
+						KernelArgs: "console=ttyS0",
+					}},
+					Memory: &v1.Memory{Guest: ptr.To(resource.MustParse("1Gi"))},
+				},
+				TerminationGracePeriodSeconds: ptr.To[int64](0),
+			},
+		}
+		Expect(crClient.Create(ctx, vmi)).To(Succeed())
+		console := exec.Command(virtctl, "-n", ns, "console", vmi.Name)
+		consoleIn, err := console.StdinPipe()
+		Expect(err).NotTo(HaveOccurred())
+		session, err := gexec.Start(console, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(session.Kill)
+		Eventually(session.Out).WithTimeout(vmiTimeout).Should(gbytes.Say(`Welcome to Alpine Linux`))
+		Eventually(session.Out).WithTimeout(time.Minute).Should(gbytes.Say(`localhost login: `))
+		_, _ = io.WriteString(consoleIn, "root\n")
+		Eventually(session.Out).WithTimeout(time.Minute).Should(gbytes.Say(`localhost:~# `))
+		Eventually(func() *gbytes.Buffer {
+			_, _ = io.WriteString(consoleIn, "echo cmdline=$(cat /proc/cmdline)\n")
+			return session.Out
+		}).WithTimeout(time.Minute).WithPolling(5 * time.Second).Should(gbytes.Say(`cmdline=console=ttyS0\s`))
+
+		By("a kernel path the image does not hold: the start fails (and is retried), naming the field")
+		bad := &v1.VirtualMachineInstance{ObjectMeta: metav1.ObjectMeta{Name: "vmi-kernel-boot-bad", Namespace: ns}, Spec: *vmi.Spec.DeepCopy()}
+		bad.Spec.Domain.Firmware.KernelBoot.Container.KernelPath = "/boot/no-such-kernel"
+		Expect(crClient.Create(ctx, bad)).To(Succeed())
+		Eventually(func(g Gomega) {
+			got := &v1.VirtualMachineInstance{}
+			g.Expect(crClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: bad.Name}, got)).To(Succeed())
+			c := v1.VMICondition(&got.Status, v1.VirtualMachineInstanceSynchronized)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Status).To(Equal(k8sv1.ConditionFalse))
+			g.Expect(c.Message).To(ContainSubstring("spec.domain.firmware.kernelBoot.container.kernelPath: /boot/no-such-kernel is not a file in the image"))
+		}).WithTimeout(vmiTimeout).Should(Succeed())
+		Expect(crClient.Delete(ctx, bad)).To(Succeed())
 		Expect(crClient.Delete(ctx, vmi)).To(Succeed())
 	})
 

@@ -30,6 +30,15 @@ const (
 	PreferenceAnnotation          = "kubevirt.io/preference-name"
 	ClusterPreferenceAnnotation   = "kubevirt.io/cluster-preference-name"
 
+	// DefaultInstancetypeLabel, DefaultInstancetypeKindLabel, DefaultPreferenceLabel and
+	// DefaultPreferenceKindLabel on a PersistentVolumeClaim name the instance type and
+	// preference a VM booting from it should have: spec.instancetype.inferFromVolume and
+	// spec.preference.inferFromVolume read them.
+	DefaultInstancetypeLabel     = "instancetype.kubevirt.io/default-instancetype"
+	DefaultInstancetypeKindLabel = "instancetype.kubevirt.io/default-instancetype-kind"
+	DefaultPreferenceLabel       = "instancetype.kubevirt.io/default-preference"
+	DefaultPreferenceKindLabel   = "instancetype.kubevirt.io/default-preference-kind"
+
 	// NodeNameLabel on a VMI names the node it runs on.
 	NodeNameLabel = "kubevirt.io/nodeName"
 	// NodeSchedulable on a Node is "true" while its virt-handler is alive and ready.
@@ -71,3 +80,11 @@ func VirtualMachineInstanceID(vmiName string) string {
 	sum := sha1.Sum([]byte(vmiName)) //nolint:gosec // an identifier, not a secret
 	return vmiName[:maxLabelValue-hashLength-1] + "-" + hex.EncodeToString(sum[:])[:hashLength]
 }
+
+// The values of an instance type or preference matcher's inferFromVolumeFailurePolicy
+// (KubeVirt's): Reject, the default, refuses a VM whose matcher cannot be inferred;
+// Ignore drops the matcher instead.
+const (
+	RejectInferFromVolumeFailure = "Reject"
+	IgnoreInferFromVolumeFailure = "Ignore"
+)

@@ -31,6 +31,16 @@ const (
 	// SecretsDir holds, per cloud-init volume that reads a Secret, a folder with the
 	// Secret's keys (SecretsDir/<volume name>/userdata, ...).
 	SecretsDir = "/var/run/kubevirt-private/secret"
+	// KernelBootDir is where the image of spec.domain.firmware.kernelBoot.container is
+	// mounted (an image volume, read-only); kernelPath and initrdPath are inside it.
+	KernelBootDir = "/var/run/kubevirt/kernel-boot"
+	// PVCDisksDir holds one folder per filesystem-mode PersistentVolumeClaim volume,
+	// PVCDisksDir/<volume name>, with the disk in it as disk.img (KubeVirt's layout, so
+	// a claim filled for KubeVirt works unchanged). Block-mode claims are device nodes
+	// at BlockDevicePath.
+	PVCDisksDir = "/var/run/kubevirt-private/vmi-disks"
+	// PVCDiskImage is the disk's file name in a filesystem-mode claim.
+	PVCDiskImage = "disk.img"
 )
 
 // Files in SocketsDir.
@@ -69,4 +79,16 @@ func SocketsDirOnNode(kubeletPodsDir, podUID string) string {
 // ContainerDiskPath is where a containerDisk volume's image is mounted in the launcher.
 func ContainerDiskPath(volumeName string) string {
 	return filepath.Join(ContainerDisksDir, volumeName)
+}
+
+// PVCDiskDir is where a filesystem-mode PersistentVolumeClaim volume is mounted in the
+// launcher.
+func PVCDiskDir(volumeName string) string {
+	return filepath.Join(PVCDisksDir, volumeName)
+}
+
+// BlockDevicePath is where a block-mode PersistentVolumeClaim volume's device node is in
+// the launcher (KubeVirt's /dev/<volume name>).
+func BlockDevicePath(volumeName string) string {
+	return filepath.Join("/dev", volumeName)
 }

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -263,7 +264,12 @@ func (a *API) streamTo(kind string) func(http.ResponseWriter, *http.Request, typ
 		}
 		log := a.Log.WithValues("vmi", name.String(), "stream", kind)
 		log.Info("stream opened")
-		if err := stream.Pipe(stream.NewConn(ws), backend); err != nil {
+		pipe := stream.Pipe
+		if strings.HasSuffix(kind, "/udp") {
+			// Relayed message by message, so datagrams stay whole.
+			pipe = stream.PipeDatagrams
+		}
+		if err := pipe(stream.NewConn(ws), backend); err != nil {
 			log.Info("stream ended", "error", err.Error())
 			return
 		}
@@ -271,8 +277,9 @@ func (a *API) streamTo(kind string) func(http.ResponseWriter, *http.Request, typ
 	}
 }
 
-// portForward proxies a WebSocket to a TCP port of the guest, through the virt-handler
-// running it. A VM's port-forward goes to its VMI (same name).
+// portForward proxies a WebSocket to a TCP or UDP port of the guest, through the
+// virt-handler running it (a UDP stream carries one datagram per message, which the
+// relay keeps: it writes what it reads, message by message). A VM's port-forward goes to its VMI (same name).
 func (a *API) portForward(w http.ResponseWriter, r *http.Request, name types.NamespacedName) {
 	port, err := strconv.Atoi(r.PathValue("port"))
 	if err != nil || port < 1 || port > 65535 {
@@ -283,8 +290,8 @@ func (a *API) portForward(w http.ResponseWriter, r *http.Request, name types.Nam
 	if protocol == "" {
 		protocol = "tcp"
 	}
-	if protocol != "tcp" {
-		writeStatus(w, apierrors.NewBadRequest(fmt.Sprintf("protocol %q: only tcp port forwarding is supported by Hypernest yet", protocol)))
+	if protocol != "tcp" && protocol != "udp" {
+		writeStatus(w, apierrors.NewBadRequest(fmt.Sprintf("protocol %q: must be tcp or udp", protocol)))
 		return
 	}
 	a.streamTo(fmt.Sprintf("portforward/%d/%s", port, protocol))(w, r, name)

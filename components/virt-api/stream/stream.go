@@ -1,7 +1,7 @@
-// Package stream is the wire format of Hypernest's console and VNC streams, the same as
-// KubeVirt's: a WebSocket with the "plain.kubevirt.io" subprotocol whose binary messages
-// carry the raw bytes of the serial port or the VNC connection. virtctl speaks it to
-// virt-api, and virt-api to virt-handler.
+// Package stream is the wire format of Hypernest's console, VNC and port-forward streams,
+// the same as KubeVirt's: a WebSocket with the "plain.kubevirt.io" subprotocol whose
+// binary messages carry the raw bytes of the serial port, the VNC or TCP connection, or
+// one UDP datagram each. virtctl speaks it to virt-api, and virt-api to virt-handler.
 package stream
 
 import (
@@ -87,6 +87,68 @@ func (c *Conn) Close() error {
 	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 	c.writeMu.Unlock()
 	return c.ws.Close()
+}
+
+// ReadMessage reads the next whole binary message: one datagram of a UDP port-forward.
+func (c *Conn) ReadMessage() ([]byte, error) {
+	c.reader = nil
+	for {
+		kind, data, err := c.ws.ReadMessage()
+		if err != nil {
+			var closeErr *websocket.CloseError
+			if errors.As(err, &closeErr) && closeErr.Code == websocket.CloseNormalClosure {
+				return nil, io.EOF
+			}
+			return nil, err
+		}
+		if kind == websocket.BinaryMessage || kind == websocket.TextMessage {
+			return data, nil
+		}
+	}
+}
+
+// maxDatagram is the largest UDP payload (65535 less the IPv4 and UDP headers).
+const maxDatagram = 65507
+
+// PipeDatagrams is Pipe for UDP: a and b (a connected UDP socket, or a stream of one
+// datagram per message) are copied into each other datagram by datagram, never split or
+// joined.
+func PipeDatagrams(a, b io.ReadWriteCloser) error {
+	errs := make(chan error, 2)
+	copyOne := func(dst io.Writer, src io.Reader) {
+		buf := make([]byte, maxDatagram)
+		for {
+			datagram, err := ReadDatagram(src, buf)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if _, err := dst.Write(datagram); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}
+	go copyOne(a, b)
+	go copyOne(b, a)
+	err := <-errs
+	_ = a.Close()
+	_ = b.Close()
+	<-errs
+	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
+		return nil
+	}
+	return err
+}
+
+// readDatagram reads one datagram: a whole message of a stream, or what one read of a UDP
+// socket returns (always a single datagram).
+func ReadDatagram(r io.Reader, buf []byte) ([]byte, error) {
+	if c, ok := r.(*Conn); ok {
+		return c.ReadMessage()
+	}
+	n, err := r.Read(buf)
+	return buf[:n], err
 }
 
 // Pipe copies a and b into each other until either ends, then closes both. It returns the

@@ -81,6 +81,12 @@ func (m *vmMutator) Handle(ctx context.Context, req admission.Request) admission
 	if err := m.decoder.Decode(req, vm); err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
+	if vm.DeletionTimestamp == nil {
+		// inferFromVolume matchers become named ones, from the volume's claim labels.
+		if err := instancetype.Infer(ctx, m.finder.Reader, vm); err != nil {
+			return admission.Errored(http.StatusBadRequest, err)
+		}
+	}
 	if t := vm.Spec.Template; t != nil && vm.DeletionTimestamp == nil {
 		if t.Spec.Domain.Machine == nil {
 			t.Spec.Domain.Machine = &v1.Machine{}

@@ -35,8 +35,10 @@ type LauncherPodConfig struct {
 	UseEmulation bool
 }
 
-// RenderLauncherPod renders the pod that runs vmi.
-func RenderLauncherPod(vmi *v1.VirtualMachineInstance, cfg LauncherPodConfig) (*k8sv1.Pod, error) {
+// RenderLauncherPod renders the pod that runs vmi. claims holds the PersistentVolumeClaims
+// the VMI's persistentVolumeClaim volumes name, by claim name: their volume mode decides
+// between a mounted folder and a device node.
+func RenderLauncherPod(vmi *v1.VirtualMachineInstance, cfg LauncherPodConfig, claims map[string]*k8sv1.PersistentVolumeClaim) (*k8sv1.Pod, error) {
 	spec := vmi.DeepCopy()
 	defaults.SetVirtualMachineInstanceSpecDefaults(&spec.Spec)
 
@@ -91,16 +93,37 @@ func RenderLauncherPod(vmi *v1.VirtualMachineInstance, cfg LauncherPodConfig) (*
 		{Name: launcherv1.SocketsVolume, MountPath: launcherv1.SocketsDir},
 		{Name: launcherv1.PrivateVolume, MountPath: launcherv1.PrivateDir},
 	}
+	if fw := spec.Spec.Domain.Firmware; fw != nil && fw.KernelBoot != nil && fw.KernelBoot.Container != nil {
+		// The kernel and initrd are read from the image itself, as containerDisks are.
+		c := fw.KernelBoot.Container
+		volumes = append(volumes, k8sv1.Volume{Name: kernelBootVolume, VolumeSource: k8sv1.VolumeSource{
+			Image: &k8sv1.ImageVolumeSource{Reference: c.Image, PullPolicy: pullPolicy(c.ImagePullPolicy, cfg)},
+		}})
+		mounts = append(mounts, k8sv1.VolumeMount{Name: kernelBootVolume, MountPath: launcherv1.KernelBootDir, ReadOnly: true})
+	}
+	var devices []k8sv1.VolumeDevice
 	for _, vol := range spec.Spec.Volumes {
 		switch {
+		case vol.PersistentVolumeClaim != nil:
+			src := vol.PersistentVolumeClaim
+			claim := claims[src.ClaimName]
+			if claim == nil {
+				return nil, fmt.Errorf("volume %q: the PersistentVolumeClaim %s was not looked up", vol.Name, src.ClaimName)
+			}
+			name := "pvc-" + vol.Name
+			volumes = append(volumes, k8sv1.Volume{Name: name, VolumeSource: k8sv1.VolumeSource{
+				PersistentVolumeClaim: &k8sv1.PersistentVolumeClaimVolumeSource{ClaimName: src.ClaimName, ReadOnly: src.ReadOnly},
+			}})
+			if IsBlockClaim(claim) {
+				// The kubelet puts the device node into the container; the runtime gives
+				// it the pod's user and group (containerd's
+				// device_ownership_from_security_context), so QEMU opens it unprivileged.
+				devices = append(devices, k8sv1.VolumeDevice{Name: name, DevicePath: launcherv1.BlockDevicePath(vol.Name)})
+			} else {
+				mounts = append(mounts, k8sv1.VolumeMount{Name: name, MountPath: launcherv1.PVCDiskDir(vol.Name), ReadOnly: src.ReadOnly})
+			}
 		case vol.ContainerDisk != nil:
-			policy := vol.ContainerDisk.ImagePullPolicy
-			if policy == "" {
-				policy = cfg.ImagePullPolicy
-			}
-			if policy == "" {
-				policy = k8sv1.PullIfNotPresent
-			}
+			policy := pullPolicy(vol.ContainerDisk.ImagePullPolicy, cfg)
 			// The image itself is the volume (a Kubernetes image volume), read-only:
 			// nothing to copy, and pods and VMs share the node's image store.
 			name := "container-disk-" + vol.Name
@@ -168,6 +191,7 @@ func RenderLauncherPod(vmi *v1.VirtualMachineInstance, cfg LauncherPodConfig) (*
 				Command:         []string{"/usr/bin/virt-launcher", "--termination-grace", fmt.Sprintf("%ds", grace)},
 				Resources:       k8sv1.ResourceRequirements{Requests: requests, Limits: limits},
 				VolumeMounts:    mounts,
+				VolumeDevices:   devices,
 				SecurityContext: &k8sv1.SecurityContext{
 					AllowPrivilegeEscalation: ptr.To(false),
 					Capabilities:             &k8sv1.Capabilities{Drop: []k8sv1.Capability{"ALL"}},
@@ -180,6 +204,21 @@ func RenderLauncherPod(vmi *v1.VirtualMachineInstance, cfg LauncherPodConfig) (*
 		pod.Spec.Containers[0].Resources.Limits = nil
 	}
 	return pod, nil
+}
+
+// kernelBootVolume is the launcher pod's volume of the kernel boot image. A VMI volume
+// cannot take the name: theirs get a prefix.
+const kernelBootVolume = "kernel-boot"
+
+// pullPolicy is an image's own pull policy, else the cluster's, else IfNotPresent.
+func pullPolicy(own k8sv1.PullPolicy, cfg LauncherPodConfig) k8sv1.PullPolicy {
+	switch {
+	case own != "":
+		return own
+	case cfg.ImagePullPolicy != "":
+		return cfg.ImagePullPolicy
+	}
+	return k8sv1.PullIfNotPresent
 }
 
 // nodeSelector is the VMI's, plus: only nodes where virt-handler runs.
@@ -208,4 +247,9 @@ func cloudInitSecrets(vol *v1.Volume) []string {
 		names = append(names, network.Name)
 	}
 	return names
+}
+
+// IsBlockClaim tells whether a claim gives a raw block device rather than a filesystem.
+func IsBlockClaim(claim *k8sv1.PersistentVolumeClaim) bool {
+	return claim.Spec.VolumeMode != nil && *claim.Spec.VolumeMode == k8sv1.PersistentVolumeBlock
 }

@@ -501,6 +501,8 @@ func (r *Reconciler) printableStatus(vm *v1.VirtualMachine, vmi *v1.VirtualMachi
 			return v1.VirtualMachineStatusErrImagePull
 		case "ImagePullBackOff":
 			return v1.VirtualMachineStatusImagePullBackOff
+		case vmicontroller.ReasonPVCNotFound:
+			return v1.VirtualMachineStatusPvcNotFound
 		}
 	}
 	return v1.VirtualMachineStatusStarting

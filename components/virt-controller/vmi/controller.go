@@ -6,6 +6,7 @@ package vmi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
@@ -70,6 +72,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 		Named("vmi").
 		For(&v1.VirtualMachineInstance{}).
 		Owns(&k8sv1.Pod{}).
+		// A VMI waits for the claims it names; their arrival wakes it.
+		Watches(&k8sv1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.vmisForClaim)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
 }
@@ -146,7 +150,21 @@ func (r *Reconciler) reconcileStarting(ctx context.Context, vmi *v1.VirtualMachi
 			v1.FinishVMI(&vmi.Status, v1.Failed, v1.PodNotExistsReason)
 			return ctrl.Result{}, nil
 		}
-		return ctrl.Result{}, r.createPod(ctx, vmi)
+		claims, err := r.lookupClaims(ctx, vmi)
+		var missing *missingClaimError
+		if errors.As(err, &missing) {
+			// The claim's own event wakes the VMI (SetupWithManager).
+			if c := v1.VMICondition(&vmi.Status, v1.VirtualMachineInstanceSynchronized); c == nil || c.Reason != ReasonPVCNotFound {
+				r.Recorder.Event(vmi, k8sv1.EventTypeNormal, ReasonPVCNotFound, missing.Error())
+			}
+			v1.SetVMICondition(&vmi.Status, v1.VirtualMachineInstanceSynchronized, k8sv1.ConditionFalse, ReasonPVCNotFound, missing.Error())
+			return ctrl.Result{}, nil
+		}
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		setClaimStatus(vmi, claims)
+		return ctrl.Result{}, r.createPod(ctx, vmi, claims)
 	}
 
 	v1.SetVMIPhase(&vmi.Status, v1.Scheduling)
@@ -170,6 +188,13 @@ func (r *Reconciler) reconcileStarting(ctx context.Context, vmi *v1.VirtualMachi
 		vmi.Status.NodeName = pod.Spec.NodeName
 		vmi.Status.QOSClass = &pod.Status.QOSClass
 		vmi.Status.LauncherContainerImageVersion = computeImage(pod)
+		// The claims are bound now that the pod runs: their capacity is known, and the
+		// launcher sizes new disks from it.
+		claims, err := r.lookupClaims(ctx, vmi)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		setClaimStatus(vmi, claims)
 		v1.SetVMIPhase(&vmi.Status, v1.Scheduled)
 		r.Recorder.Eventf(vmi, k8sv1.EventTypeNormal, string(v1.Scheduled), "The VMI was scheduled to node %s", pod.Spec.NodeName)
 	}
@@ -219,7 +244,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, vmi *v1.VirtualMachine
 	return ctrl.Result{}, r.deletePods(ctx, vmi, live)
 }
 
-func (r *Reconciler) createPod(ctx context.Context, vmi *v1.VirtualMachineInstance) error {
+func (r *Reconciler) createPod(ctx context.Context, vmi *v1.VirtualMachineInstance, claims map[string]*k8sv1.PersistentVolumeClaim) error {
 	// The cache can lag behind a pod this controller made before it restarted: ask the
 	// API server itself before making another.
 	existing := &k8sv1.PodList{}
@@ -230,7 +255,7 @@ func (r *Reconciler) createPod(ctx context.Context, vmi *v1.VirtualMachineInstan
 		r.Expectations.ExpectCreation(vmi.UID, existing.Items[0].Name)
 		return nil
 	}
-	pod, err := services.RenderLauncherPod(vmi, r.Config(ctx))
+	pod, err := services.RenderLauncherPod(vmi, r.Config(ctx), claims)
 	if err != nil {
 		v1.SetVMICondition(&vmi.Status, v1.VirtualMachineInstanceSynchronized, k8sv1.ConditionFalse, reasonFailedCreate, err.Error())
 		r.Recorder.Eventf(vmi, k8sv1.EventTypeWarning, reasonFailedCreate, "Error rendering the virt-launcher pod: %v", err)

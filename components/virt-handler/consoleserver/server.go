@@ -248,7 +248,7 @@ func (s *Server) socketStream(socket string) http.HandlerFunc {
 // answers (or refuses) within milliseconds, one that is not listening in seconds.
 const portForwardDialTimeout = 10 * time.Second
 
-// portForward connects a WebSocket to a TCP port of the guest, through the pod's IP: the
+// portForward connects a WebSocket to a TCP or UDP port of the guest, through the pod's IP: the
 // path a Service takes (masquerade forwards it to the guest, bridge gives the guest the
 // IP), so a port-forward reaches exactly what a pod could.
 func (s *Server) portForward(w http.ResponseWriter, r *http.Request) {
@@ -257,8 +257,9 @@ func (s *Server) portForward(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("port %q: must be a number from 1 to 65535", r.PathValue("port")), http.StatusBadRequest)
 		return
 	}
-	if protocol := r.PathValue("protocol"); protocol != "tcp" {
-		http.Error(w, fmt.Sprintf("protocol %q: only tcp is supported by Hypernest yet", protocol), http.StatusBadRequest)
+	protocol := r.PathValue("protocol")
+	if protocol != "tcp" && protocol != "udp" {
+		http.Error(w, fmt.Sprintf("protocol %q: must be tcp or udp", protocol), http.StatusBadRequest)
 		return
 	}
 	running := s.lookup(w, r)
@@ -271,7 +272,8 @@ func (s *Server) portForward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	dialer := net.Dialer{Timeout: portForwardDialTimeout}
-	conn, err := dialer.DialContext(r.Context(), "tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+	// For UDP this only binds a socket to the guest's address: nothing is sent yet.
+	conn, err := dialer.DialContext(r.Context(), protocol, net.JoinHostPort(ip, strconv.Itoa(port)))
 	if err != nil {
 		http.Error(w, fmt.Sprintf("connecting to port %d of the guest: %v", port, err), http.StatusBadGateway)
 		return
@@ -281,9 +283,13 @@ func (s *Server) portForward(w http.ResponseWriter, r *http.Request) {
 		_ = conn.Close()
 		return
 	}
-	log := s.Log.WithValues("vmi", r.PathValue("namespace")+"/"+r.PathValue("name"), "port", port)
+	log := s.Log.WithValues("vmi", r.PathValue("namespace")+"/"+r.PathValue("name"), "port", port, "protocol", protocol)
 	log.Info("port-forward opened")
-	if err := stream.Pipe(stream.NewConn(ws), conn); err != nil {
+	pipe := stream.Pipe
+	if protocol == "udp" {
+		pipe = stream.PipeDatagrams
+	}
+	if err := pipe(stream.NewConn(ws), conn); err != nil {
 		log.Info("port-forward ended", "error", err.Error())
 		return
 	}

@@ -28,6 +28,11 @@ type Preparer struct {
 	ContainerDisksDir string
 	// SecretsDir holds the cloud-init Secrets mounted into the pod, one folder per volume.
 	SecretsDir string
+	// KernelBootDir is where the kernel boot image is mounted (launcherv1.KernelBootDir).
+	KernelBootDir string
+	// PVCDisksDir holds one mounted folder per filesystem-mode claim
+	// (launcherv1.PVCDisksDir in the pod).
+	PVCDisksDir string
 	// QemuImg is the qemu-img binary.
 	QemuImg string
 }
@@ -35,6 +40,9 @@ type Preparer struct {
 // Prepare creates (or reuses, when the launcher restarts the domain) every disk's file
 // and returns them by volume name.
 func (p *Preparer) Prepare(ctx context.Context, vmi *v1.VirtualMachineInstance) (map[string]domain.DiskSource, error) {
+	if err := p.checkKernelBoot(vmi); err != nil {
+		return nil, err
+	}
 	out := map[string]domain.DiskSource{}
 	for i := range vmi.Spec.Volumes {
 		vol := &vmi.Spec.Volumes[i]
@@ -47,6 +55,8 @@ func (p *Preparer) Prepare(ctx context.Context, vmi *v1.VirtualMachineInstance) 
 			src, err = p.containerDisk(ctx, vol)
 		case vol.EmptyDisk != nil:
 			src, err = p.emptyDisk(ctx, vol)
+		case vol.PersistentVolumeClaim != nil:
+			src, err = p.persistentVolumeClaim(vmi, vol)
 		case vol.CloudInitNoCloud != nil || vol.CloudInitConfigDrive != nil:
 			src, err = p.cloudInit(vmi, vol)
 		default:
@@ -82,6 +92,29 @@ func (p *Preparer) containerDisk(ctx context.Context, vol *v1.Volume) (domain.Di
 		}
 	}
 	return domain.DiskSource{Path: overlay, Format: "qcow2"}, nil
+}
+
+// checkKernelBoot finds the kernel and initrd of a kernel boot in their image, so a wrong
+// path is reported as such rather than as QEMU failing to start.
+func (p *Preparer) checkKernelBoot(vmi *v1.VirtualMachineInstance) error {
+	fw := vmi.Spec.Domain.Firmware
+	if fw == nil || fw.KernelBoot == nil || fw.KernelBoot.Container == nil {
+		return nil
+	}
+	c := fw.KernelBoot.Container
+	for _, f := range []struct{ name, path string }{{"kernelPath", c.KernelPath}, {"initrdPath", c.InitrdPath}} {
+		if f.path == "" {
+			continue
+		}
+		st, err := os.Stat(filepath.Join(p.KernelBootDir, filepath.Clean("/"+f.path)))
+		if err == nil && !st.Mode().IsRegular() {
+			err = fmt.Errorf("not a regular file")
+		}
+		if err != nil {
+			return fmt.Errorf("spec.domain.firmware.kernelBoot.container.%s: %s is not a file in the image %s (%v); check the path", f.name, f.path, c.Image, err)
+		}
+	}
+	return nil
 }
 
 // baseImage finds the disk file of a containerDisk image mounted at root: the given path,

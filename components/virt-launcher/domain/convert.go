@@ -26,8 +26,13 @@ type DiskSource struct {
 	Path string
 	// Format: qcow2 or raw.
 	Format string
-	// ReadOnly for cloud-init ISOs.
+	// ReadOnly for cloud-init ISOs and read-only claims.
 	ReadOnly bool
+	// Block: Path is a block device node (a block-mode PersistentVolumeClaim), not a file.
+	Block bool
+	// DirectIO, when set, tells whether this disk supports O_DIRECT; unset, the disk is
+	// in the launcher's private folder and Options.DirectIO answers.
+	DirectIO *bool
 }
 
 // Options carry what the domain needs beyond the VMI spec.
@@ -129,6 +134,17 @@ func Convert(vmi *v1.VirtualMachineInstance, opts Options) (*libvirtxml.Domain, 
 		}
 		if fw.Bootloader != nil && fw.Bootloader.BIOS != nil && fw.Bootloader.BIOS.UseSerial != nil && *fw.Bootloader.BIOS.UseSerial {
 			dom.OS.BIOS = &libvirtxml.DomainBIOS{UseSerial: "yes"}
+		}
+		if kb := fw.KernelBoot; kb != nil && kb.Container != nil {
+			// QEMU loads the kernel and initrd straight from the mounted image (direct
+			// kernel boot); the disks, if any, are then only data.
+			if kb.Container.KernelPath != "" {
+				dom.OS.Kernel = filepath.Join(launcherv1.KernelBootDir, kb.Container.KernelPath)
+			}
+			if kb.Container.InitrdPath != "" {
+				dom.OS.Initrd = filepath.Join(launcherv1.KernelBootDir, kb.Container.InitrdPath)
+			}
+			dom.OS.Cmdline = kb.KernelArgs
 		}
 	}
 
@@ -251,14 +267,18 @@ func disks(vmi *v1.VirtualMachineInstance, opts Options) ([]libvirtxml.DomainDis
 		cache := string(d.Cache)
 		if cache == "" {
 			cache = "writethrough"
-			if opts.DirectIO && !readOnly {
+			directIO := opts.DirectIO
+			if src.DirectIO != nil {
+				directIO = *src.DirectIO
+			}
+			if directIO && !readOnly {
 				cache = "none"
 			}
 		}
 		disk := libvirtxml.DomainDisk{
 			Device: device,
 			Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: src.Format, Cache: cache, ErrorPolicy: "stop", Discard: "unmap"},
-			Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: src.Path}},
+			Source: diskSource(src),
 			Target: &libvirtxml.DomainDiskTarget{Dev: dev, Bus: string(bus)},
 			Alias:  &libvirtxml.DomainAlias{Name: "ua-" + d.Name},
 			Serial: d.Serial,
@@ -293,6 +313,14 @@ func disks(vmi *v1.VirtualMachineInstance, opts Options) ([]libvirtxml.DomainDis
 		out = append(out, disk)
 	}
 	return out, nil
+}
+
+// diskSource is the libvirt source of a prepared disk: a file, or a block device.
+func diskSource(src DiskSource) *libvirtxml.DomainDiskSource {
+	if src.Block {
+		return &libvirtxml.DomainDiskSource{Block: &libvirtxml.DomainDiskSourceBlock{Dev: src.Path}}
+	}
+	return &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: src.Path}}
 }
 
 // driveLetters names the n-th drive as Linux does: a..z, aa..az, ...

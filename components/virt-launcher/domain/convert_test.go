@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	k8sv1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -149,5 +150,48 @@ func TestConvertRefusesBadSpecsNamingTheField(t *testing.T) {
 				t.Fatalf("want an error containing %q, got %v", tc.field, err)
 			}
 		})
+	}
+}
+
+// A block-mode claim is a block device source; a claim's disk.img on a filesystem
+// without O_DIRECT gets writethrough caching, whatever the private folder supports.
+func TestConvertClaimDisks(t *testing.T) {
+	vmi := vmiFromExample(t, "vmi-nocloud.yaml")
+	for _, name := range []string{"data", "raw"} {
+		vmi.Spec.Domain.Devices.Disks = append(vmi.Spec.Domain.Devices.Disks, v1.Disk{Name: name, DiskDevice: v1.DiskDevice{Disk: &v1.DiskTarget{Bus: v1.DiskBusVirtio}}})
+		vmi.Spec.Volumes = append(vmi.Spec.Volumes, v1.Volume{Name: name, VolumeSource: v1.VolumeSource{PersistentVolumeClaim: &v1.PersistentVolumeClaimVolumeSource{
+			PersistentVolumeClaimVolumeSource: k8sv1.PersistentVolumeClaimVolumeSource{ClaimName: name + "-claim"},
+		}}})
+	}
+	opts := podOptions(vmi, true)
+	noDirect, direct := false, true
+	opts.Disks["data"] = domain.DiskSource{Path: filepath.Join(launcherv1.PVCDiskDir("data"), launcherv1.PVCDiskImage), Format: "raw", DirectIO: &noDirect}
+	opts.Disks["raw"] = domain.DiskSource{Path: launcherv1.BlockDevicePath("raw"), Format: "raw", Block: true, DirectIO: &direct}
+	dom, err := domain.Convert(vmi, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xml, err := dom.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`<disk type="file" device="disk">
+      <driver name="qemu" type="raw" cache="writethrough" error_policy="stop" discard="unmap"></driver>
+      <source file="/var/run/kubevirt-private/vmi-disks/data/disk.img"></source>`,
+		`<disk type="block" device="disk">
+      <driver name="qemu" type="raw" cache="none" error_policy="stop" discard="unmap"></driver>
+      <source dev="/dev/raw"></source>`,
+	} {
+		if !strings.Contains(xml, want) {
+			t.Errorf("the domain lacks\n%s\nin:\n%s", want, xml)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "claims.xml")
+	if err := os.WriteFile(file, []byte(xml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("virt-xml-validate", file, "domain").CombinedOutput(); err != nil {
+		t.Errorf("libvirt's schema refuses the domain: %s", out)
 	}
 }

@@ -28,6 +28,7 @@ type Config struct {
 	PrivateDir        string
 	ContainerDisksDir string
 	SecretsDir        string
+	PVCDisksDir       string
 	Libvirtd          string
 	QemuImg           string
 	// FinalGrace is how long the launcher keeps answering after the domain stopped, so
@@ -69,6 +70,8 @@ func Run(ctx context.Context, log logr.Logger, cfg Config) (ExitCode, error) {
 		PrivateDir:        cfg.PrivateDir,
 		ContainerDisksDir: cfg.ContainerDisksDir,
 		SecretsDir:        cfg.SecretsDir,
+		PVCDisksDir:       cfg.PVCDisksDir,
+		KernelBootDir:     launcherv1.KernelBootDir,
 		QemuImg:           cfg.QemuImg,
 	}, cfg.SocketsDir)
 	if err != nil {

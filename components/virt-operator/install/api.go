@@ -68,6 +68,8 @@ func APIObjects(cfg Config, caBundle []byte) []client.Object {
 			// The VM webhooks apply the instance types and preferences VMs name, from the
 			// ControllerRevisions that pin them once captured.
 			{APIGroups: []string{itv1.GroupName}, Resources: instancetypeResources, Verbs: []string{"get"}},
+			// inferFromVolume reads the instance type and preference labels of a VM's claim.
+			{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get"}},
 			{APIGroups: []string{"apps"}, Resources: []string{"controllerrevisions"}, Verbs: []string{"get"}},
 			// Every subresource call is checked against the caller's own RBAC.
 			{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},

@@ -45,6 +45,9 @@ func ControllerObjects(cfg Config) []client.Object {
 			{APIGroups: []string{itv1.GroupName}, Resources: instancetypeResources, Verbs: []string{"get", "list", "watch"}},
 			// Launcher pods only in practice; RBAC cannot narrow pods by label.
 			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch", "create", "delete"}},
+			// Claims are only read: a VMI waits for the ones it names, and their volume
+			// mode and size shape the launcher pod.
+			{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch", "update"}},
 			{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch", "update"}},
 		},

@@ -2,12 +2,14 @@ package cmd
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
+	k8sv1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
@@ -38,7 +40,9 @@ func newCreateCommand(cfg *clientConfig) *cobra.Command {
 type createVM struct {
 	name, runStrategy, memory, instancetype, preference string
 	gracePeriod                                         int64
-	containerDisks                                      []string
+	containerDisks, claims                              []string
+	inferInstancetype, inferPreference                  bool
+	inferInstancetypeFrom, inferPreferenceFrom          string
 	cloudInit, userDataB64, networkDataB64              string
 	user, passwordFile                                  string
 	sshKeys                                             []string
@@ -47,18 +51,13 @@ type createVM struct {
 // unsupportedCreateFlags are KubeVirt's create vm flags for what Hypernest does not run
 // yet; they are accepted by the parser and refused with the reason, not as unknown.
 var unsupportedCreateFlags = map[string]string{
-	"volume-pvc":              "PersistentVolumeClaim volumes are not supported by Hypernest yet",
-	"volume-import":           "DataVolumes (CDI) are not supported by Hypernest yet",
-	"volume-datasource":       "DataVolumes (CDI) are not supported by Hypernest yet",
-	"volume-clone-pvc":        "DataVolumes (CDI) are not supported by Hypernest yet",
-	"volume-blank":            "DataVolumes (CDI) are not supported by Hypernest yet",
-	"volume-sysprep":          "sysprep volumes are not supported by Hypernest yet",
-	"access-cred":             "accessCredentials are not supported by Hypernest yet",
-	"ga-manage-ssh":           "accessCredentials are not supported by Hypernest yet",
-	"infer-instancetype":      "inferring an instance type needs PVC or DataVolume labels, not supported by Hypernest yet",
-	"infer-instancetype-from": "inferring an instance type needs PVC or DataVolume labels, not supported by Hypernest yet",
-	"infer-preference":        "inferring a preference needs PVC or DataVolume labels, not supported by Hypernest yet",
-	"infer-preference-from":   "inferring a preference needs PVC or DataVolume labels, not supported by Hypernest yet",
+	"volume-import":     "DataVolumes (CDI) are not supported by Hypernest yet",
+	"volume-datasource": "DataVolumes (CDI) are not supported by Hypernest yet",
+	"volume-clone-pvc":  "DataVolumes (CDI) are not supported by Hypernest yet",
+	"volume-blank":      "DataVolumes (CDI) are not supported by Hypernest yet",
+	"volume-sysprep":    "sysprep volumes are not supported by Hypernest yet",
+	"access-cred":       "accessCredentials are not supported by Hypernest yet",
+	"ga-manage-ssh":     "accessCredentials are not supported by Hypernest yet",
 }
 
 func newCreateVMCommand(cfg *clientConfig) *cobra.Command {
@@ -106,13 +105,19 @@ func newCreateVMCommand(cfg *clientConfig) *cobra.Command {
 	f.StringVar(&c.instancetype, "instancetype", "", "instance type, [kind/]name (kind: virtualmachineinstancetype or virtualmachineclusterinstancetype, the default)")
 	f.StringVar(&c.preference, "preference", "", "preference, [kind/]name (kind: virtualmachinepreference or virtualmachineclusterpreference, the default)")
 	f.StringArrayVar(&c.containerDisks, "volume-containerdisk", nil, "a container disk: src:<image>[,name:<name>][,bootorder:<n>] (repeatable)")
+	f.StringArrayVar(&c.claims, "volume-pvc", nil, "a PersistentVolumeClaim in the VM's namespace: src:<claim>[,name:<name>][,bootorder:<n>] (repeatable)")
+	f.BoolVar(&c.inferInstancetype, "infer-instancetype", true, "infer the instance type from the boot volume's claim labels (with --volume-pvc)")
+	f.StringVar(&c.inferInstancetypeFrom, "infer-instancetype-from", "", "the volume to infer the instance type from")
+	f.BoolVar(&c.inferPreference, "infer-preference", true, "infer the preference from the boot volume's claim labels (with --volume-pvc)")
+	f.StringVar(&c.inferPreferenceFrom, "infer-preference-from", "", "the volume to infer the preference from")
 	f.StringVar(&c.cloudInit, "cloud-init", c.cloudInit, "cloud-init data source: nocloud, configdrive or none")
 	f.StringVar(&c.userDataB64, "cloud-init-user-data", "", "base64 cloud-init user data (instead of --user, --password-file, --ssh-key)")
 	f.StringVar(&c.networkDataB64, "cloud-init-network-data", "", "base64 cloud-init network data")
 	f.StringVar(&c.user, "user", "", "user in the generated cloud-init user data")
 	f.StringVar(&c.passwordFile, "password-file", "", "file holding the user's password, for the generated cloud-init user data (stored in clear text in the VM)")
 	f.StringSliceVar(&c.sshKeys, "ssh-key", nil, "SSH public key for the generated cloud-init user data (repeatable)")
-	cmd.MarkFlagsMutuallyExclusive("memory", "instancetype")
+	cmd.MarkFlagsMutuallyExclusive("memory", "instancetype", "infer-instancetype", "infer-instancetype-from")
+	cmd.MarkFlagsMutuallyExclusive("preference", "infer-preference", "infer-preference-from")
 	for _, other := range []string{"user", "password-file", "ssh-key"} {
 		cmd.MarkFlagsMutuallyExclusive("cloud-init-user-data", other)
 	}
@@ -122,8 +127,6 @@ func newCreateVMCommand(cfg *clientConfig) *cobra.Command {
 			panic(err)
 		}
 	}
-	f.Lookup("infer-instancetype").NoOptDefVal = "true"
-	f.Lookup("infer-preference").NoOptDefVal = "true"
 	f.Lookup("ga-manage-ssh").NoOptDefVal = "true"
 	return cmd
 }
@@ -178,46 +181,97 @@ func (c *createVM) build(cmd *cobra.Command, namespace string) (*v1.VirtualMachi
 		}
 		vm.Spec.Preference = &v1.PreferenceMatcher{Name: prefName, Kind: kind}
 	}
+	// KubeVirt's order: container disks, then claims.
 	bootOrders := map[uint]string{}
 	for i, spec := range c.containerDisks {
-		params, err := flagParams("volume-containerdisk", spec, "src", "name", "bootorder")
+		err := addVolume(vm, bootOrders, "volume-containerdisk", spec, func(src string) (string, v1.VolumeSource, error) {
+			return fmt.Sprintf("%s-containerdisk-%d", name, i), v1.VolumeSource{ContainerDisk: &v1.ContainerDiskSource{Image: src}}, nil
+		})
 		if err != nil {
 			return nil, err
 		}
-		if params["src"] == "" {
-			return nil, flagErr("volume-containerdisk", "src must be specified")
-		}
-		volName := params["name"]
-		if volName == "" {
-			volName = fmt.Sprintf("%s-containerdisk-%d", name, i)
-		}
-		if errs := validation.IsDNS1123Label(volName); len(errs) > 0 {
-			return nil, flagErr("volume-containerdisk", "invalid name %q: %s", volName, strings.Join(errs, ","))
-		}
-		if hasVolume(vm, volName) {
-			return nil, flagErr("volume-containerdisk", "there is already a volume with name %q", volName)
-		}
-		vm.Spec.Template.Spec.Volumes = append(vm.Spec.Template.Spec.Volumes, v1.Volume{
-			Name: volName, VolumeSource: v1.VolumeSource{ContainerDisk: &v1.ContainerDiskSource{Image: params["src"]}},
+	}
+	for _, spec := range c.claims {
+		err := addVolume(vm, bootOrders, "volume-pvc", spec, func(src string) (string, v1.VolumeSource, error) {
+			if ns, claim, found := strings.Cut(src, "/"); found {
+				return "", v1.VolumeSource{}, flagErr("volume-pvc", "not allowed to specify namespace of pvc %q (%s)", claim, ns)
+			}
+			return src, v1.VolumeSource{PersistentVolumeClaim: &v1.PersistentVolumeClaimVolumeSource{
+				PersistentVolumeClaimVolumeSource: k8sv1.PersistentVolumeClaimVolumeSource{ClaimName: src},
+			}}, nil
 		})
-		if b := params["bootorder"]; b != "" {
-			order, err := strconv.ParseUint(b, 10, 32)
-			if err != nil || order == 0 {
-				return nil, flagErr("volume-containerdisk", "bootorder must be greater than 0")
-			}
-			if other, taken := bootOrders[uint(order)]; taken {
-				return nil, flagErr("volume-containerdisk", "bootorder %d was specified multiple times (volume %s)", order, other)
-			}
-			bootOrders[uint(order)] = volName
-			vm.Spec.Template.Spec.Domain.Devices.Disks = append(vm.Spec.Template.Spec.Domain.Devices.Disks, v1.Disk{
-				Name: volName, BootOrder: ptr.To(uint(order)),
-			})
+		if err != nil {
+			return nil, err
 		}
+	}
+	if err := c.inferFromVolume(cmd, vm, bootOrders); err != nil {
+		return nil, err
 	}
 	if err := c.addCloudInit(cmd, vm); err != nil {
 		return nil, err
 	}
 	return vm, nil
+}
+
+// inferFromVolume asks virt-api to infer the instance type and preference from a claim's
+// labels, as KubeVirt's virtctl does: by default from the boot volume (lowest boot order,
+// else the first) when it is a claim, ignoring failures and keeping the memory as a
+// fallback; when asked explicitly, failures are errors and the memory is left out.
+func (c *createVM) inferFromVolume(cmd *cobra.Command, vm *v1.VirtualMachine, bootOrders map[uint]string) error {
+	explicitIT := cmd.Flags().Changed("infer-instancetype") || cmd.Flags().Changed("infer-instancetype-from")
+	explicitPref := cmd.Flags().Changed("infer-preference") || cmd.Flags().Changed("infer-preference-from")
+	ignore := v1.IgnoreInferFromVolumeFailure
+	if (c.inferInstancetype || c.inferInstancetypeFrom != "") && c.instancetype == "" && !cmd.Flags().Changed("memory") {
+		volume, err := inferVolume(vm, c.inferInstancetypeFrom, bootOrders)
+		switch {
+		case err != nil && explicitIT:
+			return err
+		case err == nil:
+			vm.Spec.Instancetype = &v1.InstancetypeMatcher{InferFromVolume: volume}
+			if explicitIT {
+				vm.Spec.Template.Spec.Domain.Memory = nil
+			} else {
+				vm.Spec.Instancetype.InferFromVolumeFailurePolicy = &ignore
+			}
+		}
+	}
+	if (c.inferPreference || c.inferPreferenceFrom != "") && c.preference == "" {
+		volume, err := inferVolume(vm, c.inferPreferenceFrom, bootOrders)
+		switch {
+		case err != nil && explicitPref:
+			return err
+		case err == nil:
+			vm.Spec.Preference = &v1.PreferenceMatcher{InferFromVolume: volume}
+			if !explicitPref {
+				vm.Spec.Preference.InferFromVolumeFailurePolicy = &ignore
+			}
+		}
+	}
+	return nil
+}
+
+// inferVolume is the volume to infer from: the named one, else the boot volume; it must
+// be a claim.
+func inferVolume(vm *v1.VirtualMachine, name string, bootOrders map[uint]string) (string, error) {
+	volumes := vm.Spec.Template.Spec.Volumes
+	if name == "" {
+		if len(volumes) == 0 {
+			return "", fmt.Errorf("at least one volume is needed to infer an instance type or preference")
+		}
+		name = volumes[0].Name
+		if len(bootOrders) > 0 {
+			name = bootOrders[slices.Min(slices.Collect(maps.Keys(bootOrders)))]
+		}
+	}
+	for _, vol := range volumes {
+		if vol.Name == name {
+			if vol.PersistentVolumeClaim == nil {
+				return "", fmt.Errorf("inference of instancetype or preference works only with datasources, datavolumes or pvcs")
+			}
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("there is no volume with name %q", name)
 }
 
 func (c *createVM) addCloudInit(cmd *cobra.Command, vm *v1.VirtualMachine) error {
@@ -303,6 +357,49 @@ func flagParams(flag, value string, known ...string) (map[string]string, error) 
 		out[key] = val
 	}
 	return out, nil
+}
+
+// addVolume adds the volume one --volume-* flag value describes
+// (src:<source>[,name:<name>][,bootorder:<n>]), with a disk when it has a boot order.
+// source turns src into the volume's default name and source.
+func addVolume(vm *v1.VirtualMachine, bootOrders map[uint]string, flag, spec string,
+	source func(src string) (string, v1.VolumeSource, error)) error {
+	params, err := flagParams(flag, spec, "src", "name", "bootorder")
+	if err != nil {
+		return err
+	}
+	if params["src"] == "" {
+		return flagErr(flag, "src must be specified")
+	}
+	defaultName, volumeSource, err := source(params["src"])
+	if err != nil {
+		return err
+	}
+	volName := params["name"]
+	if volName == "" {
+		volName = defaultName
+	}
+	if errs := validation.IsDNS1123Label(volName); len(errs) > 0 {
+		return flagErr(flag, "invalid name %q: %s", volName, strings.Join(errs, ","))
+	}
+	if hasVolume(vm, volName) {
+		return flagErr(flag, "there is already a volume with name %q", volName)
+	}
+	vm.Spec.Template.Spec.Volumes = append(vm.Spec.Template.Spec.Volumes, v1.Volume{Name: volName, VolumeSource: volumeSource})
+	if b := params["bootorder"]; b != "" {
+		order, err := strconv.ParseUint(b, 10, 32)
+		if err != nil || order == 0 {
+			return flagErr(flag, "bootorder must be greater than 0")
+		}
+		if other, taken := bootOrders[uint(order)]; taken {
+			return flagErr(flag, "bootorder %d was specified multiple times (volume %s)", order, other)
+		}
+		bootOrders[uint(order)] = volName
+		vm.Spec.Template.Spec.Domain.Devices.Disks = append(vm.Spec.Template.Spec.Domain.Devices.Disks, v1.Disk{
+			Name: volName, BootOrder: ptr.To(uint(order)),
+		})
+	}
+	return nil
 }
 
 func hasVolume(vm *v1.VirtualMachine, name string) bool {

@@ -57,11 +57,12 @@ func TestPortForwardArguments(t *testing.T) {
 	if _, _, _, err := parsePortForwardTarget("pod/x"); err == nil {
 		t.Error("pod/x accepted")
 	}
-	ports, err := parseForwardedPorts([]string{"8080:80", "22", "tcp/5900:5901"})
-	if err != nil || len(ports) != 3 || ports[0] != (forwardedPort{8080, 80, "tcp"}) || ports[1] != (forwardedPort{22, 22, "tcp"}) || ports[2].remote != 5901 {
+	ports, err := parseForwardedPorts([]string{"8080:80", "22", "tcp/5900:5901", "UDP/5353:53"})
+	if err != nil || len(ports) != 4 || ports[0] != (forwardedPort{8080, 80, "tcp"}) || ports[1] != (forwardedPort{22, 22, "tcp"}) || ports[2].remote != 5901 ||
+		ports[3] != (forwardedPort{5353, 53, "udp"}) {
 		t.Errorf("ports %+v %v", ports, err)
 	}
-	for _, bad := range []string{"udp/53", "x:80", "8080:0", "80:99999"} {
+	for _, bad := range []string{"sctp/53", "x:80", "8080:0", "80:99999"} {
 		if _, err := parseForwardedPorts([]string{bad}); err == nil {
 			t.Errorf("%s accepted", bad)
 		}

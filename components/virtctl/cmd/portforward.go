@@ -31,10 +31,14 @@ func newPortForwardCommand(cfg *clientConfig) *cobra.Command {
 		Short: "Forward local ports to a virtualmachine or virtualmachineinstance.",
 		Long: `Forwards local ports to ports of the guest, through the API server, virt-api and the
 virt-handler on the guest's node: what reaches the guest is what a pod's connection to its
-pod IP reaches. type is vmi or vm (name.namespace is accepted as in KubeVirt). Only tcp
-is supported by Hypernest yet.`,
+pod IP reaches. type is vmi or vm (name.namespace is accepted as in KubeVirt). protocol is
+tcp (the default) or udp; each local UDP client gets its own stream to the guest, and
+datagrams stay whole.`,
 		Example: `  # Local port 8080 to the guest's port 80:
   virtctl port-forward vmi/testvmi 8080:80
+
+  # The guest's DNS server on local UDP port 5353:
+  virtctl port-forward vm/testvm udp/5353:53
 
   # SSH through it (OpenSSH's ProxyCommand):
   ssh -o 'ProxyCommand=virtctl port-forward --stdio=true vmi/testvmi.mynamespace 22' cirros@testvmi`,
@@ -103,18 +107,18 @@ func parseForwardedPorts(args []string) ([]forwardedPort, error) {
 		if proto, rest, found := strings.Cut(arg, "/"); found {
 			p.protocol, arg = strings.ToLower(proto), rest
 		}
-		if p.protocol != "tcp" {
-			return nil, fmt.Errorf("port %q: only tcp port forwarding is supported by Hypernest yet", arg)
+		if p.protocol != "tcp" && p.protocol != "udp" {
+			return nil, fmt.Errorf("port %q: protocol %q must be tcp or udp", arg, p.protocol)
 		}
 		local, remote, hasRemote := strings.Cut(arg, ":")
 		var err error
 		if p.local, err = strconv.Atoi(local); err != nil || p.local < 0 || p.local > 65535 {
-			return nil, fmt.Errorf("invalid port %q: expected [tcp/]localPort[:targetPort]", arg)
+			return nil, fmt.Errorf("invalid port %q: expected [tcp/|udp/]localPort[:targetPort]", arg)
 		}
 		p.remote = p.local
 		if hasRemote {
 			if p.remote, err = strconv.Atoi(remote); err != nil || p.remote < 1 || p.remote > 65535 {
-				return nil, fmt.Errorf("invalid port %q: expected [tcp/]localPort[:targetPort]", arg)
+				return nil, fmt.Errorf("invalid port %q: expected [tcp/|udp/]localPort[:targetPort]", arg)
 			}
 		}
 		if p.remote == 0 {
@@ -130,13 +134,13 @@ type portForwarder struct {
 	namespace, resource, name string
 }
 
-func (f *portForwarder) dial(ctx context.Context, port int) (io.ReadWriteCloser, error) {
-	return dialSubresource(ctx, f.restConfig, f.namespace, f.resource, f.name, fmt.Sprintf("portforward/%d/tcp", port))
+func (f *portForwarder) dial(ctx context.Context, port int, protocol string) (io.ReadWriteCloser, error) {
+	return dialSubresource(ctx, f.restConfig, f.namespace, f.resource, f.name, fmt.Sprintf("portforward/%d/%s", port, protocol))
 }
 
 // stdio forwards one connection to the guest's port over stdin and stdout.
 func (f *portForwarder) stdio(ctx context.Context, port int, in io.Reader, out io.Writer) error {
-	conn, err := f.dial(ctx, port)
+	conn, err := f.dial(ctx, port, "tcp")
 	if err != nil {
 		return err
 	}
@@ -149,46 +153,112 @@ func (f *portForwarder) stdio(ctx context.Context, port int, in io.Reader, out i
 
 // listen opens the local ports and forwards each connection, until interrupted.
 func (f *portForwarder) listen(cmd *cobra.Command, address string, ports []forwardedPort) error {
-	var listeners []net.Listener
+	var closers []io.Closer
 	defer func() {
-		for _, l := range listeners {
-			_ = l.Close()
+		for _, c := range closers {
+			_ = c.Close()
 		}
 	}()
-	for _, p := range ports {
-		l, err := net.Listen("tcp", net.JoinHostPort(address, strconv.Itoa(p.local)))
-		if err != nil {
-			return fmt.Errorf("listening on %s:%d: %w", address, p.local, err)
-		}
-		listeners = append(listeners, l)
-		fmt.Fprintf(cmd.OutOrStdout(), "Forwarding from %s -> %d\n", l.Addr(), p.remote)
-	}
 	ctx := cmd.Context()
 	var wg sync.WaitGroup
-	for i, l := range listeners {
+	for _, p := range ports {
+		local := net.JoinHostPort(address, strconv.Itoa(p.local))
+		if p.protocol == "udp" {
+			pc, err := net.ListenPacket("udp", local)
+			if err != nil {
+				return fmt.Errorf("listening on udp %s: %w", local, err)
+			}
+			closers = append(closers, pc)
+			fmt.Fprintf(cmd.OutOrStdout(), "Forwarding from %s (udp) -> %d\n", pc.LocalAddr(), p.remote)
+			wg.Add(1)
+			go func(remote int) {
+				defer wg.Done()
+				f.forwardDatagrams(ctx, cmd.ErrOrStderr(), pc, remote)
+			}(p.remote)
+			continue
+		}
+		l, err := net.Listen("tcp", local)
+		if err != nil {
+			return fmt.Errorf("listening on %s: %w", local, err)
+		}
+		closers = append(closers, l)
+		fmt.Fprintf(cmd.OutOrStdout(), "Forwarding from %s -> %d\n", l.Addr(), p.remote)
 		wg.Add(1)
-		go func(l net.Listener, remote int) {
+		go func(remote int) {
 			defer wg.Done()
 			for {
-				local, err := l.Accept()
+				conn, err := l.Accept()
 				if err != nil {
 					return
 				}
-				go f.forward(ctx, cmd.ErrOrStderr(), local, remote)
+				go f.forward(ctx, cmd.ErrOrStderr(), conn, remote)
 			}
-		}(l, ports[i].remote)
+		}(p.remote)
 	}
 	<-ctx.Done()
-	for _, l := range listeners {
-		_ = l.Close()
+	for _, c := range closers {
+		_ = c.Close()
 	}
 	wg.Wait()
 	return nil
 }
 
+// forwardDatagrams serves one local UDP port: each client address gets its own stream to
+// the guest's port, which answers to that address; a stream that ends is opened again by
+// the client's next datagram.
+func (f *portForwarder) forwardDatagrams(ctx context.Context, errOut io.Writer, pc net.PacketConn, remote int) {
+	var mu sync.Mutex
+	streams := map[string]io.ReadWriteCloser{}
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range streams {
+			_ = s.Close()
+		}
+	}()
+	buf := make([]byte, 65535)
+	for {
+		n, client, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		s, ok := streams[client.String()]
+		mu.Unlock()
+		if !ok {
+			if s, err = f.dial(ctx, remote, "udp"); err != nil {
+				fmt.Fprintf(errOut, "error forwarding udp to %s/%s port %d: %s\n", f.resource, f.name, remote, message(err))
+				continue
+			}
+			mu.Lock()
+			streams[client.String()] = s
+			mu.Unlock()
+			go func(s io.ReadWriteCloser, client net.Addr) {
+				reply := make([]byte, 65535)
+				for {
+					datagram, err := stream.ReadDatagram(s, reply)
+					if err != nil {
+						break
+					}
+					if _, err := pc.WriteTo(datagram, client); err != nil {
+						break
+					}
+				}
+				mu.Lock()
+				delete(streams, client.String())
+				mu.Unlock()
+				_ = s.Close()
+			}(s, client)
+		}
+		if _, err := s.Write(buf[:n]); err != nil {
+			fmt.Fprintf(errOut, "udp to %s/%s port %d: %v\n", f.resource, f.name, remote, err)
+		}
+	}
+}
+
 func (f *portForwarder) forward(ctx context.Context, errOut io.Writer, local net.Conn, remote int) {
 	defer local.Close()
-	conn, err := f.dial(ctx, remote)
+	conn, err := f.dial(ctx, remote, "tcp")
 	if err != nil {
 		fmt.Fprintf(errOut, "error forwarding to %s/%s port %d: %s\n", f.resource, f.name, remote, message(err))
 		return

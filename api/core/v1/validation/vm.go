@@ -1,6 +1,8 @@
 package validation
 
 import (
+	"fmt"
+
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
@@ -39,8 +41,14 @@ func ValidateVirtualMachineSpec(path *field.Path, vmSpec *v1.VirtualMachineSpec,
 			errs = append(errs, field.Forbidden(path.Child("preference"), "preferences are not supported here: set the VM template's fields instead"))
 		}
 	}
-	errs = append(errs, validateMatcher(path.Child("instancetype"), vmSpec.Instancetype)...)
-	errs = append(errs, validateMatcher(path.Child("preference"), (*v1.InstancetypeMatcher)(vmSpec.Preference))...)
+	errs = append(errs, validateMatcher(path.Child("instancetype"), "InstancetypeMatcher", vmSpec.Instancetype)...)
+	errs = append(errs, validateMatcher(path.Child("preference"), "PreferenceMatcher", (*v1.InstancetypeMatcher)(vmSpec.Preference))...)
+	// A matcher still to be inferred from a volume (a pool's VM template: its VMs infer
+	// theirs when they are made) cannot be expanded yet.
+	if (vmSpec.Instancetype != nil && vmSpec.Instancetype.InferFromVolume != "") ||
+		(vmSpec.Preference != nil && vmSpec.Preference.InferFromVolume != "") {
+		usesInstancetype = false
+	}
 	if vmSpec.Template == nil {
 		return append(errs, field.Required(path.Child("template"), "a VM needs the template of the VMI it runs")), warnings
 	}
@@ -56,21 +64,26 @@ func ValidateVirtualMachineSpec(path *field.Path, vmSpec *v1.VirtualMachineSpec,
 	return append(errs, validateTemplateSpec(path.Child("template", "spec"), template)...), warnings
 }
 
-// validateMatcher checks an instance type or preference matcher: a name, and no
-// inference from volumes (it reads labels of PVCs and DataVolumes, which Hypernest
-// does not run yet).
-func validateMatcher(path *field.Path, m *v1.InstancetypeMatcher) field.ErrorList {
+// validateMatcher checks an instance type or preference matcher as KubeVirt does (same
+// messages): a name, or a volume to infer it from, not both.
+func validateMatcher(path *field.Path, kind string, m *v1.InstancetypeMatcher) field.ErrorList {
 	if m == nil {
 		return nil
 	}
 	var errs field.ErrorList
-	if m.InferFromVolume != "" {
-		errs = append(errs, field.Forbidden(path.Child("inferFromVolume"), "inferring from a volume's labels is not supported by Hypernest yet: name the instance type or preference"))
-	} else if m.Name == "" {
-		errs = append(errs, field.Required(path.Child("name"), "name the instance type or preference"))
+	if m.Name == "" && m.InferFromVolume == "" {
+		errs = append(errs, field.Required(path, fmt.Sprintf("Either Name or InferFromVolume should be provided within the %s", kind)))
 	}
-	if m.InferFromVolumeFailurePolicy != nil {
-		errs = append(errs, field.Forbidden(path.Child("inferFromVolumeFailurePolicy"), "inferring from a volume's labels is not supported by Hypernest yet"))
+	if m.InferFromVolume != "" {
+		if m.Name != "" {
+			errs = append(errs, field.Forbidden(path.Child("name"), "Name already set, should be cleared before setting inferFromVolume"))
+		}
+		if m.Kind != "" {
+			errs = append(errs, field.Forbidden(path.Child("kind"), "Kind already set, should be cleared before setting inferFromVolume"))
+		}
+	}
+	if p := m.InferFromVolumeFailurePolicy; p != nil && *p != v1.IgnoreInferFromVolumeFailure && *p != v1.RejectInferFromVolumeFailure {
+		errs = append(errs, field.Invalid(path.Child("inferFromVolumeFailurePolicy"), *p, fmt.Sprintf("Invalid value '%s' for InferFromVolumeFailurePolicy", *p)))
 	}
 	return errs
 }

@@ -8,6 +8,9 @@ package validation
 
 import (
 	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
 
 	k8sv1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -160,11 +163,19 @@ func validateVolume(path *field.Path, vol *v1.Volume, seen sets.Set[string]) fie
 	case src.HostDisk != nil:
 		errs = append(errs, notSupported(path.Child("hostDisk"), "hostDisk"))
 	case src.PersistentVolumeClaim != nil:
-		errs = append(errs, notSupported(path.Child("persistentVolumeClaim"), "persistentVolumeClaim"))
+		pvc := path.Child("persistentVolumeClaim")
+		if src.PersistentVolumeClaim.ClaimName == "" {
+			errs = append(errs, field.Required(pvc.Child("claimName"), "the name of a PersistentVolumeClaim in the VMI's namespace"))
+		}
+		if src.PersistentVolumeClaim.Hotpluggable {
+			errs = append(errs, notSupported(pvc.Child("hotpluggable"), "volume hotplug"))
+		}
 	case src.Ephemeral != nil:
 		errs = append(errs, notSupported(path.Child("ephemeral"), "ephemeral"))
 	case src.DataVolume != nil:
-		errs = append(errs, notSupported(path.Child("dataVolume"), "dataVolume (it needs CDI)"))
+		errs = append(errs, field.Forbidden(path.Child("dataVolume"),
+			"dataVolume needs the Containerized Data Importer (CDI), which Hypernest does not ship; "+
+				"create a PersistentVolumeClaim (with a disk.img in it, or empty) and use a persistentVolumeClaim volume instead"))
 	case src.ConfigMap != nil:
 		errs = append(errs, notSupported(path.Child("configMap"), "configMap volumes"))
 	case src.Secret != nil:
@@ -259,7 +270,7 @@ func validateDomain(path *field.Path, domain *v1.DomainSpec, volumes, networks s
 			errs = append(errs, notSupported(path.Child("firmware", "bootloader", "efi"), "EFI boot"))
 		}
 		if fw.KernelBoot != nil {
-			errs = append(errs, notSupported(path.Child("firmware", "kernelBoot"), "kernelBoot"))
+			errs = append(errs, validateKernelBoot(path.Child("firmware", "kernelBoot"), fw.KernelBoot)...)
 		}
 	}
 	if f := domain.Features; f != nil && f.Hyperv != nil {
@@ -440,4 +451,33 @@ func GuestMemory(domain *v1.DomainSpec) *resource.Quantity {
 		return &req
 	}
 	return nil
+}
+
+// validateKernelBoot checks a kernel boot as KubeVirt does (same messages): an image, at
+// least one of the kernel and the initrd, absolute paths inside it; kernel arguments only
+// with a kernel from an image.
+func validateKernelBoot(path *field.Path, kb *v1.KernelBoot) field.ErrorList {
+	var errs field.ErrorList
+	if kb.Container == nil {
+		if kb.KernelArgs != "" {
+			errs = append(errs, field.Invalid(path.Child("kernelArgs"), kb.KernelArgs, "kernel arguments cannot be provided without an external kernel"))
+		}
+		return errs
+	}
+	c, cpath := kb.Container, path.Child("container")
+	if c.Image == "" {
+		errs = append(errs, field.Required(cpath.Child("image"), fmt.Sprintf("%s must be defined with an image", cpath)))
+	}
+	if c.ImagePullSecret != "" {
+		errs = append(errs, notSupported(cpath.Child("imagePullSecret"), "imagePullSecret"))
+	}
+	if c.KernelPath == "" && c.InitrdPath == "" {
+		errs = append(errs, field.Required(cpath, fmt.Sprintf("%s must be defined with at least one of the following: kernelPath, initrdPath", cpath)))
+	}
+	for _, f := range []struct{ name, path string }{{"kernelPath", c.KernelPath}, {"initrdPath", c.InitrdPath}} {
+		if f.path != "" && (!filepath.IsAbs(f.path) || slices.Contains(strings.Split(f.path, "/"), "..")) {
+			errs = append(errs, field.Invalid(cpath.Child(f.name), f.path, fmt.Sprintf("%s must be an absolute path to a file without relative components", cpath.Child(f.name))))
+		}
+	}
+	return errs
 }
