@@ -3,16 +3,13 @@ package functests
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
 	k8sv1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -45,29 +42,6 @@ var _ = Describe("Persistent disks: persistentVolumeClaim volumes", Ordered, fun
 		session, err := gexec.Start(exec.Command(virtctl, append([]string{"-n", ns}, args...)...), GinkgoWriter, GinkgoWriter)
 		Expect(err).NotTo(HaveOccurred())
 		Eventually(session).WithTimeout(virtctlTimeout).Should(gexec.Exit(0), "virtctl %v", args)
-	}
-
-	// rootShell opens the VM's serial console and logs in as root (the alpine demo disk),
-	// returning the console's input and output.
-	rootShell := func(ns, name string) (io.Writer, *gbytes.Buffer) {
-		console := exec.Command(virtctl, "-n", ns, "console", name)
-		in, err := console.StdinPipe()
-		Expect(err).NotTo(HaveOccurred())
-		session, err := gexec.Start(console, GinkgoWriter, GinkgoWriter)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(session.Kill)
-		Eventually(session.Out).WithTimeout(vmiTimeout).Should(gbytes.Say(`localhost login: `))
-		_, _ = io.WriteString(in, "root\n")
-		Eventually(session.Out).WithTimeout(time.Minute).Should(gbytes.Say(`localhost:~# `))
-		return in, session.Out
-	}
-	// inGuest types a command until its output (which the typed line does not contain)
-	// shows: the console may drop what is typed while the guest is still busy.
-	inGuest := func(in io.Writer, out *gbytes.Buffer, command, expect string) {
-		Eventually(func() *gbytes.Buffer {
-			_, _ = io.WriteString(in, command+"\n")
-			return out
-		}).WithTimeout(2 * time.Minute).WithPolling(5 * time.Second).Should(gbytes.Say(expect))
 	}
 
 	It("keeps what the guest wrote to filesystem- and block-mode claims across a stop and start", func(ctx SpecContext) {
@@ -134,7 +108,7 @@ var _ = Describe("Persistent disks: persistentVolumeClaim volumes", Ordered, fun
 		Expect(info.Capacity.Storage().String()).To(Equal("1Gi"))
 
 		By("the guest writes a marker to each disk: vdb (disk.img in the claim's folder) and vdc (the loop device)")
-		in, out := rootShell(ns, vm.Name)
+		in, out := alpineRootShell(virtctl, ns, vm.Name)
 		inGuest(in, out, `echo fs-marker-$((6*7)) > /dev/vdb && echo block-marker-$((6*7)) > /dev/vdc && sync && echo written-$((6*7))`, "written-42")
 
 		By("the claim's folder on the node holds disk.img, sparse, sized as KubeVirt sizes it (capacity less 5.5%, whole MiB)")
@@ -155,7 +129,7 @@ var _ = Describe("Persistent disks: persistentVolumeClaim volumes", Ordered, fun
 		virtctlOK(ns, "start", vm.Name)
 		waitForVMStatus(ctx, ns, vm.Name, v1.VirtualMachineStatusRunning)
 		Expect(getVMI(ctx, ns, vm.Name).UID).NotTo(Equal(firstUID))
-		in, out = rootShell(ns, vm.Name)
+		in, out = alpineRootShell(virtctl, ns, vm.Name)
 		inGuest(in, out, `head -c 12 /dev/vdb | tr fs FS; echo`, "FS-marker-42")
 		inGuest(in, out, `head -c 15 /dev/vdc | tr bl BL; echo`, "BLock-marker-42")
 		Expect(crClient.Delete(ctx, vm)).To(Succeed())

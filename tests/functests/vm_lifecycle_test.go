@@ -193,21 +193,8 @@ var _ = Describe("VMs from kubectl and virtctl (virt-controller, virt-api)", Ord
 			},
 		}
 		Expect(crClient.Create(ctx, vmi)).To(Succeed())
-		console := exec.Command(virtctl, "-n", ns, "console", vmi.Name)
-		consoleIn, err := console.StdinPipe()
-		Expect(err).NotTo(HaveOccurred())
-		session, err := gexec.Start(console, GinkgoWriter, GinkgoWriter)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(session.Kill)
-		Eventually(session.Out).WithTimeout(vmiTimeout).Should(gbytes.Say(`Welcome to Alpine Linux`))
-		// Without cloud-init data the guest keeps Alpine's host name, as KubeVirt's tests expect.
-		Eventually(session.Out).WithTimeout(time.Minute).Should(gbytes.Say(`localhost login: `))
-		_, _ = io.WriteString(consoleIn, "root\n")
-		Eventually(session.Out).WithTimeout(time.Minute).Should(gbytes.Say(`localhost:~# `))
-		Eventually(func() *gbytes.Buffer {
-			_, _ = io.WriteString(consoleIn, "echo alpine-$((6*7))\n")
-			return session.Out
-		}).WithTimeout(time.Minute).WithPolling(5 * time.Second).Should(gbytes.Say("alpine-42"))
+		in, out := alpineRootShell(virtctl, ns, vmi.Name)
+		inGuest(in, out, "echo alpine-$((6*7))", "alpine-42")
 		Expect(crClient.Delete(ctx, vmi)).To(Succeed())
 	})
 
@@ -232,20 +219,8 @@ var _ = Describe("VMs from kubectl and virtctl (virt-controller, virt-api)", Ord
 			},
 		}
 		Expect(crClient.Create(ctx, vmi)).To(Succeed())
-		console := exec.Command(virtctl, "-n", ns, "console", vmi.Name)
-		consoleIn, err := console.StdinPipe()
-		Expect(err).NotTo(HaveOccurred())
-		session, err := gexec.Start(console, GinkgoWriter, GinkgoWriter)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(session.Kill)
-		Eventually(session.Out).WithTimeout(vmiTimeout).Should(gbytes.Say(`Welcome to Alpine Linux`))
-		Eventually(session.Out).WithTimeout(time.Minute).Should(gbytes.Say(`localhost login: `))
-		_, _ = io.WriteString(consoleIn, "root\n")
-		Eventually(session.Out).WithTimeout(time.Minute).Should(gbytes.Say(`localhost:~# `))
-		Eventually(func() *gbytes.Buffer {
-			_, _ = io.WriteString(consoleIn, "echo cmdline=$(cat /proc/cmdline)\n")
-			return session.Out
-		}).WithTimeout(time.Minute).WithPolling(5 * time.Second).Should(gbytes.Say(`cmdline=console=ttyS0\s`))
+		in, out := alpineRootShell(virtctl, ns, vmi.Name)
+		inGuest(in, out, "echo cmdline=$(cat /proc/cmdline)", `cmdline=console=ttyS0\s`)
 
 		By("a kernel path the image does not hold: the start fails (and is retried), naming the field")
 		bad := &v1.VirtualMachineInstance{ObjectMeta: metav1.ObjectMeta{Name: "vmi-kernel-boot-bad", Namespace: ns}, Spec: *vmi.Spec.DeepCopy()}
@@ -304,6 +279,33 @@ var _ = Describe("VMs from kubectl and virtctl (virt-controller, virt-api)", Ord
 		Expect(err.Error()).To(ContainSubstring("spec.running: Invalid value: true: spec.running and spec.runStrategy are mutually exclusive"))
 	})
 })
+
+// alpineRootShell opens the serial console of the VMI name with virtctl, waits for the
+// alpine demo guest's banner and logs in as root (no password), as Alpine's console does;
+// it returns the console's input and output.
+func alpineRootShell(virtctl, ns, name string) (io.Writer, *gbytes.Buffer) {
+	console := exec.Command(virtctl, "-n", ns, "console", name)
+	in, err := console.StdinPipe()
+	Expect(err).NotTo(HaveOccurred())
+	session, err := gexec.Start(console, GinkgoWriter, GinkgoWriter)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(session.Kill)
+	Eventually(session.Out).WithTimeout(vmiTimeout).Should(gbytes.Say(`Welcome to Alpine Linux`))
+	// Without cloud-init data the guest keeps Alpine's host name, as KubeVirt's tests expect.
+	Eventually(session.Out).WithTimeout(time.Minute).Should(gbytes.Say(`localhost login: `))
+	_, _ = io.WriteString(in, "root\n")
+	Eventually(session.Out).WithTimeout(time.Minute).Should(gbytes.Say(`localhost:~# `))
+	return in, session.Out
+}
+
+// inGuest types a command on a guest's console until its output (which the typed line
+// does not contain) shows: the console may drop what is typed while the guest is busy.
+func inGuest(in io.Writer, out *gbytes.Buffer, command, expect string) {
+	Eventually(func() *gbytes.Buffer {
+		_, _ = io.WriteString(in, command+"\n")
+		return out
+	}).WithTimeout(2 * time.Minute).WithPolling(5 * time.Second).Should(gbytes.Say(expect))
+}
 
 // exampleVM decodes one of KubeVirt's example manifests, unchanged.
 func exampleVM(file string) *v1.VirtualMachine {

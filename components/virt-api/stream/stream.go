@@ -131,14 +131,7 @@ func PipeDatagrams(a, b io.ReadWriteCloser) error {
 	}
 	go copyOne(a, b)
 	go copyOne(b, a)
-	err := <-errs
-	_ = a.Close()
-	_ = b.Close()
-	<-errs
-	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
-		return nil
-	}
-	return err
+	return settle(a, b, errs)
 }
 
 // readDatagram reads one datagram: a whole message of a stream, or what one read of a UDP
@@ -161,6 +154,12 @@ func Pipe(a, b io.ReadWriteCloser) error {
 	}
 	go copyOne(a, b)
 	go copyOne(b, a)
+	return settle(a, b, errs)
+}
+
+// settle waits for the first of the two copies to end, closes both ends (which ends the
+// other copy), and returns the first error that is not an ordinary end of stream.
+func settle(a, b io.Closer, errs <-chan error) error {
 	err := <-errs
 	_ = a.Close()
 	_ = b.Close()

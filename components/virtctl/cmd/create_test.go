@@ -29,11 +29,7 @@ func TestCreateVMPrintsAValidVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obj, _, err := hnscheme.StrictDecoder().Decode([]byte(out), nil, nil)
-	if err != nil {
-		t.Fatalf("the manifest does not decode strictly: %v\n%s", err, out)
-	}
-	vm := obj.(*v1.VirtualMachine)
+	vm := decodeVM(t, out)
 	if errs, _ := validation.ValidateVirtualMachineSpec(field.NewPath("spec"), &vm.Spec, nil); len(errs) > 0 {
 		t.Fatalf("virt-api would refuse it: %v\n%s", errs, out)
 	}
@@ -59,11 +55,7 @@ func TestCreateVMWithClaims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obj, _, err := hnscheme.StrictDecoder().Decode([]byte(out), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm := obj.(*v1.VirtualMachine)
+	vm := decodeVM(t, out)
 	if errs, _ := validation.ValidateVirtualMachineSpec(field.NewPath("spec"), &vm.Spec, nil); len(errs) > 0 {
 		t.Fatalf("virt-api would refuse it: %v\n%s", errs, out)
 	}
@@ -81,18 +73,11 @@ func TestCreateVMWithClaims(t *testing.T) {
 // As KubeVirt's virtctl: a claim as boot volume asks for inference, failures ignored and
 // the memory kept as a fallback; asked for explicitly, the memory goes and failures count.
 func TestCreateVMInfersFromTheBootClaim(t *testing.T) {
-	decode := func(out string) *v1.VirtualMachine {
-		obj, _, err := hnscheme.StrictDecoder().Decode([]byte(out), nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return obj.(*v1.VirtualMachine)
-	}
 	out, err := runCreate(t, "--volume-pvc", "src:fedora")
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm := decode(out)
+	vm := decodeVM(t, out)
 	if it, pref := vm.Spec.Instancetype, vm.Spec.Preference; it == nil || it.InferFromVolume != "fedora" || *it.InferFromVolumeFailurePolicy != "Ignore" ||
 		pref == nil || pref.InferFromVolume != "fedora" || *pref.InferFromVolumeFailurePolicy != "Ignore" || vm.Spec.Template.Spec.Domain.Memory == nil {
 		t.Errorf("implicit inference:\n%s", out)
@@ -101,14 +86,14 @@ func TestCreateVMInfersFromTheBootClaim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if vm := decode(out); vm.Spec.Instancetype.InferFromVolumeFailurePolicy != nil || vm.Spec.Template.Spec.Domain.Memory != nil {
+	if vm := decodeVM(t, out); vm.Spec.Instancetype.InferFromVolumeFailurePolicy != nil || vm.Spec.Template.Spec.Domain.Memory != nil {
 		t.Errorf("explicit inference:\n%s", out)
 	}
 	out, err = runCreate(t, "--volume-containerdisk", "src:demo")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if vm := decode(out); vm.Spec.Instancetype != nil || vm.Spec.Preference != nil {
+	if vm := decodeVM(t, out); vm.Spec.Instancetype != nil || vm.Spec.Preference != nil {
 		t.Errorf("a container disk has no labels to infer from:\n%s", out)
 	}
 	if _, err := runCreate(t, "--name", "vm", "--volume-containerdisk", "src:demo", "--infer-preference-from", "vm-containerdisk-0"); err == nil ||
@@ -122,11 +107,7 @@ func TestCreateVMWithInstancetype(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obj, _, err := hnscheme.StrictDecoder().Decode([]byte(out), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm := obj.(*v1.VirtualMachine)
+	vm := decodeVM(t, out)
 	if vm.Spec.Instancetype == nil || vm.Spec.Instancetype.Kind != "virtualmachineinstancetype" || vm.Spec.Instancetype.Name != "small" ||
 		vm.Spec.Preference == nil || vm.Spec.Preference.Kind != "" || vm.Spec.Template.Spec.Domain.Memory != nil || !strings.HasPrefix(vm.Name, "vm-") {
 		t.Errorf("manifest:\n%s", out)
@@ -147,4 +128,14 @@ func TestCreateVMRefusesNamingTheFlag(t *testing.T) {
 			t.Errorf("%s: got %v, want %q", args, err, want)
 		}
 	}
+}
+
+// decodeVM decodes virtctl's manifest strictly, as the API server would.
+func decodeVM(t *testing.T, out string) *v1.VirtualMachine {
+	t.Helper()
+	obj, _, err := hnscheme.StrictDecoder().Decode([]byte(out), nil, nil)
+	if err != nil {
+		t.Fatalf("the manifest does not decode strictly: %v\n%s", err, out)
+	}
+	return obj.(*v1.VirtualMachine)
 }
