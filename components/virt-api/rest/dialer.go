@@ -20,7 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
-	"github.com/hypernest/hypernest/components/virt-api/stream"
+	"github.com/hypernest/hypernest/pkg/stream"
 )
 
 // HandlerDialer calls the virt-handler on a VMI's node, over mutual TLS with

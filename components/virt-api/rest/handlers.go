@@ -26,8 +26,8 @@ import (
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	subresourcesv1 "github.com/hypernest/hypernest/api/subresources/v1"
-	"github.com/hypernest/hypernest/components/virt-api/stream"
 	"github.com/hypernest/hypernest/pkg/clusterconfig"
+	"github.com/hypernest/hypernest/pkg/stream"
 )
 
 // maxBody bounds an options body; the largest is a few hundred bytes.

@@ -27,10 +27,10 @@ import (
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 	subresourcesv1 "github.com/hypernest/hypernest/api/subresources/v1"
-	"github.com/hypernest/hypernest/components/virt-api/stream"
 	"github.com/hypernest/hypernest/components/virt-handler/launcherclient"
 	"github.com/hypernest/hypernest/components/virt-handler/vmi"
 	"github.com/hypernest/hypernest/components/virt-operator/install"
+	"github.com/hypernest/hypernest/pkg/stream"
 )
 
 // callTimeout bounds a pause or unpause call to the launcher.

@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 
-	"github.com/hypernest/hypernest/components/virt-api/stream"
+	"github.com/hypernest/hypernest/pkg/stream"
 )
 
 // forwardedPort is one [protocol/]local[:remote] argument of port-forward.

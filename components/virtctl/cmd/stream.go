@@ -15,7 +15,7 @@ import (
 	"k8s.io/streaming/pkg/httpstream"
 
 	subresourcesv1 "github.com/hypernest/hypernest/api/subresources/v1"
-	"github.com/hypernest/hypernest/components/virt-api/stream"
+	"github.com/hypernest/hypernest/pkg/stream"
 )
 
 // retryInterval is how often a console or VNC connection is retried while the VMI is

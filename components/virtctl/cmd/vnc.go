@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hypernest/hypernest/components/virt-api/stream"
+	"github.com/hypernest/hypernest/pkg/stream"
 )
 
 // viewers are the VNC clients virtctl vnc starts, in order of preference.
