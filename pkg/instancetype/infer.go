@@ -26,16 +26,14 @@ func (e *ignorableError) Unwrap() error { return e.error }
 // messages.
 func Infer(ctx context.Context, r client.Reader, vm *v1.VirtualMachine) error {
 	if m := vm.Spec.Instancetype; m != nil && m.InferFromVolume != "" {
-		ignore := m.InferFromVolumeFailurePolicy != nil && *m.InferFromVolumeFailurePolicy == v1.IgnoreInferFromVolumeFailure
-		name, kind, err := inferFromVolume(ctx, r, vm, m.InferFromVolume, v1.DefaultInstancetypeLabel, v1.DefaultInstancetypeKindLabel)
-		var ignorable *ignorableError
+		name, kind, found, err := inferMatcher(ctx, r, vm, m.InferFromVolume, m.InferFromVolumeFailurePolicy, v1.DefaultInstancetypeLabel, v1.DefaultInstancetypeKindLabel)
 		switch {
-		case err != nil && ignore && errors.As(err, &ignorable):
-			vm.Spec.Instancetype = nil
 		case err != nil:
 			return err
+		case !found:
+			vm.Spec.Instancetype = nil
 		default:
-			if ignore && vm.Spec.Template != nil {
+			if ignoresFailure(m.InferFromVolumeFailurePolicy) && vm.Spec.Template != nil {
 				// A VM that would also run without the instance type carries its own
 				// memory, which would conflict with the inferred one.
 				vm.Spec.Template.Spec.Domain.Memory = nil
@@ -44,19 +42,33 @@ func Infer(ctx context.Context, r client.Reader, vm *v1.VirtualMachine) error {
 		}
 	}
 	if m := vm.Spec.Preference; m != nil && m.InferFromVolume != "" {
-		ignore := m.InferFromVolumeFailurePolicy != nil && *m.InferFromVolumeFailurePolicy == v1.IgnoreInferFromVolumeFailure
-		name, kind, err := inferFromVolume(ctx, r, vm, m.InferFromVolume, v1.DefaultPreferenceLabel, v1.DefaultPreferenceKindLabel)
-		var ignorable *ignorableError
+		name, kind, found, err := inferMatcher(ctx, r, vm, m.InferFromVolume, m.InferFromVolumeFailurePolicy, v1.DefaultPreferenceLabel, v1.DefaultPreferenceKindLabel)
 		switch {
-		case err != nil && ignore && errors.As(err, &ignorable):
-			vm.Spec.Preference = nil
 		case err != nil:
 			return err
+		case !found:
+			vm.Spec.Preference = nil
 		default:
 			vm.Spec.Preference = &v1.PreferenceMatcher{Name: name, Kind: kind}
 		}
 	}
 	return nil
+}
+
+// inferMatcher reads a matcher's name and kind from its volume's claim. found is false,
+// with no error, when the failure policy is Ignore and the failure may be ignored: the
+// matcher is then dropped.
+func inferMatcher(ctx context.Context, r client.Reader, vm *v1.VirtualMachine, volume string, policy *string, nameLabel, kindLabel string) (name, kind string, found bool, err error) {
+	name, kind, err = inferFromVolume(ctx, r, vm, volume, nameLabel, kindLabel)
+	var ignorable *ignorableError
+	if err != nil && ignoresFailure(policy) && errors.As(err, &ignorable) {
+		return "", "", false, nil
+	}
+	return name, kind, err == nil, err
+}
+
+func ignoresFailure(policy *string) bool {
+	return policy != nil && *policy == v1.IgnoreInferFromVolumeFailure
 }
 
 func inferFromVolume(ctx context.Context, r client.Reader, vm *v1.VirtualMachine, volume, nameLabel, kindLabel string) (string, string, error) {

@@ -114,7 +114,7 @@ func RenderLauncherPod(vmi *v1.VirtualMachineInstance, cfg LauncherPodConfig, cl
 			volumes = append(volumes, k8sv1.Volume{Name: name, VolumeSource: k8sv1.VolumeSource{
 				PersistentVolumeClaim: &k8sv1.PersistentVolumeClaimVolumeSource{ClaimName: src.ClaimName, ReadOnly: src.ReadOnly},
 			}})
-			if IsBlockClaim(claim) {
+			if isBlockClaim(claim) {
 				// The kubelet puts the device node into the container; the runtime gives
 				// it the pod's user and group (containerd's
 				// device_ownership_from_security_context), so QEMU opens it unprivileged.
@@ -249,7 +249,7 @@ func cloudInitSecrets(vol *v1.Volume) []string {
 	return names
 }
 
-// IsBlockClaim tells whether a claim gives a raw block device rather than a filesystem.
-func IsBlockClaim(claim *k8sv1.PersistentVolumeClaim) bool {
+// isBlockClaim tells whether a claim gives a raw block device rather than a filesystem.
+func isBlockClaim(claim *k8sv1.PersistentVolumeClaim) bool {
 	return claim.Spec.VolumeMode != nil && *claim.Spec.VolumeMode == k8sv1.PersistentVolumeBlock
 }

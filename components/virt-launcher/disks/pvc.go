@@ -45,9 +45,8 @@ func (p *Preparer) persistentVolumeClaim(vmi *v1.VirtualMachineInstance, vol *v1
 
 	dir := filepath.Join(p.PVCDisksDir, vol.Name)
 	image := filepath.Join(dir, launcherv1.PVCDiskImage)
-	direct := boolPtr(SupportsDirectIO(dir))
 	if _, err := os.Stat(image); err == nil {
-		return domain.DiskSource{Path: image, Format: "raw", ReadOnly: src.ReadOnly, DirectIO: direct}, nil
+		return domain.DiskSource{Path: image, Format: "raw", ReadOnly: src.ReadOnly, DirectIO: boolPtr(openDirect(image))}, nil
 	} else if !os.IsNotExist(err) {
 		return domain.DiskSource{}, fmt.Errorf("volume %q (claim %s): %w", vol.Name, src.ClaimName, err)
 	}
@@ -62,7 +61,7 @@ func (p *Preparer) persistentVolumeClaim(vmi *v1.VirtualMachineInstance, vol *v1
 	if err := createSparse(image, size); err != nil {
 		return domain.DiskSource{}, fmt.Errorf("volume %q (claim %s): creating %s: %w", vol.Name, src.ClaimName, image, err)
 	}
-	return domain.DiskSource{Path: image, Format: "raw", DirectIO: direct}, nil
+	return domain.DiskSource{Path: image, Format: "raw", DirectIO: boolPtr(openDirect(image))}, nil
 }
 
 func claimInfo(vmi *v1.VirtualMachineInstance, volume string) *v1.PersistentVolumeClaimInfo {
@@ -148,7 +147,8 @@ func checkBlockDevice(dev string) error {
 	return f.Close()
 }
 
-// openDirect tells whether a file or device can be opened with O_DIRECT.
+// openDirect tells whether a claim's disk (its disk.img or its device) can be opened with
+// O_DIRECT, which QEMU's cache=none needs; the answer depends on the claim's storage.
 func openDirect(path string) bool {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECT, 0)
 	if err != nil {
