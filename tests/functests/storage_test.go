@@ -3,13 +3,17 @@ package functests
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
 	k8sv1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -135,6 +139,70 @@ var _ = Describe("Persistent disks: persistentVolumeClaim volumes", Ordered, fun
 		Expect(crClient.Delete(ctx, vm)).To(Succeed())
 	})
 
+	It("pauses a guest whose disk's host filesystem is full, says which volume, and resumes it once there is space (KubeVirt's PausedIOError)", func(ctx SpecContext) {
+		ns := newTestNamespace()
+
+		By("a filesystem-mode claim on a 48 MiB ext4 filesystem of its own, mounted on the node")
+		mount := smallFilesystemClaim(ctx, ns, "small", 48<<20, 32<<20)
+		vm := &v1.VirtualMachine{
+			ObjectMeta: metav1.ObjectMeta{Name: "vm-full", Namespace: ns},
+			Spec: v1.VirtualMachineSpec{
+				RunStrategy: ptr.To(v1.RunStrategyAlways),
+				Template: &v1.VirtualMachineInstanceTemplateSpec{Spec: v1.VirtualMachineInstanceSpec{
+					Domain: v1.DomainSpec{
+						Resources: v1.ResourceRequirements{Requests: k8sv1.ResourceList{k8sv1.ResourceMemory: resource.MustParse("128Mi")}},
+						Devices: v1.Devices{Disks: []v1.Disk{
+							{Name: "containerdisk", DiskDevice: v1.DiskDevice{Disk: &v1.DiskTarget{Bus: v1.DiskBusVirtio}}},
+							{Name: "data", DiskDevice: v1.DiskDevice{Disk: &v1.DiskTarget{Bus: v1.DiskBusVirtio}}},
+						}},
+					},
+					TerminationGracePeriodSeconds: ptr.To[int64](0),
+					Volumes: []v1.Volume{
+						{Name: "containerdisk", VolumeSource: v1.VolumeSource{ContainerDisk: &v1.ContainerDiskSource{Image: alpineDemoDisk}}},
+						{Name: "data", VolumeSource: v1.VolumeSource{PersistentVolumeClaim: &v1.PersistentVolumeClaimVolumeSource{
+							PersistentVolumeClaimVolumeSource: k8sv1.PersistentVolumeClaimVolumeSource{ClaimName: "small"},
+						}}},
+					},
+				}},
+			},
+		}
+		Expect(crClient.Create(ctx, vm)).To(Succeed())
+		waitForVMStatus(ctx, ns, vm.Name, v1.VirtualMachineStatusRunning)
+		in, out := alpineRootShell(virtctl, ns, vm.Name)
+
+		By("the node's filesystem under the sparse disk.img fills up; the guest writes 24 MiB to the disk")
+		filler := filepath.Join(mount, "filler")
+		fillFilesystem(filler, mount)
+		_, _ = io.WriteString(in, "dd if=/dev/zero of=/dev/vdb bs=1M count=24 && sync && echo wrote-$((6*4))-MiB\n")
+
+		By("QEMU stops the guest on the write error: Paused with reason PausedIOError, and an event naming the volume")
+		Eventually(func(g Gomega) {
+			paused := v1.VMICondition(&getVMI(ctx, ns, vm.Name).Status, v1.VirtualMachineInstancePaused)
+			g.Expect(paused).NotTo(BeNil())
+			g.Expect(paused.Reason).To(Equal("PausedIOError"))
+			g.Expect(paused.Message).To(Equal("VMI was paused, low-level IO error detected"))
+		}).WithContext(ctx).WithTimeout(vmiTimeout).WithPolling(time.Second).Should(Succeed())
+		Eventually(func(g Gomega) {
+			events := &k8sv1.EventList{}
+			g.Expect(crClient.List(ctx, events, client.InNamespace(ns))).To(Succeed())
+			var messages []string
+			for _, e := range events.Items {
+				if e.Reason == "IOerror" && e.Type == k8sv1.EventTypeWarning {
+					messages = append(messages, e.Message)
+				}
+			}
+			g.Expect(messages).To(ContainElement("VM Paused due to not enough space on volume: data"))
+		}).WithContext(ctx).WithTimeout(apiTimeout).Should(Succeed())
+
+		By("space is freed: virt-handler resumes the guest, which finishes its write")
+		Expect(os.Remove(filler)).To(Succeed())
+		Eventually(out).WithTimeout(vmiTimeout).Should(gbytes.Say(`wrote-24-MiB`))
+		Eventually(func(g Gomega) {
+			g.Expect(v1.VMICondition(&getVMI(ctx, ns, vm.Name).Status, v1.VirtualMachineInstancePaused)).To(BeNil())
+		}).WithContext(ctx).WithTimeout(apiTimeout).Should(Succeed())
+		Expect(crClient.Delete(ctx, vm)).To(Succeed())
+	})
+
 	It("infers a VM's instance type and preference from its claim's labels (inferFromVolume)", func(ctx SpecContext) {
 		ns := newTestNamespace()
 		claim := &k8sv1.PersistentVolumeClaim{
@@ -211,7 +279,34 @@ var _ = Describe("Persistent disks: persistentVolumeClaim volumes", Ordered, fun
 // serves filesystem mode only; a local volume is Kubernetes' own way to offer a node's
 // block device. Everything is removed when the spec ends.
 func blockModeClaim(ctx context.Context, ns, name string, size int64) string {
-	backing := filepath.Join(GinkgoT().TempDir(), "block.img")
+	device := loopDevice(size)
+	localVolumeClaim(ctx, ns, name, device, k8sv1.PersistentVolumeBlock, size)
+	return name
+}
+
+// smallFilesystemClaim makes a filesystem-mode claim named name in ns, of claimSize
+// bytes, bound to a local PersistentVolume on an ext4 filesystem of fsSize bytes of its
+// own (a loop device), mounted on this node; it returns the mount point, so the test
+// can fill the filesystem behind the claim's back. Everything is removed when the spec
+// ends.
+func smallFilesystemClaim(ctx context.Context, ns, name string, fsSize, claimSize int64) string {
+	device := loopDevice(fsSize)
+	out, err := exec.Command("mkfs.ext4", "-q", "-F", "-m", "0", device).CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), "mkfs.ext4: %s", out)
+	mount := GinkgoT().TempDir()
+	out, err = exec.Command("mount", device, mount).CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), "mount: %s", out)
+	// Cleanups run last-in first-out: unmounted before the loop device goes.
+	DeferCleanup(func() {
+		_ = exec.Command("umount", "--lazy", mount).Run()
+	})
+	localVolumeClaim(ctx, ns, name, mount, k8sv1.PersistentVolumeFilesystem, claimSize)
+	return mount
+}
+
+// loopDevice attaches a loop device over a new sparse file of size bytes.
+func loopDevice(size int64) string {
+	backing := filepath.Join(GinkgoT().TempDir(), "disk.raw")
 	Expect(os.WriteFile(backing, nil, 0o600)).To(Succeed())
 	Expect(os.Truncate(backing, size)).To(Succeed())
 	out, err := exec.Command("losetup", "--find", "--show", backing).CombinedOutput()
@@ -220,13 +315,26 @@ func blockModeClaim(ctx context.Context, ns, name string, size int64) string {
 	DeferCleanup(func() {
 		_ = exec.Command("losetup", "--detach", device).Run()
 	})
+	return device
+}
 
+// fillFilesystem writes file until the filesystem at mount has no block left.
+func fillFilesystem(file, mount string) {
+	// dd stops at ENOSPC: that failure is the point.
+	out, _ := exec.Command("dd", "if=/dev/zero", "of="+file, "bs=64k").CombinedOutput()
+	var fs syscall.Statfs_t
+	Expect(syscall.Statfs(mount, &fs)).To(Succeed())
+	Expect(fs.Bavail).To(BeZero(), "the filesystem still has free blocks after dd: %s", out)
+}
+
+// localVolumeClaim makes a claim named name in ns bound to a new local PersistentVolume
+// at path on the local cluster's node, of its own StorageClass name.
+func localVolumeClaim(ctx context.Context, ns, name, path string, mode k8sv1.PersistentVolumeMode, size int64) {
 	nodes := &k8sv1.NodeList{}
 	Expect(crClient.List(ctx, nodes)).To(Succeed())
 	Expect(nodes.Items).NotTo(BeEmpty())
 	node := nodes.Items[0].Name
-	class := "hypernest-local-block-" + ns
-	block := k8sv1.PersistentVolumeBlock
+	class := "hypernest-local-" + ns + "-" + name
 	pv := &k8sv1.PersistentVolume{
 		ObjectMeta: metav1.ObjectMeta{Name: class},
 		Spec: k8sv1.PersistentVolumeSpec{
@@ -234,8 +342,8 @@ func blockModeClaim(ctx context.Context, ns, name string, size int64) string {
 			AccessModes:                   []k8sv1.PersistentVolumeAccessMode{k8sv1.ReadWriteOnce},
 			PersistentVolumeReclaimPolicy: k8sv1.PersistentVolumeReclaimRetain,
 			StorageClassName:              class,
-			VolumeMode:                    &block,
-			PersistentVolumeSource:        k8sv1.PersistentVolumeSource{Local: &k8sv1.LocalVolumeSource{Path: device}},
+			VolumeMode:                    &mode,
+			PersistentVolumeSource:        k8sv1.PersistentVolumeSource{Local: &k8sv1.LocalVolumeSource{Path: path}},
 			NodeAffinity: &k8sv1.VolumeNodeAffinity{Required: &k8sv1.NodeSelector{NodeSelectorTerms: []k8sv1.NodeSelectorTerm{{
 				MatchExpressions: []k8sv1.NodeSelectorRequirement{{Key: "kubernetes.io/hostname", Operator: k8sv1.NodeSelectorOpIn, Values: []string{node}}},
 			}}}},
@@ -250,11 +358,10 @@ func blockModeClaim(ctx context.Context, ns, name string, size int64) string {
 		Spec: k8sv1.PersistentVolumeClaimSpec{
 			AccessModes:      []k8sv1.PersistentVolumeAccessMode{k8sv1.ReadWriteOnce},
 			StorageClassName: &class,
-			VolumeMode:       &block,
+			VolumeMode:       &mode,
 			VolumeName:       pv.Name,
 			Resources:        k8sv1.VolumeResourceRequirements{Requests: k8sv1.ResourceList{k8sv1.ResourceStorage: *resource.NewQuantity(size, resource.BinarySI)}},
 		},
 	}
 	Expect(crClient.Create(ctx, claim)).To(Succeed())
-	return name
 }

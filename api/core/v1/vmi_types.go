@@ -348,6 +348,9 @@ const (
 	PodNotExistsReason = "PodNotExists"
 	// PausedByUserReason: the guest was paused through the pause subresource.
 	PausedByUserReason = "PausedByUser"
+	// PausedIOErrorReason: the guest paused itself on a disk I/O error, e.g. its host ran
+	// out of space; virt-handler resumes it with a growing delay.
+	PausedIOErrorReason = "PausedIOError"
 	// GuestNotRunningReason: the guest's domain does not run.
 	GuestNotRunningReason = "GuestNotRunning"
 	// FailedCreate: the VMI's pod could not be created.

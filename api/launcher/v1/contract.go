@@ -92,3 +92,12 @@ func PVCDiskDir(volumeName string) string {
 func BlockDevicePath(volumeName string) string {
 	return filepath.Join("/dev", volumeName)
 }
+
+// DomainStatus.reason values virt-handler acts on.
+const (
+	// ReasonPausedIOError: the domain paused itself on a disk I/O error (the disks'
+	// error policy is "stop"); virt-handler resumes it, with a growing delay.
+	ReasonPausedIOError = "IOError"
+	// ReasonPausedUser: paused through the Pause call (virtctl pause).
+	ReasonPausedUser = "User"
+)

@@ -591,7 +591,10 @@ type DomainStatus struct {
 	AgentConnected bool `protobuf:"varint,7,opt,name=agent_connected,json=agentConnected,proto3" json:"agent_connected,omitempty"`
 	// plumbing is the pod network wiring Sync was given, so a restarted virt-handler knows
 	// the VMI's interfaces without having wired them itself.
-	Plumbing      []*InterfacePlumbing `protobuf:"bytes,8,rep,name=plumbing,proto3" json:"plumbing,omitempty"`
+	Plumbing []*InterfacePlumbing `protobuf:"bytes,8,rep,name=plumbing,proto3" json:"plumbing,omitempty"`
+	// disk_errors: while the domain is paused with reason "IOError" (its disks' error
+	// policy is "stop"), the disks libvirt reports the error on.
+	DiskErrors    []*DiskError `protobuf:"bytes,9,rep,name=disk_errors,json=diskErrors,proto3" json:"disk_errors,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -682,6 +685,68 @@ func (x *DomainStatus) GetPlumbing() []*InterfacePlumbing {
 	return nil
 }
 
+func (x *DomainStatus) GetDiskErrors() []*DiskError {
+	if x != nil {
+		return x.DiskErrors
+	}
+	return nil
+}
+
+// DiskError is an I/O error libvirt reports on one of the domain's disks.
+type DiskError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// volume is the name of the VMI's volume behind the disk.
+	Volume string `protobuf:"bytes,1,opt,name=volume,proto3" json:"volume,omitempty"`
+	// no_space: the host ran out of space for the disk (ENOSPC); otherwise another error.
+	NoSpace       bool `protobuf:"varint,2,opt,name=no_space,json=noSpace,proto3" json:"no_space,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiskError) Reset() {
+	*x = DiskError{}
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiskError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiskError) ProtoMessage() {}
+
+func (x *DiskError) ProtoReflect() protoreflect.Message {
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiskError.ProtoReflect.Descriptor instead.
+func (*DiskError) Descriptor() ([]byte, []int) {
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DiskError) GetVolume() string {
+	if x != nil {
+		return x.Volume
+	}
+	return ""
+}
+
+func (x *DiskError) GetNoSpace() bool {
+	if x != nil {
+		return x.NoSpace
+	}
+	return false
+}
+
 type GuestInterface struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -694,7 +759,7 @@ type GuestInterface struct {
 
 func (x *GuestInterface) Reset() {
 	*x = GuestInterface{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[9]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -706,7 +771,7 @@ func (x *GuestInterface) String() string {
 func (*GuestInterface) ProtoMessage() {}
 
 func (x *GuestInterface) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[9]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -719,7 +784,7 @@ func (x *GuestInterface) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuestInterface.ProtoReflect.Descriptor instead.
 func (*GuestInterface) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{9}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GuestInterface) GetName() string {
@@ -766,7 +831,7 @@ type GuestOSInfo struct {
 
 func (x *GuestOSInfo) Reset() {
 	*x = GuestOSInfo{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[10]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -778,7 +843,7 @@ func (x *GuestOSInfo) String() string {
 func (*GuestOSInfo) ProtoMessage() {}
 
 func (x *GuestOSInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[10]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -791,7 +856,7 @@ func (x *GuestOSInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuestOSInfo.ProtoReflect.Descriptor instead.
 func (*GuestOSInfo) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{10}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GuestOSInfo) GetName() string {
@@ -861,7 +926,7 @@ type DomainStats struct {
 
 func (x *DomainStats) Reset() {
 	*x = DomainStats{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[11]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -873,7 +938,7 @@ func (x *DomainStats) String() string {
 func (*DomainStats) ProtoMessage() {}
 
 func (x *DomainStats) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[11]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -886,7 +951,7 @@ func (x *DomainStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DomainStats.ProtoReflect.Descriptor instead.
 func (*DomainStats) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{11}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DomainStats) GetCpuTimeNanoseconds() uint64 {
@@ -949,7 +1014,7 @@ const file_api_launcher_v1_launcher_proto_rawDesc = "" +
 	" \x01(\tR\x05podIp\x12\x1b\n" +
 	"\tserver_ip\x18\v \x01(\tR\bserverIp\"C\n" +
 	"\x0fShutdownRequest\x120\n" +
-	"\x14grace_period_seconds\x18\x01 \x01(\x03R\x12gracePeriodSeconds\"\x8d\x03\n" +
+	"\x14grace_period_seconds\x18\x01 \x01(\x03R\x12gracePeriodSeconds\"\xd0\x03\n" +
 	"\fDomainStatus\x128\n" +
 	"\x05state\x18\x01 \x01(\x0e2\".hypernest.launcher.v1.DomainStateR\x05state\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x17\n" +
@@ -961,7 +1026,12 @@ const file_api_launcher_v1_launcher_proto_rawDesc = "" +
 	"\n" +
 	"started_at\x18\x06 \x01(\tR\tstartedAt\x12'\n" +
 	"\x0fagent_connected\x18\a \x01(\bR\x0eagentConnected\x12D\n" +
-	"\bplumbing\x18\b \x03(\v2(.hypernest.launcher.v1.InterfacePlumbingR\bplumbing\"o\n" +
+	"\bplumbing\x18\b \x03(\v2(.hypernest.launcher.v1.InterfacePlumbingR\bplumbing\x12A\n" +
+	"\vdisk_errors\x18\t \x03(\v2 .hypernest.launcher.v1.DiskErrorR\n" +
+	"diskErrors\">\n" +
+	"\tDiskError\x12\x16\n" +
+	"\x06volume\x18\x01 \x01(\tR\x06volume\x12\x19\n" +
+	"\bno_space\x18\x02 \x01(\bR\anoSpace\"o\n" +
 	"\x0eGuestInterface\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\tR\x03mac\x12\x10\n" +
@@ -1017,7 +1087,7 @@ func file_api_launcher_v1_launcher_proto_rawDescGZIP() []byte {
 }
 
 var file_api_launcher_v1_launcher_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_api_launcher_v1_launcher_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_api_launcher_v1_launcher_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_api_launcher_v1_launcher_proto_goTypes = []any{
 	(DomainState)(0),                  // 0: hypernest.launcher.v1.DomainState
 	(*GuestAgentInfoResponse)(nil),    // 1: hypernest.launcher.v1.GuestAgentInfoResponse
@@ -1029,44 +1099,46 @@ var file_api_launcher_v1_launcher_proto_goTypes = []any{
 	(*InterfacePlumbing)(nil),         // 7: hypernest.launcher.v1.InterfacePlumbing
 	(*ShutdownRequest)(nil),           // 8: hypernest.launcher.v1.ShutdownRequest
 	(*DomainStatus)(nil),              // 9: hypernest.launcher.v1.DomainStatus
-	(*GuestInterface)(nil),            // 10: hypernest.launcher.v1.GuestInterface
-	(*GuestOSInfo)(nil),               // 11: hypernest.launcher.v1.GuestOSInfo
-	(*DomainStats)(nil),               // 12: hypernest.launcher.v1.DomainStats
+	(*DiskError)(nil),                 // 10: hypernest.launcher.v1.DiskError
+	(*GuestInterface)(nil),            // 11: hypernest.launcher.v1.GuestInterface
+	(*GuestOSInfo)(nil),               // 12: hypernest.launcher.v1.GuestOSInfo
+	(*DomainStats)(nil),               // 13: hypernest.launcher.v1.DomainStats
 }
 var file_api_launcher_v1_launcher_proto_depIdxs = []int32{
 	7,  // 0: hypernest.launcher.v1.SyncRequest.interfaces:type_name -> hypernest.launcher.v1.InterfacePlumbing
 	6,  // 1: hypernest.launcher.v1.SyncRequest.options:type_name -> hypernest.launcher.v1.LaunchOptions
 	0,  // 2: hypernest.launcher.v1.DomainStatus.state:type_name -> hypernest.launcher.v1.DomainState
-	10, // 3: hypernest.launcher.v1.DomainStatus.interfaces:type_name -> hypernest.launcher.v1.GuestInterface
-	11, // 4: hypernest.launcher.v1.DomainStatus.guest_os:type_name -> hypernest.launcher.v1.GuestOSInfo
+	11, // 3: hypernest.launcher.v1.DomainStatus.interfaces:type_name -> hypernest.launcher.v1.GuestInterface
+	12, // 4: hypernest.launcher.v1.DomainStatus.guest_os:type_name -> hypernest.launcher.v1.GuestOSInfo
 	7,  // 5: hypernest.launcher.v1.DomainStatus.plumbing:type_name -> hypernest.launcher.v1.InterfacePlumbing
-	5,  // 6: hypernest.launcher.v1.Launcher.Sync:input_type -> hypernest.launcher.v1.SyncRequest
-	3,  // 7: hypernest.launcher.v1.Launcher.Pause:input_type -> hypernest.launcher.v1.Empty
-	3,  // 8: hypernest.launcher.v1.Launcher.Unpause:input_type -> hypernest.launcher.v1.Empty
-	8,  // 9: hypernest.launcher.v1.Launcher.Shutdown:input_type -> hypernest.launcher.v1.ShutdownRequest
-	3,  // 10: hypernest.launcher.v1.Launcher.Kill:input_type -> hypernest.launcher.v1.Empty
-	3,  // 11: hypernest.launcher.v1.Launcher.GetDomain:input_type -> hypernest.launcher.v1.Empty
-	3,  // 12: hypernest.launcher.v1.Launcher.GetStats:input_type -> hypernest.launcher.v1.Empty
-	3,  // 13: hypernest.launcher.v1.Launcher.Ping:input_type -> hypernest.launcher.v1.Empty
-	3,  // 14: hypernest.launcher.v1.Launcher.WatchDomain:input_type -> hypernest.launcher.v1.Empty
-	3,  // 15: hypernest.launcher.v1.Launcher.GuestAgentInfo:input_type -> hypernest.launcher.v1.Empty
-	3,  // 16: hypernest.launcher.v1.Launcher.BootstrapSentinel:input_type -> hypernest.launcher.v1.Empty
-	4,  // 17: hypernest.launcher.v1.Launcher.Sync:output_type -> hypernest.launcher.v1.Result
-	4,  // 18: hypernest.launcher.v1.Launcher.Pause:output_type -> hypernest.launcher.v1.Result
-	4,  // 19: hypernest.launcher.v1.Launcher.Unpause:output_type -> hypernest.launcher.v1.Result
-	4,  // 20: hypernest.launcher.v1.Launcher.Shutdown:output_type -> hypernest.launcher.v1.Result
-	4,  // 21: hypernest.launcher.v1.Launcher.Kill:output_type -> hypernest.launcher.v1.Result
-	9,  // 22: hypernest.launcher.v1.Launcher.GetDomain:output_type -> hypernest.launcher.v1.DomainStatus
-	12, // 23: hypernest.launcher.v1.Launcher.GetStats:output_type -> hypernest.launcher.v1.DomainStats
-	4,  // 24: hypernest.launcher.v1.Launcher.Ping:output_type -> hypernest.launcher.v1.Result
-	9,  // 25: hypernest.launcher.v1.Launcher.WatchDomain:output_type -> hypernest.launcher.v1.DomainStatus
-	1,  // 26: hypernest.launcher.v1.Launcher.GuestAgentInfo:output_type -> hypernest.launcher.v1.GuestAgentInfoResponse
-	2,  // 27: hypernest.launcher.v1.Launcher.BootstrapSentinel:output_type -> hypernest.launcher.v1.BootstrapSentinelResponse
-	17, // [17:28] is the sub-list for method output_type
-	6,  // [6:17] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	10, // 6: hypernest.launcher.v1.DomainStatus.disk_errors:type_name -> hypernest.launcher.v1.DiskError
+	5,  // 7: hypernest.launcher.v1.Launcher.Sync:input_type -> hypernest.launcher.v1.SyncRequest
+	3,  // 8: hypernest.launcher.v1.Launcher.Pause:input_type -> hypernest.launcher.v1.Empty
+	3,  // 9: hypernest.launcher.v1.Launcher.Unpause:input_type -> hypernest.launcher.v1.Empty
+	8,  // 10: hypernest.launcher.v1.Launcher.Shutdown:input_type -> hypernest.launcher.v1.ShutdownRequest
+	3,  // 11: hypernest.launcher.v1.Launcher.Kill:input_type -> hypernest.launcher.v1.Empty
+	3,  // 12: hypernest.launcher.v1.Launcher.GetDomain:input_type -> hypernest.launcher.v1.Empty
+	3,  // 13: hypernest.launcher.v1.Launcher.GetStats:input_type -> hypernest.launcher.v1.Empty
+	3,  // 14: hypernest.launcher.v1.Launcher.Ping:input_type -> hypernest.launcher.v1.Empty
+	3,  // 15: hypernest.launcher.v1.Launcher.WatchDomain:input_type -> hypernest.launcher.v1.Empty
+	3,  // 16: hypernest.launcher.v1.Launcher.GuestAgentInfo:input_type -> hypernest.launcher.v1.Empty
+	3,  // 17: hypernest.launcher.v1.Launcher.BootstrapSentinel:input_type -> hypernest.launcher.v1.Empty
+	4,  // 18: hypernest.launcher.v1.Launcher.Sync:output_type -> hypernest.launcher.v1.Result
+	4,  // 19: hypernest.launcher.v1.Launcher.Pause:output_type -> hypernest.launcher.v1.Result
+	4,  // 20: hypernest.launcher.v1.Launcher.Unpause:output_type -> hypernest.launcher.v1.Result
+	4,  // 21: hypernest.launcher.v1.Launcher.Shutdown:output_type -> hypernest.launcher.v1.Result
+	4,  // 22: hypernest.launcher.v1.Launcher.Kill:output_type -> hypernest.launcher.v1.Result
+	9,  // 23: hypernest.launcher.v1.Launcher.GetDomain:output_type -> hypernest.launcher.v1.DomainStatus
+	13, // 24: hypernest.launcher.v1.Launcher.GetStats:output_type -> hypernest.launcher.v1.DomainStats
+	4,  // 25: hypernest.launcher.v1.Launcher.Ping:output_type -> hypernest.launcher.v1.Result
+	9,  // 26: hypernest.launcher.v1.Launcher.WatchDomain:output_type -> hypernest.launcher.v1.DomainStatus
+	1,  // 27: hypernest.launcher.v1.Launcher.GuestAgentInfo:output_type -> hypernest.launcher.v1.GuestAgentInfoResponse
+	2,  // 28: hypernest.launcher.v1.Launcher.BootstrapSentinel:output_type -> hypernest.launcher.v1.BootstrapSentinelResponse
+	18, // [18:29] is the sub-list for method output_type
+	7,  // [7:18] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_api_launcher_v1_launcher_proto_init() }
@@ -1080,7 +1152,7 @@ func file_api_launcher_v1_launcher_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_launcher_v1_launcher_proto_rawDesc), len(file_api_launcher_v1_launcher_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -46,6 +46,15 @@ const (
 	resyncPeriod  = 30 * time.Second
 )
 
+// A guest QEMU paused on a disk I/O error (often a full host disk) is resumed after
+// ioErrorFirstDelay, then after twice as long each time it pauses again within
+// ioErrorMaxDelay of the last resume, up to ioErrorMaxDelay: KubeVirt's virt-handler
+// retries with the same 10 s to 3 min backoff (its io-error-retry manager).
+const (
+	ioErrorFirstDelay = 10 * time.Second
+	ioErrorMaxDelay   = 3 * time.Minute
+)
+
 // Reconciler runs the VMIs of one node.
 type Reconciler struct {
 	client.Client
@@ -70,6 +79,12 @@ type launcher struct {
 	podUID   types.UID
 	cancel   context.CancelFunc
 	plumbing []*launcherv1.InterfacePlumbing
+	// ioErrorDelay, ioErrorSince and ioErrorResume: the wait before resuming a guest
+	// paused on an I/O error, when this pause was first seen (zero while the guest runs)
+	// and when it was last resumed.
+	ioErrorDelay  time.Duration
+	ioErrorSince  time.Time
+	ioErrorResume time.Time
 }
 
 // SetupWithManager wires the controller: VMIs on this node, their launcher pods, and
@@ -94,8 +109,17 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// Reconcile brings one VMI's domain and status in line.
+// Reconcile brings one VMI's domain and status in line. A status write that lost the
+// race with another writer is no error: the VMI is read again and the status recomputed.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	result, err := r.reconcile(ctx, req)
+	if apierrors.IsConflict(err) {
+		return ctrl.Result{Requeue: true}, nil
+	}
+	return result, err
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	log := r.Log.WithValues("vmi", req.NamespacedName)
 	vmi := &v1.VirtualMachineInstance{}
 	if err := r.Get(ctx, req.NamespacedName, vmi); err != nil {
@@ -187,7 +211,51 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.updateStatus(ctx, vmi, newStatus); err != nil {
 		return ctrl.Result{}, err
 	}
+	if domain.State == launcherv1.DomainState_PAUSED && domain.Reason == launcherv1.ReasonPausedIOError {
+		return r.resumeAfterIOError(callCtx, vmi, l), nil
+	}
+	l.ioErrorSince = time.Time{}
 	return ctrl.Result{RequeueAfter: resyncPeriod}, nil
+}
+
+// resumeAfterIOError resumes a guest QEMU paused on a disk I/O error once its delay has
+// passed, as KubeVirt does: the error may be gone (space freed, storage back), and if
+// not the guest pauses again, with a longer delay next time.
+func (r *Reconciler) resumeAfterIOError(ctx context.Context, vmi *v1.VirtualMachineInstance, l *launcher) ctrl.Result {
+	now := time.Now()
+	if l.ioErrorSince.IsZero() {
+		l.ioErrorSince = now
+		switch {
+		case l.ioErrorDelay == 0 || now.Sub(l.ioErrorResume) > ioErrorMaxDelay:
+			l.ioErrorDelay = ioErrorFirstDelay
+		default:
+			l.ioErrorDelay = min(2*l.ioErrorDelay, ioErrorMaxDelay)
+		}
+	}
+	if wait := l.ioErrorSince.Add(l.ioErrorDelay).Sub(now); wait > 0 {
+		return ctrl.Result{RequeueAfter: wait}
+	}
+	if _, err := l.client.Unpause(ctx, &launcherv1.Empty{}); err != nil {
+		r.Log.Error(err, "resuming a guest paused on an I/O error", "vmi", l.name)
+		return ctrl.Result{RequeueAfter: ioErrorFirstDelay}
+	}
+	r.Recorder.Eventf(vmi, k8sv1.EventTypeNormal, "Resumed", "Resumed the guest %s after it paused on an I/O error", l.ioErrorDelay.Round(time.Second))
+	l.ioErrorSince, l.ioErrorResume = time.Time{}, now
+	return ctrl.Result{RequeueAfter: launcherRetry}
+}
+
+// recordDiskErrors tells, in KubeVirt's words, which volumes paused the guest.
+func (r *Reconciler) recordDiskErrors(vmi *v1.VirtualMachineInstance, errs []*launcherv1.DiskError) {
+	if len(errs) == 0 {
+		r.Recorder.Event(vmi, k8sv1.EventTypeWarning, "IOerror", "VM Paused due to IO error")
+	}
+	for _, e := range errs {
+		if e.NoSpace {
+			r.Recorder.Eventf(vmi, k8sv1.EventTypeWarning, "IOerror", "VM Paused due to not enough space on volume: %s", e.Volume)
+		} else {
+			r.Recorder.Eventf(vmi, k8sv1.EventTypeWarning, "IOerror", "VM Paused due to IO error at the volume: %s", e.Volume)
+		}
+	}
 }
 
 // start wires the network and has the launcher define and start the domain.
@@ -236,8 +304,16 @@ func (r *Reconciler) applyDomain(vmi *v1.VirtualMachineInstance, pod *k8sv1.Pod,
 		r.setPhase(vmi, s, v1.Running)
 		s.Reason = ""
 		if d.State == launcherv1.DomainState_PAUSED {
-			v1.SetVMICondition(s, v1.VirtualMachineInstancePaused, k8sv1.ConditionTrue, v1.PausedByUserReason, "The guest is paused")
-			v1.SetVMICondition(s, v1.VirtualMachineInstanceReady, k8sv1.ConditionFalse, v1.PausedByUserReason, "The guest is paused")
+			// KubeVirt's reasons and messages: paused by the user, or by QEMU on an I/O error.
+			reason, message := v1.PausedByUserReason, "VMI was paused by user"
+			if d.Reason == launcherv1.ReasonPausedIOError {
+				reason, message = v1.PausedIOErrorReason, "VMI was paused, low-level IO error detected"
+				if c := v1.VMICondition(&vmi.Status, v1.VirtualMachineInstancePaused); c == nil || c.Reason != reason {
+					r.recordDiskErrors(vmi, d.DiskErrors)
+				}
+			}
+			v1.SetVMICondition(s, v1.VirtualMachineInstancePaused, k8sv1.ConditionTrue, reason, message)
+			v1.SetVMICondition(s, v1.VirtualMachineInstanceReady, k8sv1.ConditionFalse, reason, message)
 		} else {
 			v1.RemoveVMICondition(s, v1.VirtualMachineInstancePaused)
 			v1.SetVMICondition(s, v1.VirtualMachineInstanceReady, k8sv1.ConditionTrue, "", "")
@@ -316,7 +392,10 @@ func (r *Reconciler) updateStatus(ctx context.Context, vmi *v1.VirtualMachineIns
 	if equality.Semantic.DeepEqual(&vmi.Status, s) {
 		return nil
 	}
-	patch := client.MergeFrom(vmi.DeepCopy())
+	// The optimistic lock: virt-controller writes the same status (its own conditions, the
+	// phase until Scheduled), and a merge patch replaces whole lists, so a patch computed
+	// from a stale read would undo its change. On a conflict Reconcile reads again.
+	patch := client.MergeFromWithOptions(vmi.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	vmi.Status = *s
 	return r.Status().Patch(ctx, vmi, patch)
 }

@@ -350,6 +350,11 @@ func (m *Manager) refresh() {
 		}
 		if xml, err := d.GetXMLDesc(0); err == nil {
 			status.Interfaces = interfacesFromXML(xml)
+			if status.State == launcherv1.DomainState_PAUSED && status.Reason == launcherv1.ReasonPausedIOError {
+				if errs, err := d.GetDiskErrors(0); err == nil {
+					status.DiskErrors = diskErrors(xml, errs)
+				}
+			}
 		}
 		d.Free()
 	}
@@ -375,7 +380,8 @@ func (m *Manager) refresh() {
 		status.StartedAt = time.Now().UTC().Format(time.RFC3339)
 	}
 	changed := status.State != m.status.State || status.Reason != m.status.Reason || len(status.Interfaces) != len(m.status.Interfaces) ||
-		status.AgentConnected != m.status.AgentConnected || !proto.Equal(status.GuestOs, m.status.GuestOs) || !interfacesEqual(status.Interfaces, m.status.Interfaces)
+		status.AgentConnected != m.status.AgentConnected || !proto.Equal(status.GuestOs, m.status.GuestOs) || !interfacesEqual(status.Interfaces, m.status.Interfaces) ||
+		len(status.DiskErrors) != len(m.status.DiskErrors)
 	m.status = status
 	if changed {
 		m.log.Info("domain state", "state", status.State.String(), "reason", status.Reason)
@@ -434,8 +440,8 @@ var runningReasons = map[libvirt.DomainRunningReason]string{
 }
 
 var pausedReasons = map[libvirt.DomainPausedReason]string{
-	libvirt.DOMAIN_PAUSED_USER:          "User",
-	libvirt.DOMAIN_PAUSED_IOERROR:       "IOError",
+	libvirt.DOMAIN_PAUSED_USER:          launcherv1.ReasonPausedUser,
+	libvirt.DOMAIN_PAUSED_IOERROR:       launcherv1.ReasonPausedIOError,
 	libvirt.DOMAIN_PAUSED_STARTING_UP:   "StartingUp",
 	libvirt.DOMAIN_PAUSED_SHUTTING_DOWN: "ShuttingDown",
 	libvirt.DOMAIN_PAUSED_CRASHED:       "Crashed",
