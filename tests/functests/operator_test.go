@@ -101,6 +101,31 @@ var _ = Describe("virt-operator: Hypernest from the KubeVirt object", Ordered, f
 		waitForKubeVirtDeployed(ctx)
 	})
 
+	It("puts back at once, not on its hourly pass, a deleted webhook configuration, APIService, ClusterRole and RoleBinding", func(ctx SpecContext) {
+		apiService := &unstructured.Unstructured{}
+		apiService.SetGroupVersionKind(install.APIServiceGVK)
+		apiService.SetName("v1.subresources.kubevirt.io")
+		for _, obj := range []client.Object{
+			&admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "virt-api-validator"}},
+			apiService,
+			&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "kubevirt.io:" + install.HandlerName}},
+			&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: installCfg.Namespace, Name: "kubevirt.io:" + install.APIName}},
+		} {
+			kind := fmt.Sprintf("%T %s", obj, obj.GetName())
+			Expect(crClient.Get(ctx, client.ObjectKeyFromObject(obj), obj)).To(Succeed(), kind)
+			oldUID := obj.GetUID()
+			Expect(crClient.Delete(ctx, obj)).To(Succeed(), kind)
+			// The operator's watch sees the deletion; two minutes leave room for a loaded
+			// node and are far from the hourly pass that was the only repair before.
+			Eventually(func(g Gomega) {
+				got := obj.DeepCopyObject().(client.Object)
+				g.Expect(crClient.Get(ctx, client.ObjectKeyFromObject(obj), got)).To(Succeed())
+				g.Expect(got.GetUID()).NotTo(Equal(oldUID))
+			}).WithContext(ctx).WithTimeout(2*time.Minute).Should(Succeed(), "%s was not put back", kind)
+		}
+		waitForKubeVirtDeployed(ctx)
+	})
+
 	It("passes spec.configuration to the components live, restarting none (useEmulation)", func(ctx SpecContext) {
 		// A restart would show as a new generation of a component's pod template.
 		generations := func() map[string]int64 {

@@ -10,6 +10,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -272,13 +273,16 @@ func UserRoles() []client.Object {
 // instancetypeResources are the four instancetype.kubevirt.io resources.
 var instancetypeResources = []string{"virtualmachineinstancetypes", "virtualmachineclusterinstancetypes", "virtualmachinepreferences", "virtualmachineclusterpreferences"}
 
+// APIServiceGVK is the kind of the subresource API's registration.
+var APIServiceGVK = schema.GroupVersionKind{Group: "apiregistration.k8s.io", Version: "v1", Kind: "APIService"}
+
 // APIServiceObject registers subresources.kubevirt.io/v1 with the aggregation layer. It
 // is unstructured: the typed APIService would pull in kube-aggregator and with it most of
 // k8s.io/apiserver, for one object.
 func APIServiceObject(cfg Config, caBundle []byte) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "apiregistration.k8s.io/v1",
-		"kind":       "APIService",
+		"apiVersion": APIServiceGVK.GroupVersion().String(),
+		"kind":       APIServiceGVK.Kind,
 		"metadata":   map[string]any{"name": subresourcesv1.SchemeGroupVersion.Version + "." + subresourcesv1.GroupName},
 		"spec": map[string]any{
 			"service":              map[string]any{"namespace": cfg.Namespace, "name": APIName, "port": int64(443)},

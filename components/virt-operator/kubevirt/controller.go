@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	k8sv1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -32,8 +35,7 @@ import (
 
 // Requeue intervals: while components roll out the operator looks every few seconds;
 // once deployed, a periodic pass renews certificates (they are renewed with a third of
-// their 30-day life left, so an hour is plenty) and repairs what no watch covers (CRDs,
-// the APIService).
+// their 30-day life left, so an hour is plenty); watches cover every installed kind.
 const (
 	progressRequeue = 3 * time.Second
 	deployedRequeue = time.Hour
@@ -68,10 +70,17 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return b.Complete(r)
 }
 
-// ManagedTypes are the kinds of installed objects the operator watches for drift.
+// ManagedTypes are the kinds of installed objects the operator watches for drift: every
+// kind it installs, so a deleted or edited one is put back at once, not on the hourly
+// pass. The APIService is watched by its metadata only (no typed client for it here).
 func ManagedTypes() []client.Object {
+	apiService := &metav1.PartialObjectMetadata{}
+	apiService.SetGroupVersionKind(install.APIServiceGVK)
 	return []client.Object{
 		&appsv1.Deployment{}, &appsv1.DaemonSet{}, &k8sv1.Service{}, &k8sv1.Secret{}, &k8sv1.ServiceAccount{},
+		&rbacv1.ClusterRole{}, &rbacv1.ClusterRoleBinding{}, &rbacv1.Role{}, &rbacv1.RoleBinding{},
+		&admissionregistrationv1.MutatingWebhookConfiguration{}, &admissionregistrationv1.ValidatingWebhookConfiguration{},
+		&apiextensionsv1.CustomResourceDefinition{}, apiService,
 	}
 }
 
