@@ -7,6 +7,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/cluster/common.sh"
 export PATH="/usr/local/go/bin:$PATH"
 bin="$HYPERNEST_ROOT/_out/bin/virtctl"
 # Rebuilt when any of its sources is newer (a no-op build takes about a second).
-(cd "$HYPERNEST_ROOT" && GOFLAGS="-mod=mod -buildvcs=false" GOTOOLCHAIN=local go build -o "$bin" ./components/virtctl) \
+(cd "$HYPERNEST_ROOT" && GOFLAGS="-mod=mod -buildvcs=false" GOTOOLCHAIN=local go build -ldflags "$(hack/version.sh ldflags)" -o "$bin" ./components/virtctl) \
   || die "building virtctl failed; see the compiler's message above"
 exec "$bin" --kubeconfig "$HN_KUBECONFIG" "$@"

@@ -9,7 +9,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -33,6 +33,8 @@ import (
 	"github.com/hypernest/hypernest/components/capk-manager/controllers"
 	"github.com/hypernest/hypernest/components/capk-manager/infracluster"
 	"github.com/hypernest/hypernest/components/capk-manager/webhooks"
+	"github.com/hypernest/hypernest/pkg/health"
+	"github.com/hypernest/hypernest/pkg/version"
 )
 
 // Leader election timing: client-go's defaults (15 s lease, 10 s renew, 2 s retry), as
@@ -63,6 +65,7 @@ func main() {
 	flag.Parse()
 	log := zap.New(zap.UseFlagOptions(&zapOpts)).WithName("capk-manager")
 	ctrl.SetLogger(log)
+	log.Info("starting", "version", version.Get().String())
 	if leaderElect && namespace == "" {
 		fail(2, "the namespace is unknown; pass --namespace or set POD_NAMESPACE (from metadata.namespace), or --leader-elect=false")
 	}
@@ -103,13 +106,12 @@ func main() {
 	restConfig := ctrl.GetConfigOrDie()
 	mgr, err := ctrl.NewManager(restConfig, options)
 	must(err)
-	must(mgr.AddHealthzCheck("ping", func(_ *http.Request) error { return nil }))
+	must(mgr.AddHealthzCheck("ping", healthz.Ping))
+	must(mgr.AddReadyzCheck("informers", health.CacheSynced(mgr.GetCache())))
 	if webhookPort != 0 {
 		// Ready only once the webhook server answers with its certificate.
 		must(mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()))
 		must(webhooks.Setup(mgr))
-	} else {
-		must(mgr.AddReadyzCheck("ping", func(_ *http.Request) error { return nil }))
 	}
 
 	infra := &infracluster.Clients{Local: mgr.GetClient(), LocalConfig: restConfig, SecretReader: mgr.GetAPIReader(), Scheme: scheme}

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -35,10 +35,9 @@ import (
 	"github.com/hypernest/hypernest/components/virt-api/webhooks"
 	"github.com/hypernest/hypernest/components/virt-operator/install"
 	"github.com/hypernest/hypernest/pkg/clusterconfig"
+	"github.com/hypernest/hypernest/pkg/health"
+	"github.com/hypernest/hypernest/pkg/version"
 )
-
-// version is set at build time (-X main.version=...); a plain build says devel.
-var version = "v0.1.0-devel"
 
 func main() {
 	var (
@@ -87,7 +86,9 @@ func main() {
 	frontProxy := &rest.FrontProxy{Reader: mgr.GetAPIReader()}
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+	// virt-api's readiness probe: ready once its informers (virt-handler pods, the
+	// KubeVirt object the webhooks and subresources read) have synced.
+	mux.Handle("GET /healthz", health.Handler(map[string]healthz.Checker{"informers": health.CacheSynced(mgr.GetCache())}))
 	config := (&clusterconfig.Source{Reader: mgr.GetClient(), Namespace: namespace}).Get
 	webhooks.Register(mux, scheme, mgr.GetClient(), mgr.GetAPIReader(), namespace, config, webhooks.Paths{
 		MutateVMI: install.MutateVMIPath, MutateVM: install.MutateVMPath,
@@ -103,7 +104,7 @@ func main() {
 			Client: mgr.GetClient(), Namespace: namespace, Selector: map[string]string{v1.AppLabel: install.HandlerName},
 			Port: handlerPort, ServerName: handlerServerName, CertDir: certDir, Certs: certs,
 		},
-		Version: rest.NewVersionInfo(version, ""),
+		Version: version.Get(),
 		Config:  config,
 	}).Register(mux)
 
@@ -133,7 +134,7 @@ func main() {
 			defer cancel()
 			_ = server.Shutdown(shutdownCtx)
 		}()
-		log.Info("serving webhooks and subresources.kubevirt.io", "addr", server.Addr, "version", version)
+		log.Info("serving webhooks and subresources.kubevirt.io", "addr", server.Addr, "version", version.Get().String())
 		if err := server.ListenAndServeTLS("", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}

@@ -7,7 +7,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -31,6 +31,8 @@ import (
 	"github.com/hypernest/hypernest/components/virt-controller/vm"
 	"github.com/hypernest/hypernest/components/virt-controller/vmi"
 	"github.com/hypernest/hypernest/pkg/clusterconfig"
+	"github.com/hypernest/hypernest/pkg/health"
+	"github.com/hypernest/hypernest/pkg/version"
 )
 
 // Leader election timing: client-go's defaults (15 s lease, 10 s renew, 2 s retry), the
@@ -67,6 +69,7 @@ func main() {
 	flag.Parse()
 	log := zap.New(zap.UseFlagOptions(&zapOpts)).WithName("virt-controller")
 	ctrl.SetLogger(log)
+	log.Info("starting", "version", version.Get().String())
 	if launcherImage == "" {
 		fail(2, "--launcher-image is required: the image launcher pods run (e.g. localhost/hypernest/virt-launcher:devel)")
 	}
@@ -96,8 +99,8 @@ func main() {
 		}},
 	})
 	must(err)
-	must(mgr.AddHealthzCheck("ping", func(_ *http.Request) error { return nil }))
-	must(mgr.AddReadyzCheck("ping", func(_ *http.Request) error { return nil }))
+	must(mgr.AddHealthzCheck("ping", healthz.Ping))
+	must(mgr.AddReadyzCheck("informers", health.CacheSynced(mgr.GetCache())))
 
 	config := &clusterconfig.Source{Reader: mgr.GetClient(), Namespace: namespace, Default: clusterconfig.Config{UseEmulation: useEmulation}}
 	must((&vmi.Reconciler{

@@ -17,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -28,6 +29,8 @@ import (
 	"github.com/hypernest/hypernest/components/virt-handler/vmi"
 	"github.com/hypernest/hypernest/components/virt-operator/install"
 	"github.com/hypernest/hypernest/pkg/clusterconfig"
+	"github.com/hypernest/hypernest/pkg/health"
+	"github.com/hypernest/hypernest/pkg/version"
 )
 
 func main() {
@@ -50,6 +53,7 @@ func main() {
 	flag.Parse()
 	log := zap.New(zap.UseFlagOptions(&zapOpts)).WithName("virt-handler")
 	ctrl.SetLogger(log)
+	log.Info("starting", "version", version.Get().String())
 	if nodeName == "" {
 		fmt.Fprintln(os.Stderr, "virt-handler: the node name is unknown; pass --node-name or set NODE_NAME (from spec.nodeName)")
 		os.Exit(2)
@@ -78,7 +82,8 @@ func main() {
 	} {
 		plugins = append(plugins, &deviceplugin.Plugin{Log: log.WithName("device-plugin"), Resource: resource, Device: device, Count: deviceplugin.DefaultCount, Dir: pluginDir})
 	}
-	must(mgr.AddHealthzCheck("ping", func(_ *http.Request) error { return nil }))
+	must(mgr.AddHealthzCheck("ping", healthz.Ping))
+	must(mgr.AddReadyzCheck("informers", health.CacheSynced(mgr.GetCache())))
 	must(mgr.AddReadyzCheck("device-plugins", func(_ *http.Request) error {
 		for _, p := range plugins {
 			if !p.Ready() {

@@ -14,6 +14,7 @@ import (
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 	"github.com/hypernest/hypernest/components/virt-launcher/dhcp"
 	"github.com/hypernest/hypernest/components/virt-launcher/launcher"
+	"github.com/hypernest/hypernest/pkg/version"
 )
 
 func main() {
@@ -31,6 +32,7 @@ func main() {
 	flag.Parse()
 
 	log := zap.New(zap.UseDevMode(cfg.Verbose)).WithName("virt-launcher")
+	log.Info("starting", "version", version.Get().String())
 	cfg.Network = dhcp.NewServer(log.WithName("dhcp"))
 	code, err := launcher.Run(context.Background(), log, cfg)
 	if err != nil {

@@ -5,7 +5,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -17,11 +16,14 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	"github.com/hypernest/hypernest/components/virt-operator/kubevirt"
+	"github.com/hypernest/hypernest/pkg/health"
+	"github.com/hypernest/hypernest/pkg/version"
 )
 
 func main() {
@@ -38,6 +40,7 @@ func main() {
 	flag.Parse()
 	log := zap.New(zap.UseFlagOptions(&zapOpts)).WithName("virt-operator")
 	ctrl.SetLogger(log)
+	log.Info("starting", "version", version.Get().String())
 	if namespace == "" {
 		fmt.Fprintln(os.Stderr, "virt-operator: the namespace is unknown; pass --namespace or set POD_NAMESPACE (from metadata.namespace)")
 		os.Exit(2)
@@ -68,8 +71,8 @@ func main() {
 		}},
 	})
 	must(err)
-	must(mgr.AddHealthzCheck("ping", func(*http.Request) error { return nil }))
-	must(mgr.AddReadyzCheck("ping", func(*http.Request) error { return nil }))
+	must(mgr.AddHealthzCheck("ping", healthz.Ping))
+	must(mgr.AddReadyzCheck("informers", health.CacheSynced(mgr.GetCache())))
 	must((&kubevirt.Reconciler{
 		Client:          mgr.GetClient(),
 		Recorder:        mgr.GetEventRecorderFor("virt-operator"),

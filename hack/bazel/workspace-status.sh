@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
 # Bazel workspace status: nothing that changes from build to build (no time, no host),
-# so outputs stay reproducible. Stamped values come from here only.
-echo "STABLE_HYPERNEST_VERSION ${HYPERNEST_VERSION:-devel}"
+# so outputs stay reproducible; stamped values come from here only (STABLE_: a change
+# relinks what uses them). The version, commit, tree state and commit date: hack/version.sh.
+exec "$(dirname "${BASH_SOURCE[0]}")/../version.sh" | sed "s/^/STABLE_/"

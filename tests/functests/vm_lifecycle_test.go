@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 
@@ -59,6 +60,17 @@ var _ = Describe("VMs from kubectl and virtctl (virt-controller, virt-api)", Ord
 		Expect(s.ExitCode()).NotTo(Equal(0), "virtctl %v should have failed: %s", args, s.Out.Contents())
 		return string(s.Err.Contents())
 	}
+
+	It("prints the client's and the server's version, both built from this checkout's commit (virtctl version)", func() {
+		head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+		Expect(err).NotTo(HaveOccurred())
+		commit := strings.TrimSpace(string(head))
+		out := succeeds("default", "version")
+		// virtctl, built by the test with go build, carries the go command's VCS stamp;
+		// virt-api, built by Bazel, the workspace status's.
+		Expect(out).To(MatchRegexp(`(?m)^Client Version: version\.Info\{GitVersion:"v0\.1\.0-devel", GitCommit:"%s", GitTreeState:"(clean|dirty)", BuildDate:"[^"]+", GoVersion:"go[^"]+", Compiler:"gc", Platform:"linux/amd64"\}$`, commit))
+		Expect(out).To(MatchRegexp(`(?m)^Server Version: version\.Info\{GitVersion:"v0\.1\.0-devel", GitCommit:"%s", GitTreeState:"(clean|dirty)", BuildDate:"[^"]+", GoVersion:"go[^"]+", Compiler:"gc", Platform:"linux/amd64"\}$`, commit))
+	})
 
 	It("runs KubeVirt's vm-cirros.yaml: start, console, pause, unpause, restart, stop", func(ctx SpecContext) {
 		ns := newTestNamespace()

@@ -3,34 +3,11 @@ package rest
 import (
 	"encoding/json"
 	"net/http"
-	"runtime"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	subresourcesv1 "github.com/hypernest/hypernest/api/subresources/v1"
 )
-
-// VersionInfo is what GET .../version answers (KubeVirt's fields, which `virtctl
-// version` prints).
-type VersionInfo struct {
-	GitVersion   string `json:"gitVersion"`
-	GitCommit    string `json:"gitCommit"`
-	GitTreeState string `json:"gitTreeState"`
-	BuildDate    string `json:"buildDate"`
-	GoVersion    string `json:"goVersion"`
-	Compiler     string `json:"compiler"`
-	Platform     string `json:"platform"`
-}
-
-// NewVersionInfo fills in the Go fields around a version and commit.
-func NewVersionInfo(version, commit string) VersionInfo {
-	state := "clean"
-	if commit == "" {
-		state = "unknown"
-	}
-	return VersionInfo{GitVersion: version, GitCommit: commit, GitTreeState: state, GoVersion: runtime.Version(),
-		Compiler: runtime.Compiler, Platform: runtime.GOOS + "/" + runtime.GOARCH}
-}
 
 // The subresources as discovery lists them; kubectl and the aggregation layer read it.
 func resourceList() *metav1.APIResourceList {

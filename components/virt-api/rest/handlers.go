@@ -28,6 +28,7 @@ import (
 	subresourcesv1 "github.com/hypernest/hypernest/api/subresources/v1"
 	"github.com/hypernest/hypernest/pkg/clusterconfig"
 	"github.com/hypernest/hypernest/pkg/stream"
+	"github.com/hypernest/hypernest/pkg/version"
 )
 
 // maxBody bounds an options body; the largest is a few hundred bytes.
@@ -47,7 +48,7 @@ type API struct {
 	Auth       *FrontProxy
 	Authorizer *Authorizer
 	Handlers   *HandlerDialer
-	Version    VersionInfo
+	Version    version.Info
 	// Config is the KubeVirt object's configuration, read at each call (feature gates).
 	Config func(context.Context) clusterconfig.Config
 }

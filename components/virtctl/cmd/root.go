@@ -20,9 +20,6 @@ import (
 	subresourcesv1 "github.com/hypernest/hypernest/api/subresources/v1"
 )
 
-// version is set at build time (-X .../cmd.version=...).
-var version = "v0.1.0-devel"
-
 // clientConfig is the kubeconfig and its overrides, from kubectl's flags.
 type clientConfig struct {
 	loader clientcmd.ClientConfig

@@ -3,11 +3,11 @@ package cmd
 import (
 	"encoding/json"
 	"fmt"
-	"runtime"
 
 	"github.com/spf13/cobra"
 
 	subresourcesv1 "github.com/hypernest/hypernest/api/subresources/v1"
+	"github.com/hypernest/hypernest/pkg/version"
 )
 
 func newVersionCommand(cfg *clientConfig) *cobra.Command {
@@ -18,8 +18,7 @@ func newVersionCommand(cfg *clientConfig) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "Client Version: version.Info{GitVersion:%q, GoVersion:%q, Compiler:%q, Platform:\"%s/%s\"}\n",
-				version, runtime.Version(), runtime.Compiler, runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintf(out, "Client Version: %s\n", formatInfo(version.Get()))
 			if clientOnly {
 				return nil
 			}
@@ -31,15 +30,20 @@ func newVersionCommand(cfg *clientConfig) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("the server's version: %s", message(err))
 			}
-			var info map[string]string
+			var info version.Info
 			if err := json.Unmarshal(data, &info); err != nil {
 				return fmt.Errorf("the server's version: %w", err)
 			}
-			fmt.Fprintf(out, "Server Version: version.Info{GitVersion:%q, GoVersion:%q, Compiler:%q, Platform:%q}\n",
-				info["gitVersion"], info["goVersion"], info["compiler"], info["platform"])
+			fmt.Fprintf(out, "Server Version: %s\n", formatInfo(info))
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&clientOnly, "client", false, "only virtctl's own version")
 	return cmd
+}
+
+// formatInfo prints a version as KubeVirt's virtctl does (Go's %#v of its version.Info).
+func formatInfo(i version.Info) string {
+	return fmt.Sprintf("version.Info{GitVersion:%q, GitCommit:%q, GitTreeState:%q, BuildDate:%q, GoVersion:%q, Compiler:%q, Platform:%q}",
+		i.GitVersion, i.GitCommit, i.GitTreeState, i.BuildDate, i.GoVersion, i.Compiler, i.Platform)
 }
