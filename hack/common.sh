@@ -21,7 +21,10 @@ COREDNS_VERSION="${COREDNS_VERSION:-v1.15.0}"
 CRICTL_VERSION="${CRICTL_VERSION:-v1.37.0}"
 # The local cluster's storage provisioner (hack/cluster/images.sh), from the Go proxy.
 LOCAL_PATH_VERSION="${LOCAL_PATH_VERSION:-v0.0.30}"
-RUNTIME_BIN_DIR="${RUNTIME_BIN_DIR:-$HYPERNEST_CACHE/runtime/containerd-$CONTAINERD_VERSION-runc-$RUNC_VERSION-cni-$CNI_VERSION-coredns-$COREDNS_VERSION-crictl-$CRICTL_VERSION/bin}"
+# The one change to containerd's source (hack/runtime-binaries.sh says why); part of the
+# cache keys, so a changed patch rebuilds containerd and the node image.
+CONTAINERD_PATCH="cri-event-timeout-2m"
+RUNTIME_BIN_DIR="${RUNTIME_BIN_DIR:-$HYPERNEST_CACHE/runtime/containerd-$CONTAINERD_VERSION-$CONTAINERD_PATCH-runc-$RUNC_VERSION-cni-$CNI_VERSION-coredns-$COREDNS_VERSION-crictl-$CRICTL_VERSION/bin}"
 
 # Bazel (Debian's 4.2.3) with rules_go v0.34.0 patched for Go 1.26, gazelle for BUILD files.
 RULES_GO_VERSION=v0.34.0

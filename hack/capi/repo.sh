@@ -63,6 +63,28 @@ log "writing the clusterctl repository $CAPI_REPO"
 # config/default), from an overlay that swaps in the local image with IfNotPresent: the
 # images come from `ctr images import`, never from a registry. clusterctl's
 # ${VAR:=default} variables stay as they are; clusterctl fills them in.
+# extra_patches <provider label>: kustomize patches one provider gets on top.
+# The control plane provider checks each control-plane Machine's etcd member through the
+# workload API server's port-forward, with a 10 s dial and a 15 s call timeout; a kubeadm
+# control plane under TCG answers the TLS handshake that way in 10-60 s, so its Machine
+# never went Ready (EtcdMemberHealthy: "context deadline exceeded while waiting for
+# connections to become ready", stop 22's CI). 60 s each, overridable at clusterctl init
+# with KCP_ETCD_DIAL_TIMEOUT and KCP_ETCD_CALL_TIMEOUT.
+extra_patches() {
+  [ "$1" = control-plane-kubeadm ] || return 0
+  cat <<'PATCH'
+- target:
+    kind: Deployment
+  patch: |-
+    - op: add
+      path: /spec/template/spec/containers/0/args/-
+      value: --etcd-dial-timeout-duration=${KCP_ETCD_DIAL_TIMEOUT:=60s}
+    - op: add
+      path: /spec/template/spec/containers/0/args/-
+      value: --etcd-call-timeout-duration=${KCP_ETCD_CALL_TIMEOUT:=60s}
+PATCH
+}
+
 for m in "${CAPI_MANAGERS[@]}"; do
   read -r name _ upstream_image config label file <<<"$m"
   image="$(capi_image "$name")"
@@ -92,6 +114,7 @@ patches:
           containers:
           - name: manager
             imagePullPolicy: IfNotPresent
+$(extra_patches "$label")
 EOF
   out="$new/$label/$CAPI_VERSION/$file"
   "$KUBE_BIN_DIR/kubectl" kustomize "$overlay" > "$out" 2> "$work/kustomize.err" \

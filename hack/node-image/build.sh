@@ -116,7 +116,7 @@ kube_bin="$(BINS="kubeadm kubelet kubectl" hack/kube-binaries.sh | tail -1)"
 runtime_bin="$(hack/runtime-binaries.sh | tail -1)"
 
 key="$( { cat "$lock" rpm/iptables.lock; find hack/node-image hack/image-builder -type f | LC_ALL=C sort | xargs sha256sum
-          echo "$KUBE_VERSION $ETCD_VERSION $COREDNS_VERSION $FLANNEL_VERSION $FLANNEL_CNI_VERSION $CONTAINERD_VERSION $RUNC_VERSION $CNI_VERSION $CRICTL_VERSION $NODE_IMAGE_TAG $ROOT_FREE_MB"
+          echo "$KUBE_VERSION $ETCD_VERSION $COREDNS_VERSION $FLANNEL_VERSION $FLANNEL_CNI_VERSION $CONTAINERD_VERSION $CONTAINERD_PATCH $RUNC_VERSION $CNI_VERSION $CRICTL_VERSION $NODE_IMAGE_TAG $ROOT_FREE_MB"
         } | sha256sum | cut -c1-16)"
 out="$HYPERNEST_CACHE/node-image/$key"
 tarball="$out/node-image.tar"

@@ -63,6 +63,12 @@ var _ = Describe("Nested clusters: kubeadm nodes in Hypernest VMs", Ordered, Lab
 			Eventually(func() error { return crClient.Create(ctx, o) }).WithContext(ctx).WithTimeout(apiTimeout).Should(Succeed(), "creating %s %s", o.GetKind(), o.GetName())
 		}
 		DeferCleanup(func(ctx SpecContext) { deleteCluster(ctx, ns, name) })
+		// Cleanups run last-in first-out: this reads the cluster before it is deleted.
+		DeferCleanup(func(ctx SpecContext) {
+			if CurrentSpecReport().Failed() {
+				reportNestedCluster(ctx, GinkgoWriter, ns, name)
+			}
+		})
 
 		By("the KubeadmControlPlane initializes and its machine is ready")
 		Eventually(func(g Gomega) {
