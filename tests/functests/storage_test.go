@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -55,32 +57,7 @@ var _ = Describe("Persistent disks: persistentVolumeClaim volumes", Ordered, fun
 		blockClaim := blockModeClaim(ctx, ns, "raw", 64<<20)
 
 		By("a VM whose filesystem-mode claim does not exist yet: it waits, as in KubeVirt (ErrorPvcNotFound)")
-		vm := &v1.VirtualMachine{
-			ObjectMeta: metav1.ObjectMeta{Name: "vm-pvc", Namespace: ns},
-			Spec: v1.VirtualMachineSpec{
-				RunStrategy: ptr.To(v1.RunStrategyAlways),
-				Template: &v1.VirtualMachineInstanceTemplateSpec{Spec: v1.VirtualMachineInstanceSpec{
-					Domain: v1.DomainSpec{
-						Resources: v1.ResourceRequirements{Requests: k8sv1.ResourceList{k8sv1.ResourceMemory: resource.MustParse("128Mi")}},
-						Devices: v1.Devices{Disks: []v1.Disk{
-							{Name: "containerdisk", DiskDevice: v1.DiskDevice{Disk: &v1.DiskTarget{Bus: v1.DiskBusVirtio}}},
-							{Name: "data", DiskDevice: v1.DiskDevice{Disk: &v1.DiskTarget{Bus: v1.DiskBusVirtio}}},
-							{Name: "raw", DiskDevice: v1.DiskDevice{Disk: &v1.DiskTarget{Bus: v1.DiskBusVirtio}}},
-						}},
-					},
-					TerminationGracePeriodSeconds: ptr.To[int64](0),
-					Volumes: []v1.Volume{
-						{Name: "containerdisk", VolumeSource: v1.VolumeSource{ContainerDisk: &v1.ContainerDiskSource{Image: alpineDemoDisk}}},
-						{Name: "data", VolumeSource: v1.VolumeSource{PersistentVolumeClaim: &v1.PersistentVolumeClaimVolumeSource{
-							PersistentVolumeClaimVolumeSource: k8sv1.PersistentVolumeClaimVolumeSource{ClaimName: "data"},
-						}}},
-						{Name: "raw", VolumeSource: v1.VolumeSource{PersistentVolumeClaim: &v1.PersistentVolumeClaimVolumeSource{
-							PersistentVolumeClaimVolumeSource: k8sv1.PersistentVolumeClaimVolumeSource{ClaimName: blockClaim},
-						}}},
-					},
-				}},
-			},
-		}
+		vm := alpineVMWithClaims(ns, "vm-pvc", map[string]string{"data": "data", "raw": blockClaim})
 		Expect(crClient.Create(ctx, vm)).To(Succeed())
 		waitForVMStatus(ctx, ns, vm.Name, v1.VirtualMachineStatusPvcNotFound)
 		vmi := getVMI(ctx, ns, vm.Name)
@@ -144,28 +121,7 @@ var _ = Describe("Persistent disks: persistentVolumeClaim volumes", Ordered, fun
 
 		By("a filesystem-mode claim on a 48 MiB ext4 filesystem of its own, mounted on the node")
 		mount := smallFilesystemClaim(ctx, ns, "small", 48<<20, 32<<20)
-		vm := &v1.VirtualMachine{
-			ObjectMeta: metav1.ObjectMeta{Name: "vm-full", Namespace: ns},
-			Spec: v1.VirtualMachineSpec{
-				RunStrategy: ptr.To(v1.RunStrategyAlways),
-				Template: &v1.VirtualMachineInstanceTemplateSpec{Spec: v1.VirtualMachineInstanceSpec{
-					Domain: v1.DomainSpec{
-						Resources: v1.ResourceRequirements{Requests: k8sv1.ResourceList{k8sv1.ResourceMemory: resource.MustParse("128Mi")}},
-						Devices: v1.Devices{Disks: []v1.Disk{
-							{Name: "containerdisk", DiskDevice: v1.DiskDevice{Disk: &v1.DiskTarget{Bus: v1.DiskBusVirtio}}},
-							{Name: "data", DiskDevice: v1.DiskDevice{Disk: &v1.DiskTarget{Bus: v1.DiskBusVirtio}}},
-						}},
-					},
-					TerminationGracePeriodSeconds: ptr.To[int64](0),
-					Volumes: []v1.Volume{
-						{Name: "containerdisk", VolumeSource: v1.VolumeSource{ContainerDisk: &v1.ContainerDiskSource{Image: alpineDemoDisk}}},
-						{Name: "data", VolumeSource: v1.VolumeSource{PersistentVolumeClaim: &v1.PersistentVolumeClaimVolumeSource{
-							PersistentVolumeClaimVolumeSource: k8sv1.PersistentVolumeClaimVolumeSource{ClaimName: "small"},
-						}}},
-					},
-				}},
-			},
-		}
+		vm := alpineVMWithClaims(ns, "vm-full", map[string]string{"data": "small"})
 		Expect(crClient.Create(ctx, vm)).To(Succeed())
 		waitForVMStatus(ctx, ns, vm.Name, v1.VirtualMachineStatusRunning)
 		in, out := alpineRootShell(virtctl, ns, vm.Name)
@@ -272,6 +228,33 @@ var _ = Describe("Persistent disks: persistentVolumeClaim volumes", Ordered, fun
 		Expect(err.Error()).To(ContainSubstring("spec.template.spec.volumes[0].persistentVolumeClaim.hotpluggable: Forbidden: volume hotplug is not supported by Hypernest yet"))
 	})
 })
+
+// alpineVMWithClaims is a running VM of the alpine demo disk with one virtio disk per
+// claim, named by volume (sorted: vdb, vdc, ... in name order).
+func alpineVMWithClaims(ns, name string, claims map[string]string) *v1.VirtualMachine {
+	disks := []v1.Disk{{Name: "containerdisk", DiskDevice: v1.DiskDevice{Disk: &v1.DiskTarget{Bus: v1.DiskBusVirtio}}}}
+	volumes := []v1.Volume{{Name: "containerdisk", VolumeSource: v1.VolumeSource{ContainerDisk: &v1.ContainerDiskSource{Image: alpineDemoDisk}}}}
+	for _, volume := range slices.Sorted(maps.Keys(claims)) {
+		disks = append(disks, v1.Disk{Name: volume, DiskDevice: v1.DiskDevice{Disk: &v1.DiskTarget{Bus: v1.DiskBusVirtio}}})
+		volumes = append(volumes, v1.Volume{Name: volume, VolumeSource: v1.VolumeSource{PersistentVolumeClaim: &v1.PersistentVolumeClaimVolumeSource{
+			PersistentVolumeClaimVolumeSource: k8sv1.PersistentVolumeClaimVolumeSource{ClaimName: claims[volume]},
+		}}})
+	}
+	return &v1.VirtualMachine{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: v1.VirtualMachineSpec{
+			RunStrategy: ptr.To(v1.RunStrategyAlways),
+			Template: &v1.VirtualMachineInstanceTemplateSpec{Spec: v1.VirtualMachineInstanceSpec{
+				Domain: v1.DomainSpec{
+					Resources: v1.ResourceRequirements{Requests: k8sv1.ResourceList{k8sv1.ResourceMemory: resource.MustParse("128Mi")}},
+					Devices:   v1.Devices{Disks: disks},
+				},
+				TerminationGracePeriodSeconds: ptr.To[int64](0),
+				Volumes:                       volumes,
+			}},
+		},
+	}
+}
 
 // blockModeClaim makes a block-mode claim named name in ns, bound to a local
 // PersistentVolume whose device is a loop device over a sparse file of size bytes on this
