@@ -72,7 +72,7 @@ build: ## Build every Go package.
 
 .PHONY: virtctl
 virtctl: ## Build virtctl into _out/bin/virtctl (hack/virtctl.sh runs it against the local cluster).
-	$(GO) build -o _out/bin/virtctl ./components/virtctl
+	$(GO) build -ldflags "$$(hack/version.sh ldflags)" -o _out/bin/virtctl ./components/virtctl
 
 .PHONY: vet
 vet: ## Run go vet over the project's packages (and the local cluster's cert-manager module).

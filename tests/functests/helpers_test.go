@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,6 +21,8 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/utils/ptr"
+
+	"github.com/hypernest/hypernest/tests/framework"
 )
 
 // Timeouts sized for a loaded 2-core machine: a pod normally starts in 1-2 s here, but
@@ -151,4 +157,18 @@ func toJSON(v any) string {
 		return err.Error()
 	}
 	return string(data)
+}
+
+// buildVirtctl builds virtctl from this checkout as `make virtctl` does: with the version
+// hack/version.sh stamps (GOFLAGS has -buildvcs=false, so the go command stamps none).
+func buildVirtctl() (string, error) {
+	root, err := framework.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	ldflags, err := exec.Command(filepath.Join(root, "hack", "version.sh"), "ldflags").Output()
+	if err != nil {
+		return "", fmt.Errorf("hack/version.sh ldflags: %w", err)
+	}
+	return gexec.Build("github.com/hypernest/hypernest/components/virtctl", "-ldflags", strings.TrimSpace(string(ldflags)))
 }

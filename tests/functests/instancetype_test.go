@@ -140,7 +140,7 @@ var _ = Describe("Instance types and preferences (virt-api, virt-controller)", O
 		}).WithContext(ctx).WithTimeout(5 * time.Second).Should(Satisfy(apierrors.IsNotFound))
 
 		By("virtctl create vm --instancetype --preference --volume-containerdisk prints a VM that virt-api accepts")
-		virtctl, err := gexec.Build("github.com/hypernest/hypernest/components/virtctl")
+		virtctl, err := buildVirtctl()
 		Expect(err).NotTo(HaveOccurred())
 		session, err := gexec.Start(exec.Command(virtctl, "-n", ns, "create", "vm", "--name", "from-virtctl",
 			"--instancetype", it.Name, "--preference", "virtualmachinepreference/"+pref.Name,

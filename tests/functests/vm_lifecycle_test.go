@@ -37,7 +37,7 @@ var _ = Describe("VMs from kubectl and virtctl (virt-controller, virt-api)", Ord
 	BeforeAll(func(ctx SpecContext) {
 		installHypernest(ctx)
 		var err error
-		virtctl, err = gexec.Build("github.com/hypernest/hypernest/components/virtctl")
+		virtctl, err = buildVirtctl()
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(gexec.CleanupBuildArtifacts)
 	})

@@ -106,7 +106,7 @@ var _ = Describe("VMIs on a node (virt-controller, virt-handler, virt-launcher)"
 		Eventually(func() string { return httpGetFromPod(ns, url) }).WithTimeout(2 * time.Minute).Should(Equal("Succeeded: 200 hello from the guest\n"))
 
 		By("virtctl expose vmi makes a Service of it: port 8000 reaches the guest's 80")
-		virtctl, err := gexec.Build("github.com/hypernest/hypernest/components/virtctl")
+		virtctl, err := buildVirtctl()
 		Expect(err).NotTo(HaveOccurred())
 		session, err := gexec.Start(exec.Command(virtctl, "-n", ns, "expose", "vmi", vmi.Name, "--name", "web", "--port", "8000", "--target-port", "80"), GinkgoWriter, GinkgoWriter)
 		Expect(err).NotTo(HaveOccurred())
