@@ -89,7 +89,8 @@ var _ = Describe("Persistent disks: persistentVolumeClaim volumes", Ordered, fun
 		Expect(info.Capacity.Storage().String()).To(Equal("1Gi"))
 
 		By("the guest writes a marker to each disk: vdb (disk.img in the claim's folder) and vdc (the loop device)")
-		in, out := alpineRootShell(virtctl, ns, vm.Name)
+		in, console := alpineConsole(virtctl, ns, vm.Name)
+		out := console.Out
 		inGuest(in, out, `echo fs-marker-$((6*7)) > /dev/vdb && echo block-marker-$((6*7)) > /dev/vdc && sync && echo written-$((6*7))`, "written-42")
 
 		By("the claim's folder on the node holds disk.img, sparse, sized as KubeVirt sizes it (capacity less 5.5%, whole MiB)")
@@ -104,6 +105,9 @@ var _ = Describe("Persistent disks: persistentVolumeClaim volumes", Ordered, fun
 		Expect(image.Size()).To(Equal(want))
 
 		By("stop and start: a new pod and a new guest read the markers back")
+		// Its own console for the new guest: this one, left open, would follow the VM to
+		// its next instance and race the new one for the serial port.
+		Eventually(console.Kill()).WithTimeout(time.Minute).Should(gexec.Exit())
 		firstUID := vmi.UID
 		virtctlOK(ns, "stop", vm.Name)
 		waitForVMStatus(ctx, ns, vm.Name, v1.VirtualMachineStatusStopped)

@@ -296,6 +296,13 @@ var _ = Describe("VMs from kubectl and virtctl (virt-controller, virt-api)", Ord
 // alpine demo guest's banner and logs in as root (no password), as Alpine's console does;
 // it returns the console's input and output.
 func alpineRootShell(virtctl, ns, name string) (io.Writer, *gbytes.Buffer) {
+	in, session := alpineConsole(virtctl, ns, name)
+	return in, session.Out
+}
+
+// alpineConsole is alpineRootShell's console session, for a spec that must close it (a
+// second console would race it for the guest's serial port).
+func alpineConsole(virtctl, ns, name string) (io.Writer, *gexec.Session) {
 	console := exec.Command(virtctl, "-n", ns, "console", name)
 	in, err := console.StdinPipe()
 	Expect(err).NotTo(HaveOccurred())
@@ -307,7 +314,7 @@ func alpineRootShell(virtctl, ns, name string) (io.Writer, *gbytes.Buffer) {
 	Eventually(session.Out).WithTimeout(time.Minute).Should(gbytes.Say(`localhost login: `))
 	_, _ = io.WriteString(in, "root\n")
 	Eventually(session.Out).WithTimeout(time.Minute).Should(gbytes.Say(`localhost:~# `))
-	return in, session.Out
+	return in, session
 }
 
 // inGuest types a command on a guest's console until its output (which the typed line
