@@ -71,6 +71,22 @@ with_heartbeat() {
   log "  $label done in $(( $(date +%s) - start ))s"
 }
 
+# module_dir <module@version>: downloads a Go module from the proxy (outside any
+# workspace) and prints its folder in the module cache, or nothing when it could not.
+module_dir() {
+  local scratch dir
+  scratch="$(mktemp -d)"
+  dir="$(cd "$scratch" && GOWORK=off go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')" || true
+  rm -rf "$scratch"
+  printf '%s' "$dir"
+}
+
+# all_executable <dir> <names...>: true when every name is an executable file in dir.
+all_executable() {
+  local dir="$1" b; shift
+  for b in "$@"; do [ -x "$dir/$b" ] || return 1; done
+}
+
 # fetch_lock <lock> <dir>: the lock's packages, downloaded once into the shared cache,
 # checked against their sha256 and linked into dir.
 fetch_lock() {

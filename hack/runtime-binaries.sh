@@ -21,9 +21,7 @@ go_install() {
   local label="$1"; shift
   local bins=()
   while [ "$1" != "--" ]; do bins+=("$1"); shift; done; shift
-  local missing=0
-  for b in "${bins[@]}"; do [ -x "$RUNTIME_BIN_DIR/$b" ] || missing=1; done
-  [ "$missing" -eq 1 ] || return 0
+  ! all_executable "$RUNTIME_BIN_DIR" "${bins[@]}" || return 0
   local gobin; gobin="$(mktemp -d)"
   log "building $label"
   GOBIN="$gobin" with_heartbeat "build-$label" go install -trimpath "$@"
@@ -53,12 +51,10 @@ CGO_ENABLED=1 go_install "runc-$RUNC_VERSION" runc -- -tags seccomp -ldflags "-s
 # shim) takes longer than that every time: a nested control plane's flanneld exited and
 # was never restarted, and no pod on that node got a network (session 10). 2 minutes.
 containerd_bins=(containerd containerd-shim-runc-v2 ctr)
-missing=0
-for b in "${containerd_bins[@]}"; do [ -x "$RUNTIME_BIN_DIR/$b" ] || missing=1; done
-if [ "$missing" -eq 1 ]; then
+if ! all_executable "$RUNTIME_BIN_DIR" "${containerd_bins[@]}"; then
   log "building containerd-$CONTAINERD_VERSION ($CONTAINERD_PATCH)"
   work="$(mktemp -d)"
-  src="$(cd "$work" && GOWORK=off go mod download -json "github.com/containerd/containerd/v2@$CONTAINERD_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')" || true
+  src="$(module_dir "github.com/containerd/containerd/v2@$CONTAINERD_VERSION")"
   [ -n "$src" ] && [ -f "$src/go.mod" ] || die "could not download containerd $CONTAINERD_VERSION; check that the Go module proxy is reachable (GOPROXY=$(go env GOPROXY))"
   cp -r "$src" "$work/containerd" && chmod -R u+w "$work/containerd"
   events="$work/containerd/internal/cri/server/events.go"

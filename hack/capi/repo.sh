@@ -41,7 +41,7 @@ for f in "$infra_src"/cluster-template*.yaml; do [ -f "$f" ] && templates+=("$f"
 [ -x hack/cluster/cert-manager.sh ] || die "hack/cluster/cert-manager.sh is missing: it builds cert-manager, which 'clusterctl init' always installs; add it (the cert-manager work) and rerun"
 
 log "resolving $CAPI_MODULE@$CAPI_VERSION from the Go module proxy"
-src_dir="$(cd "$work" && go mod download -json "$CAPI_MODULE@$CAPI_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')" || true
+src_dir="$(module_dir "$CAPI_MODULE@$CAPI_VERSION")"
 [ -n "$src_dir" ] && [ -f "$src_dir/metadata.yaml" ] \
   || die "could not download $CAPI_MODULE@$CAPI_VERSION; check that the Go module proxy is reachable (GOPROXY=$(go env GOPROXY))"
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -379,9 +380,9 @@ func (m *Manager) refresh() {
 	if status.State == launcherv1.DomainState_RUNNING && status.StartedAt == "" {
 		status.StartedAt = time.Now().UTC().Format(time.RFC3339)
 	}
-	changed := status.State != m.status.State || status.Reason != m.status.Reason || len(status.Interfaces) != len(m.status.Interfaces) ||
-		status.AgentConnected != m.status.AgentConnected || !proto.Equal(status.GuestOs, m.status.GuestOs) || !interfacesEqual(status.Interfaces, m.status.Interfaces) ||
-		len(status.DiskErrors) != len(m.status.DiskErrors)
+	changed := status.State != m.status.State || status.Reason != m.status.Reason ||
+		status.AgentConnected != m.status.AgentConnected || !proto.Equal(status.GuestOs, m.status.GuestOs) ||
+		!messagesEqual(status.Interfaces, m.status.Interfaces) || !messagesEqual(status.DiskErrors, m.status.DiskErrors)
 	m.status = status
 	if changed {
 		m.log.Info("domain state", "state", status.State.String(), "reason", status.Reason)
@@ -404,16 +405,10 @@ func cloneStatus(s *launcherv1.DomainStatus) *launcherv1.DomainStatus {
 	return proto.Clone(s).(*launcherv1.DomainStatus)
 }
 
-func interfacesEqual(a, b []*launcherv1.GuestInterface) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !proto.Equal(a[i], b[i]) {
-			return false
-		}
-	}
-	return true
+// messagesEqual compares element by element, so a changed disk error or address is
+// published, not only a changed count.
+func messagesEqual[M proto.Message](a, b []M) bool {
+	return slices.EqualFunc(a, b, func(x, y M) bool { return proto.Equal(x, y) })
 }
 
 // mapState turns libvirt's state and reason into the launcher API's.
