@@ -67,12 +67,3 @@ func FromKubeVirt(kv *v1.KubeVirt) Config {
 	}
 	return c
 }
-
-// Feature gates of Hypernest's own features: each starts disabled and is turned on in
-// the KubeVirt object's spec.configuration.developerConfiguration.featureGates.
-const (
-	// GuestAgentBootstrapCheck turns on virt-api's bootstrapstatus subresource (Cluster
-	// API's bootstrap sentinel read through the QEMU guest agent) and, with it, the
-	// Cluster API provider's "guest-agent" bootstrap check strategy.
-	GuestAgentBootstrapCheck = "GuestAgentBootstrapCheck"
-)

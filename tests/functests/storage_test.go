@@ -213,7 +213,7 @@ var _ = Describe("Persistent disks: persistentVolumeClaim volumes", Ordered, fun
 		Expect(err.Error()).To(ContainSubstring("unable to find required instancetype.kubevirt.io/default-instancetype label on the volume"))
 	})
 
-	It("refuses what it cannot serve, naming the field: dataVolume (CDI) and hotplug", func(ctx SpecContext) {
+	It("refuses what it cannot serve, naming the field: dataVolume (CDI), and hotplug, first for its gate, then as unsupported with the gate on", func(ctx SpecContext) {
 		ns := newTestNamespace()
 		vm := exampleVM("vm-cirros.yaml")
 		vm.Namespace = ns
@@ -229,7 +229,16 @@ var _ = Describe("Persistent disks: persistentVolumeClaim volumes", Ordered, fun
 		}}
 		err = crClient.Create(ctx, vm)
 		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "a 422 Invalid answer: %v", err)
-		Expect(err.Error()).To(ContainSubstring("spec.template.spec.volumes[0].persistentVolumeClaim.hotpluggable: Forbidden: volume hotplug is not supported by Hypernest yet"))
+		Expect(err.Error()).To(ContainSubstring("spec.template.spec.volumes[0].persistentVolumeClaim.hotpluggable: Forbidden: DeclarativeHotplugVolumes feature gate is not enabled in kubevirt-config"))
+		Expect(err.Error()).NotTo(ContainSubstring("not supported"), "one answer per field: the gate's")
+
+		By("with the gate turned on live, the same VM is refused for what Hypernest does not do yet")
+		enableFeatureGate(ctx, "DeclarativeHotplugVolumes")
+		Eventually(func(g Gomega) {
+			err := crClient.Create(ctx, vm.DeepCopy())
+			g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "a 422 Invalid answer: %v", err)
+			g.Expect(err.Error()).To(ContainSubstring("spec.template.spec.volumes[0].persistentVolumeClaim.hotpluggable: Forbidden: volume hotplug is not supported by Hypernest yet"))
+		}).WithContext(ctx).WithTimeout(apiTimeout).Should(Succeed())
 	})
 })
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -139,13 +140,25 @@ func (v *vmiValidator) Handle(ctx context.Context, req admission.Request) admiss
 	path := field.NewPath("spec")
 	errs := validation.ValidateVirtualMachineInstanceSpec(path, &vmi.Spec)
 	configErrs, warnings := checkVMISpec(ctx, v.config, path, &vmi.Spec)
-	return invalid(append(errs, configErrs...)).WithWarnings(warnings...)
+	return invalid(withConfigErrors(errs, configErrs)).WithWarnings(warnings...)
 }
 
 // checkVMISpec is what every VMI spec (a VMI's, or a template's) gets besides its own
 // validation: the cluster configuration's limits, and the warnings its VMIs would get.
 func checkVMISpec(ctx context.Context, config ConfigFunc, path *field.Path, spec *v1.VirtualMachineInstanceSpec) (field.ErrorList, []string) {
 	return validateAgainstConfig(path, spec, config(ctx)), validation.WarnVirtualMachineInstanceSpec(path, spec)
+}
+
+// withConfigErrors adds the configuration's errors to a spec's own, dropping the spec's
+// errors at or under a field the configuration refuses: a field whose feature gate is off
+// is answered with the gate, not also with "not supported yet".
+func withConfigErrors(errs, configErrs field.ErrorList) field.ErrorList {
+	superseded := func(e *field.Error) bool {
+		return slices.ContainsFunc(configErrs, func(c *field.Error) bool {
+			return e.Field == c.Field || strings.HasPrefix(e.Field, c.Field+".") || strings.HasPrefix(e.Field, c.Field+"[")
+		})
+	}
+	return append(slices.DeleteFunc(errs, superseded), configErrs...)
 }
 
 // selectorUnchanged refuses a changed selector on update: it would orphan what the set
@@ -157,12 +170,13 @@ func selectorUnchanged(old, cur *metav1.LabelSelector, kind string) field.ErrorL
 	return field.ErrorList{field.Forbidden(field.NewPath("spec", "selector"), "the selector cannot change; create a new "+kind)}
 }
 
-// validateAgainstConfig refuses what the cluster configuration does not permit.
+// validateAgainstConfig refuses what the cluster configuration does not permit: fields
+// whose feature gate is off, and the bridge binding where the configuration forbids it.
 func validateAgainstConfig(path *field.Path, spec *v1.VirtualMachineInstanceSpec, config clusterconfig.Config) field.ErrorList {
+	errs := config.GatedFieldErrors(path, spec)
 	if !config.ForbidBridgeOnPodNetwork {
-		return nil
+		return errs
 	}
-	var errs field.ErrorList
 	podNetworks := map[string]bool{}
 	for _, n := range spec.Networks {
 		podNetworks[n.Name] = n.Pod != nil
@@ -217,7 +231,7 @@ func (v *vmValidator) Handle(ctx context.Context, req admission.Request) admissi
 		*template = &vm.Spec.Template.Spec
 	}
 	configErrs, specWarnings := checkVMISpec(ctx, v.config, field.NewPath("spec", "template", "spec"), *template)
-	return invalid(append(errs, configErrs...)).WithWarnings(append(warnings, specWarnings...)...)
+	return invalid(withConfigErrors(errs, configErrs)).WithWarnings(append(warnings, specWarnings...)...)
 }
 
 // expandedTemplate wraps expand so that the caller learns the template it returned (nil
@@ -251,7 +265,7 @@ func (v *replicaSetValidator) Handle(ctx context.Context, req admission.Request)
 	if rs.Spec.Template != nil {
 		var configErrs field.ErrorList
 		configErrs, warnings = checkVMISpec(ctx, v.config, field.NewPath("spec", "template", "spec"), &rs.Spec.Template.Spec)
-		errs = append(errs, configErrs...)
+		errs = withConfigErrors(errs, configErrs)
 	}
 	if req.Operation == admissionv1.Update {
 		old := &v1.VirtualMachineInstanceReplicaSet{}
@@ -286,7 +300,7 @@ func (v *poolValidator) Handle(ctx context.Context, req admission.Request) admis
 			*template = &t.Spec.Template.Spec
 		}
 		configErrs, specWarnings := checkVMISpec(ctx, v.config, field.NewPath("spec", "virtualMachineTemplate", "spec", "template", "spec"), *template)
-		errs, warnings = append(errs, configErrs...), append(warnings, specWarnings...)
+		errs, warnings = withConfigErrors(errs, configErrs), append(warnings, specWarnings...)
 	}
 	if req.Operation == admissionv1.Update {
 		old := &poolv1.VirtualMachinePool{}
@@ -313,8 +327,12 @@ func (v *kubeVirtValidator) Handle(ctx context.Context, req admission.Request) a
 	if errs := validation.ValidateKubeVirtConfiguration(field.NewPath("spec", "configuration"), &kv.Spec.Configuration); len(errs) > 0 {
 		return invalid(errs)
 	}
+	var warnings []string
+	if dc := kv.Spec.Configuration.DeveloperConfiguration; dc != nil {
+		warnings = clusterconfig.FeatureGateWarnings(field.NewPath("spec", "configuration", "developerConfiguration", "featureGates"), dc.FeatureGates)
+	}
 	if req.Operation != admissionv1.Create {
-		return admission.Allowed("")
+		return admission.Allowed("").WithWarnings(warnings...)
 	}
 	list := &v1.KubeVirtList{}
 	if err := v.reader.List(ctx, list); err != nil {
@@ -325,7 +343,7 @@ func (v *kubeVirtValidator) Handle(ctx context.Context, req admission.Request) a
 			return admission.Denied(fmt.Sprintf("KubeVirt %s/%s already exists: a cluster has one KubeVirt object; edit that one", other.Namespace, other.Name))
 		}
 	}
-	return admission.Allowed("")
+	return admission.Allowed("").WithWarnings(warnings...)
 }
 
 // invalid turns field errors into a 422 Invalid answer, each error a cause with its field,

@@ -3,6 +3,7 @@ package webhooks
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -363,5 +364,85 @@ func TestSmallGuestsAreWarnedNotRefused(t *testing.T) {
 	}
 	if resp := (&vmValidator{decoder: decoder(t), config: configOf(clusterconfig.Config{})}).Handle(context.Background(), request(t, admissionv1.Create, example(t, "vm-cirros.yaml"), nil, "alice")); len(resp.Warnings) != 0 {
 		t.Fatalf("the example VM must pass without warnings, got %q", resp.Warnings)
+	}
+}
+
+func TestGatedFieldsAreRefusedNamingTheirGate(t *testing.T) {
+	ctx := context.Background()
+	vmi := example(t, "vmi-nocloud.yaml").(*v1.VirtualMachineInstance)
+	vmi.Spec.Domain.Devices.AutoattachVSOCK = ptr.To(true)
+	vmi.Spec.Volumes = append(vmi.Spec.Volumes, v1.Volume{Name: "host", VolumeSource: v1.VolumeSource{HostDisk: &v1.HostDisk{Path: "/data/disk.img", Type: "Disk"}}})
+	hostDisk := len(vmi.Spec.Volumes) - 1
+
+	causes := func(resp admission.Response) map[string]string {
+		got := map[string]string{}
+		if resp.Allowed {
+			t.Fatal("want a refusal, got allowed")
+		}
+		for _, c := range resp.Result.Details.Causes {
+			if _, dup := got[c.Field]; dup {
+				t.Errorf("two answers for %s: %+v", c.Field, resp.Result.Details.Causes)
+			}
+			got[c.Field] = c.Message
+		}
+		return got
+	}
+	vsock := "spec.domain.devices.autoattachVSOCK"
+	host := fmt.Sprintf("spec.volumes[%d].hostDisk", hostDisk)
+
+	off := &vmiValidator{decoder: decoder(t), namespace: "kubevirt", config: configOf(clusterconfig.Config{})}
+	got := causes(off.Handle(ctx, request(t, admissionv1.Create, vmi, nil, "alice")))
+	for f, gate := range map[string]string{vsock: "VSOCK", host: "HostDisk"} {
+		if !strings.Contains(got[f], "Forbidden: "+gate+" feature gate is not enabled in kubevirt-config") || !strings.Contains(got[f], "developerConfiguration.featureGates") {
+			t.Errorf("%s: want the %s gate named, and where to turn it on; got %q", f, gate, got[f])
+		}
+	}
+
+	// With the gates on, the fields reach the rest of validation: Hypernest does not run
+	// them yet, and says so (still refused, never stored and ignored).
+	on := &vmiValidator{decoder: decoder(t), namespace: "kubevirt", config: configOf(clusterconfig.Config{FeatureGates: []string{"VSOCK", "HostDisk"}})}
+	got = causes(on.Handle(ctx, request(t, admissionv1.Create, vmi, nil, "alice")))
+	if !strings.Contains(got[host], "not supported by Hypernest yet") {
+		t.Errorf("%s with its gate on: want 'not supported by Hypernest yet', got %q", host, got[host])
+	}
+	if !strings.Contains(got[vsock], "vsock is not supported by Hypernest yet") {
+		t.Errorf("%s with its gate on: want 'vsock is not supported by Hypernest yet', got %q", vsock, got[vsock])
+	}
+
+	// A deprecated name still enables what its successor guards, as in KubeVirt.
+	pvc := example(t, "vmi-nocloud.yaml").(*v1.VirtualMachineInstance)
+	pvc.Spec.Volumes[0].VolumeSource = v1.VolumeSource{PersistentVolumeClaim: &v1.PersistentVolumeClaimVolumeSource{
+		PersistentVolumeClaimVolumeSource: k8sv1.PersistentVolumeClaimVolumeSource{ClaimName: "disk"}, Hotpluggable: true}}
+	deprecated := &vmiValidator{decoder: decoder(t), namespace: "kubevirt", config: configOf(clusterconfig.Config{FeatureGates: []string{"HotplugVolumes"}})}
+	got = causes(deprecated.Handle(ctx, request(t, admissionv1.Create, pvc, nil, "alice")))
+	if msg := got["spec.volumes[0].persistentVolumeClaim.hotpluggable"]; !strings.Contains(msg, "volume hotplug is not supported") {
+		t.Errorf("HotplugVolumes enables DeclarativeHotplugVolumes' fields; got %q", msg)
+	}
+}
+
+func TestKubeVirtFeatureGatesThatEnableNothingAreWarnedAbout(t *testing.T) {
+	v := &kubeVirtValidator{decoder: decoder(t)}
+	kv := &v1.KubeVirt{}
+	kv.Name, kv.Namespace = "kubevirt", "kubevirt"
+	kv.Spec.Configuration.DeveloperConfiguration = &v1.DeveloperConfiguration{
+		FeatureGates: []string{clusterconfig.GuestAgentBootstrapCheck, "LiveMigration", "Macvtap", "vsock", "Snapshot"},
+	}
+	resp := v.Handle(context.Background(), request(t, admissionv1.Update, kv, kv, "alice"))
+	if !resp.Allowed {
+		t.Fatalf("gate names are never refused, got %+v", resp.Result)
+	}
+	want := []string{
+		`featureGates[1]: feature gate LiveMigration is generally available`,
+		`featureGates[2]: feature gate Macvtap is discontinued`,
+		`featureGates[3]: unknown feature gate "vsock"`,
+		`featureGates[4]: feature gate Snapshot guards VirtualMachineSnapshot and VirtualMachineRestore, which Hypernest does not support yet`,
+	}
+	if len(resp.Warnings) != len(want) {
+		t.Fatalf("want %d warnings (none for GuestAgentBootstrapCheck), got %q", len(want), resp.Warnings)
+	}
+	for i, w := range want {
+		if !strings.Contains(resp.Warnings[i], w) {
+			t.Errorf("warning %d: want %q in %q", i, w, resp.Warnings[i])
+		}
 	}
 }

@@ -408,6 +408,9 @@ func validateDevices(path *field.Path, devices *v1.Devices, volumes, networks se
 			errs = append(errs, field.NotSupported(path.Child("watchdog", "i6300esb", "action"), a, []string{"poweroff", "reset", "shutdown"}))
 		}
 	}
+	if v := devices.AutoattachVSOCK; v != nil && *v {
+		errs = append(errs, notSupported(path.Child("autoattachVSOCK"), "vsock"))
+	}
 	return errs
 }
 
