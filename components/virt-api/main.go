@@ -33,10 +33,10 @@ import (
 	poolv1 "github.com/hypernest/hypernest/api/pool/v1beta1"
 	"github.com/hypernest/hypernest/components/virt-api/rest"
 	"github.com/hypernest/hypernest/components/virt-api/webhooks"
-	"github.com/hypernest/hypernest/components/virt-operator/install"
 	"github.com/hypernest/hypernest/pkg/clusterconfig"
 	"github.com/hypernest/hypernest/pkg/health"
 	"github.com/hypernest/hypernest/pkg/version"
+	"github.com/hypernest/hypernest/pkg/wiring"
 )
 
 func main() {
@@ -45,10 +45,10 @@ func main() {
 		port, handlerPort                     int
 		zapOpts                               zap.Options
 	)
-	flag.StringVar(&certDir, "cert-dir", install.APICertDir, "folder with virt-api's tls.crt and tls.key, and the CA's ca.crt")
-	flag.IntVar(&port, "port", install.APIPort, "HTTPS port of the webhooks and the subresource API")
-	flag.IntVar(&handlerPort, "handler-port", install.HandlerConsolePort, "port of virt-handler's console server")
-	flag.StringVar(&handlerServerName, "handler-server-name", install.HandlerServerName, "the name in virt-handler's server certificate")
+	flag.StringVar(&certDir, "cert-dir", wiring.APICertDir, "folder with virt-api's tls.crt and tls.key, and the CA's ca.crt")
+	flag.IntVar(&port, "port", wiring.APIPort, "HTTPS port of the webhooks and the subresource API")
+	flag.IntVar(&handlerPort, "handler-port", wiring.HandlerConsolePort, "port of virt-handler's console server")
+	flag.StringVar(&handlerServerName, "handler-server-name", wiring.HandlerServerName, "the name in virt-handler's server certificate")
 	flag.StringVar(&namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the namespace Hypernest is installed in (default: $POD_NAMESPACE)")
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -69,7 +69,7 @@ func main() {
 		// Pods: only virt-handler's, to find the one on a VMI's node.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&k8sv1.Pod{}: {
-				Label:      labels.SelectorFromSet(labels.Set{v1.AppLabel: install.HandlerName}),
+				Label:      labels.SelectorFromSet(labels.Set{v1.AppLabel: wiring.HandlerName}),
 				Namespaces: map[string]cache.Config{namespace: {}},
 			},
 			// The KubeVirt object of the installation: its feature gates gate subresources.
@@ -80,7 +80,7 @@ func main() {
 
 	certs, err := certwatcher.New(filepath.Join(certDir, "tls.crt"), filepath.Join(certDir, "tls.key"))
 	if err != nil {
-		fail(fmt.Sprintf("virt-api's certificate in %s: %v (the %s Secret)", certDir, err, install.APICertSecretName))
+		fail(fmt.Sprintf("virt-api's certificate in %s: %v (the %s Secret)", certDir, err, wiring.APICertSecretName))
 	}
 	must(mgr.Add(certs))
 	frontProxy := &rest.FrontProxy{Reader: mgr.GetAPIReader()}
@@ -91,9 +91,9 @@ func main() {
 	mux.Handle("GET /healthz", health.Handler(map[string]healthz.Checker{"informers": health.CacheSynced(mgr.GetCache())}))
 	config := (&clusterconfig.Source{Reader: mgr.GetClient(), Namespace: namespace}).Get
 	webhooks.Register(mux, scheme, mgr.GetClient(), mgr.GetAPIReader(), namespace, config, webhooks.Paths{
-		MutateVMI: install.MutateVMIPath, MutateVM: install.MutateVMPath,
-		ValidateVMI: install.ValidateVMIPath, ValidateVM: install.ValidateVMPath, ValidateReplicaSet: install.ValidateReplicaSetPath, ValidatePool: install.ValidatePoolPath, ValidateKubeVirt: install.ValidateKubeVirts,
-		ValidateInstancetype: install.ValidateInstancetypePath, ValidatePreference: install.ValidatePreferencePath,
+		MutateVMI: wiring.MutateVMIPath, MutateVM: wiring.MutateVMPath,
+		ValidateVMI: wiring.ValidateVMIPath, ValidateVM: wiring.ValidateVMPath, ValidateReplicaSet: wiring.ValidateReplicaSetPath, ValidatePool: wiring.ValidatePoolPath, ValidateKubeVirt: wiring.ValidateKubeVirts,
+		ValidateInstancetype: wiring.ValidateInstancetypePath, ValidatePreference: wiring.ValidatePreferencePath,
 	})
 	(&rest.API{
 		Log:        log.WithName("subresources"),
@@ -101,7 +101,7 @@ func main() {
 		Auth:       frontProxy,
 		Authorizer: &rest.Authorizer{Client: mgr.GetClient()},
 		Handlers: &rest.HandlerDialer{
-			Client: mgr.GetClient(), Namespace: namespace, Selector: map[string]string{v1.AppLabel: install.HandlerName},
+			Client: mgr.GetClient(), Namespace: namespace, Selector: map[string]string{v1.AppLabel: wiring.HandlerName},
 			Port: handlerPort, ServerName: handlerServerName, CertDir: certDir, Certs: certs,
 		},
 		Version: version.Get(),

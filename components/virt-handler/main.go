@@ -27,10 +27,10 @@ import (
 	"github.com/hypernest/hypernest/components/virt-handler/deviceplugin"
 	"github.com/hypernest/hypernest/components/virt-handler/heartbeat"
 	"github.com/hypernest/hypernest/components/virt-handler/vmi"
-	"github.com/hypernest/hypernest/components/virt-operator/install"
 	"github.com/hypernest/hypernest/pkg/clusterconfig"
 	"github.com/hypernest/hypernest/pkg/health"
 	"github.com/hypernest/hypernest/pkg/version"
+	"github.com/hypernest/hypernest/pkg/wiring"
 )
 
 func main() {
@@ -47,8 +47,8 @@ func main() {
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "address of /metrics (0 disables it)")
 	flag.BoolVar(&useEmulation, "use-emulation", false, "run guests under QEMU's TCG instead of KVM when no KubeVirt object says (its developerConfiguration.useEmulation wins)")
 	flag.StringVar(&namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the namespace Hypernest is installed in, where the KubeVirt object is (default: $POD_NAMESPACE)")
-	flag.StringVar(&certDir, "cert-dir", install.HandlerCertDir, "folder with the console server's tls.crt, tls.key and the CA's ca.crt")
-	flag.IntVar(&consolePort, "console-server-port", install.HandlerConsolePort, "port of the HTTPS server virt-api calls for pause, console and VNC")
+	flag.StringVar(&certDir, "cert-dir", wiring.HandlerCertDir, "folder with the console server's tls.crt, tls.key and the CA's ca.crt")
+	flag.IntVar(&consolePort, "console-server-port", wiring.HandlerConsolePort, "port of the HTTPS server virt-api calls for pause, console and VNC")
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	log := zap.New(zap.UseFlagOptions(&zapOpts)).WithName("virt-handler")

@@ -28,6 +28,7 @@ import (
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 	"github.com/hypernest/hypernest/components/virt-operator/install"
 	"github.com/hypernest/hypernest/manifests/crds"
+	"github.com/hypernest/hypernest/pkg/wiring"
 	"github.com/hypernest/hypernest/tests/framework"
 )
 
@@ -108,8 +109,8 @@ var _ = Describe("virt-operator: Hypernest from the KubeVirt object", Ordered, f
 		for _, obj := range []client.Object{
 			&admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "virt-api-validator"}},
 			apiService,
-			&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "kubevirt.io:" + install.HandlerName}},
-			&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: installCfg.Namespace, Name: "kubevirt.io:" + install.APIName}},
+			&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "kubevirt.io:" + wiring.HandlerName}},
+			&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: installCfg.Namespace, Name: "kubevirt.io:" + wiring.APIName}},
 		} {
 			kind := fmt.Sprintf("%T %s", obj, obj.GetName())
 			Expect(crClient.Get(ctx, client.ObjectKeyFromObject(obj), obj)).To(Succeed(), kind)
@@ -130,14 +131,14 @@ var _ = Describe("virt-operator: Hypernest from the KubeVirt object", Ordered, f
 		// A restart would show as a new generation of a component's pod template.
 		generations := func() map[string]int64 {
 			out := map[string]int64{}
-			for _, name := range []string{install.APIName, install.ControllerName} {
+			for _, name := range []string{wiring.APIName, install.ControllerName} {
 				d := &appsv1.Deployment{}
 				Expect(crClient.Get(ctx, client.ObjectKey{Namespace: installCfg.Namespace, Name: name}, d)).To(Succeed())
 				out[name] = d.Generation
 			}
 			ds := &appsv1.DaemonSet{}
-			Expect(crClient.Get(ctx, client.ObjectKey{Namespace: installCfg.Namespace, Name: install.HandlerName}, ds)).To(Succeed())
-			out[install.HandlerName] = ds.Generation
+			Expect(crClient.Get(ctx, client.ObjectKey{Namespace: installCfg.Namespace, Name: wiring.HandlerName}, ds)).To(Succeed())
+			out[wiring.HandlerName] = ds.Generation
 			return out
 		}
 		before := generations()
@@ -188,7 +189,7 @@ var _ = Describe("virt-operator: Hypernest from the KubeVirt object", Ordered, f
 
 		By("tagging the node's images as the next version")
 		const next = "next"
-		for _, name := range []string{install.APIName, install.ControllerName, install.HandlerName, install.LauncherName} {
+		for _, name := range []string{wiring.APIName, install.ControllerName, wiring.HandlerName, install.LauncherName} {
 			tagImage(installCfg.Image(name), installCfg.ImageRegistry+"/"+name+":"+next)
 		}
 		kv := getKubeVirt(ctx)
@@ -210,10 +211,10 @@ var _ = Describe("virt-operator: Hypernest from the KubeVirt object", Ordered, f
 			return client.ObjectKey{Namespace: installCfg.Namespace, Name: name}
 		}
 		Eventually(func() string {
-			ds := &appsv1.DaemonSet{ObjectMeta: objectMeta(key(install.HandlerName))}
+			ds := &appsv1.DaemonSet{ObjectMeta: objectMeta(key(wiring.HandlerName))}
 			handlerImage := image(ds)
 			if strings.HasSuffix(handlerImage, ":"+next) {
-				for _, name := range []string{install.APIName, install.ControllerName} {
+				for _, name := range []string{wiring.APIName, install.ControllerName} {
 					d := &appsv1.Deployment{ObjectMeta: objectMeta(key(name))}
 					Expect(image(d)).To(HaveSuffix(":"+next), "virt-handler was updated before %s", name)
 					Expect(d.Status.UpdatedReplicas).To(Equal(*d.Spec.Replicas), "virt-handler was updated before %s rolled out", name)
@@ -256,7 +257,7 @@ var _ = Describe("virt-operator: Hypernest from the KubeVirt object", Ordered, f
 			return string(kv.Status.Phase)
 		}).WithTimeout(operatorTimeout).Should(And(HavePrefix("Deleting UninstallBlockedByWorkloads"), ContainSubstring("spec.uninstallStrategy: RemoveWorkloads")))
 		Consistently(func() error {
-			return crClient.Get(ctx, client.ObjectKey{Namespace: installCfg.Namespace, Name: install.HandlerName}, &appsv1.DaemonSet{})
+			return crClient.Get(ctx, client.ObjectKey{Namespace: installCfg.Namespace, Name: wiring.HandlerName}, &appsv1.DaemonSet{})
 		}).WithTimeout(5*time.Second).Should(Succeed(), "nothing is removed while the uninstall is blocked")
 
 		kv := getKubeVirt(ctx)

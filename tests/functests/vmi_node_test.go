@@ -29,6 +29,7 @@ import (
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 	"github.com/hypernest/hypernest/components/virt-handler/launcherclient"
 	"github.com/hypernest/hypernest/components/virt-operator/install"
+	"github.com/hypernest/hypernest/pkg/wiring"
 	"github.com/hypernest/hypernest/tests/framework"
 )
 
@@ -298,14 +299,14 @@ func qemuPID(vmi *v1.VirtualMachineInstance) int {
 // restartHandler deletes the virt-handler pods and waits for their replacements.
 func restartHandler(ctx context.Context) {
 	pods := &k8sv1.PodList{}
-	Expect(crClient.List(ctx, pods, client.InNamespace(installCfg.Namespace), client.MatchingLabels{v1.AppLabel: install.HandlerName})).To(Succeed())
+	Expect(crClient.List(ctx, pods, client.InNamespace(installCfg.Namespace), client.MatchingLabels{v1.AppLabel: wiring.HandlerName})).To(Succeed())
 	Expect(pods.Items).NotTo(BeEmpty())
 	for i := range pods.Items {
 		Expect(crClient.Delete(ctx, &pods.Items[i], client.GracePeriodSeconds(1))).To(Succeed())
 	}
 	Eventually(func() bool {
 		fresh := &k8sv1.PodList{}
-		Expect(crClient.List(ctx, fresh, client.InNamespace(installCfg.Namespace), client.MatchingLabels{v1.AppLabel: install.HandlerName})).To(Succeed())
+		Expect(crClient.List(ctx, fresh, client.InNamespace(installCfg.Namespace), client.MatchingLabels{v1.AppLabel: wiring.HandlerName})).To(Succeed())
 		for _, p := range fresh.Items {
 			if p.UID == pods.Items[0].UID || p.DeletionTimestamp != nil {
 				continue

@@ -29,8 +29,8 @@ import (
 	subresourcesv1 "github.com/hypernest/hypernest/api/subresources/v1"
 	"github.com/hypernest/hypernest/components/virt-handler/launcherclient"
 	"github.com/hypernest/hypernest/components/virt-handler/vmi"
-	"github.com/hypernest/hypernest/components/virt-operator/install"
 	"github.com/hypernest/hypernest/pkg/stream"
+	"github.com/hypernest/hypernest/pkg/wiring"
 )
 
 // callTimeout bounds a pause or unpause call to the launcher.
@@ -41,7 +41,7 @@ type Server struct {
 	Log logr.Logger
 	// Lookup finds a running VMI of this node.
 	Lookup func(ctx context.Context, name types.NamespacedName) (*vmi.Running, error)
-	// CertDir holds tls.crt, tls.key and ca.crt (install.HandlerCertSecretName).
+	// CertDir holds tls.crt, tls.key and ca.crt (wiring.HandlerCertSecretName).
 	CertDir string
 	Addr    string
 }
@@ -66,7 +66,7 @@ func (s *Server) Start(ctx context.Context) error {
 				GetCertificate:        watcher.GetCertificate,
 				ClientAuth:            tls.RequireAndVerifyClientCert,
 				ClientCAs:             pool,
-				VerifyPeerCertificate: onlyClient(install.APIClientName),
+				VerifyPeerCertificate: onlyClient(wiring.APIClientName),
 			}, nil
 		},
 	}
@@ -94,13 +94,13 @@ func (s *Server) Start(ctx context.Context) error {
 }
 
 func (s *Server) clientCAs() (*x509.CertPool, error) {
-	data, err := os.ReadFile(filepath.Join(s.CertDir, install.CABundleKey))
+	data, err := os.ReadFile(filepath.Join(s.CertDir, wiring.CABundleKey))
 	if err != nil {
 		return nil, err
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(data) {
-		return nil, fmt.Errorf("no CA certificate in %s", filepath.Join(s.CertDir, install.CABundleKey))
+		return nil, fmt.Errorf("no CA certificate in %s", filepath.Join(s.CertDir, wiring.CABundleKey))
 	}
 	return pool, nil
 }

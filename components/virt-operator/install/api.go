@@ -18,47 +18,17 @@ import (
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	itv1 "github.com/hypernest/hypernest/api/instancetype/v1beta1"
 	subresourcesv1 "github.com/hypernest/hypernest/api/subresources/v1"
-)
-
-// APIName names virt-api's Deployment, Service, service account and RBAC objects.
-const APIName = "virt-api"
-
-// virt-api's ports: it listens unprivileged on APIPort; its Service offers 443.
-const (
-	APIPort = 8443
-	// HandlerConsolePort is virt-handler's console and pause server (KubeVirt's 8186).
-	HandlerConsolePort = 8186
-)
-
-// Webhook paths served by virt-api.
-const (
-	MutateVMIPath          = "/mutate-virtualmachineinstances"
-	MutateVMPath           = "/mutate-virtualmachines"
-	ValidateVMIPath        = "/validate-virtualmachineinstances"
-	ValidateVMPath         = "/validate-virtualmachines"
-	ValidateReplicaSetPath = "/validate-virtualmachineinstancereplicasets"
-	ValidatePoolPath       = "/validate-virtualmachinepools"
-	ValidateKubeVirts      = "/validate-kubevirts"
-	// ValidateInstancetypePath and ValidatePreferencePath check instance types and
-	// preferences, namespaced and cluster-wide.
-	ValidateInstancetypePath = "/validate-instancetypes"
-	ValidatePreferencePath   = "/validate-preferences"
-)
-
-// Mount points of the certificate Secrets.
-const (
-	APICertDir     = "/etc/virt-api/certificates"
-	HandlerCertDir = "/etc/virt-handler/server-certificates"
+	"github.com/hypernest/hypernest/pkg/wiring"
 )
 
 // APIObjects are virt-api's service account, RBAC, Deployment and Service, its
 // APIService (subresources.kubevirt.io through the aggregation layer) and the webhook
 // configurations; caBundle is the PEM CA that signed virt-api's certificate.
 func APIObjects(cfg Config, caBundle []byte) []client.Object {
-	labels := componentLabels(APIName)
-	sa := &k8sv1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: APIName, Namespace: cfg.Namespace, Labels: labels}}
+	labels := componentLabels(wiring.APIName)
+	sa := &k8sv1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: wiring.APIName, Namespace: cfg.Namespace, Labels: labels}}
 	clusterRole := &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: "kubevirt.io:" + APIName, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: "kubevirt.io:" + wiring.APIName, Labels: labels},
 		Rules: []rbacv1.PolicyRule{
 			// start/stop/restart queue requests on the VM and set a stop's grace period.
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachines"}, Verbs: []string{"get", "list", "watch", "patch"}},
@@ -79,19 +49,19 @@ func APIObjects(cfg Config, caBundle []byte) []client.Object {
 	clusterBinding := &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: clusterRole.Name, Labels: labels},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRole.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: APIName, Namespace: cfg.Namespace}},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: wiring.APIName, Namespace: cfg.Namespace}},
 	}
 	// The front proxy's CA and header names, which authenticate aggregated requests, are
 	// in kube-system's extension-apiserver-authentication ConfigMap; Kubernetes ships the
 	// Role that reads it.
 	authReader := &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "kubevirt.io:" + APIName + ":extension-apiserver-authentication-reader", Namespace: "kube-system", Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: "kubevirt.io:" + wiring.APIName + ":extension-apiserver-authentication-reader", Namespace: "kube-system", Labels: labels},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "extension-apiserver-authentication-reader"},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: APIName, Namespace: cfg.Namespace}},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: wiring.APIName, Namespace: cfg.Namespace}},
 	}
 	// virt-handler pods are found by node in Hypernest's namespace only.
 	role := &rbacv1.Role{
-		ObjectMeta: metav1.ObjectMeta{Name: "kubevirt.io:" + APIName, Namespace: cfg.Namespace, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: "kubevirt.io:" + wiring.APIName, Namespace: cfg.Namespace, Labels: labels},
 		Rules: []rbacv1.PolicyRule{
 			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}},
 		},
@@ -99,49 +69,49 @@ func APIObjects(cfg Config, caBundle []byte) []client.Object {
 	binding := &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: role.Name, Namespace: cfg.Namespace, Labels: labels},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: APIName, Namespace: cfg.Namespace}},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: wiring.APIName, Namespace: cfg.Namespace}},
 	}
 
 	service := &k8sv1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: APIName, Namespace: cfg.Namespace, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: wiring.APIName, Namespace: cfg.Namespace, Labels: labels},
 		Spec: k8sv1.ServiceSpec{
-			Selector: map[string]string{v1.AppLabel: APIName},
-			Ports:    []k8sv1.ServicePort{{Name: "https", Port: 443, TargetPort: intstr.FromInt32(APIPort)}},
+			Selector: map[string]string{v1.AppLabel: wiring.APIName},
+			Ports:    []k8sv1.ServicePort{{Name: "https", Port: 443, TargetPort: intstr.FromInt32(wiring.APIPort)}},
 		},
 	}
 	deployment := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: APIName, Namespace: cfg.Namespace, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: wiring.APIName, Namespace: cfg.Namespace, Labels: labels},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To(cfg.replicas()),
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{v1.AppLabel: APIName}},
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{v1.AppLabel: wiring.APIName}},
 			Template: k8sv1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: k8sv1.PodSpec{
-					ServiceAccountName: APIName,
+					ServiceAccountName: wiring.APIName,
 					PriorityClassName:  "system-cluster-critical",
 					SecurityContext:    restrictedPodSecurity(),
 					Containers: []k8sv1.Container{{
-						Name:            APIName,
-						Image:           cfg.Image(APIName),
+						Name:            wiring.APIName,
+						Image:           cfg.Image(wiring.APIName),
 						ImagePullPolicy: cfg.ImagePullPolicy,
 						Args: []string{
-							"--cert-dir=" + APICertDir,
-							"--handler-port=" + itoa(HandlerConsolePort),
-							"--handler-server-name=" + HandlerServerName,
+							"--cert-dir=" + wiring.APICertDir,
+							"--handler-port=" + itoa(wiring.HandlerConsolePort),
+							"--handler-server-name=" + wiring.HandlerServerName,
 						},
 						Env:             []k8sv1.EnvVar{podNamespaceEnv()},
-						Ports:           []k8sv1.ContainerPort{{Name: "https", ContainerPort: APIPort}},
+						Ports:           []k8sv1.ContainerPort{{Name: "https", ContainerPort: wiring.APIPort}},
 						SecurityContext: restrictedContainerSecurity(),
 						Resources: k8sv1.ResourceRequirements{Requests: k8sv1.ResourceList{
 							k8sv1.ResourceCPU: mustQuantity("5m"), k8sv1.ResourceMemory: mustQuantity("32Mi"),
 						}},
 						ReadinessProbe: &k8sv1.Probe{ProbeHandler: k8sv1.ProbeHandler{HTTPGet: &k8sv1.HTTPGetAction{
-							Path: "/healthz", Port: intstr.FromInt32(APIPort), Scheme: k8sv1.URISchemeHTTPS,
+							Path: "/healthz", Port: intstr.FromInt32(wiring.APIPort), Scheme: k8sv1.URISchemeHTTPS,
 						}}, PeriodSeconds: 2},
-						VolumeMounts: []k8sv1.VolumeMount{{Name: "certificates", MountPath: APICertDir, ReadOnly: true}},
+						VolumeMounts: []k8sv1.VolumeMount{{Name: "certificates", MountPath: wiring.APICertDir, ReadOnly: true}},
 					}},
 					Volumes: []k8sv1.Volume{{Name: "certificates", VolumeSource: k8sv1.VolumeSource{
-						Secret: &k8sv1.SecretVolumeSource{SecretName: APICertSecretName},
+						Secret: &k8sv1.SecretVolumeSource{SecretName: wiring.APICertSecretName},
 					}}},
 				},
 			},
@@ -153,7 +123,7 @@ func APIObjects(cfg Config, caBundle []byte) []client.Object {
 
 	webhookClient := func(path string) admissionregistrationv1.WebhookClientConfig {
 		return admissionregistrationv1.WebhookClientConfig{
-			Service:  &admissionregistrationv1.ServiceReference{Namespace: cfg.Namespace, Name: APIName, Path: ptr.To(path), Port: ptr.To[int32](443)},
+			Service:  &admissionregistrationv1.ServiceReference{Namespace: cfg.Namespace, Name: wiring.APIName, Path: ptr.To(path), Port: ptr.To[int32](443)},
 			CABundle: caBundle,
 		}
 	}
@@ -173,31 +143,31 @@ func APIObjects(cfg Config, caBundle []byte) []client.Object {
 	mutating := &admissionregistrationv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: "virt-api-mutator", Labels: labels},
 		Webhooks: []admissionregistrationv1.MutatingWebhook{
-			{Name: "virtualmachineinstances-mutator.kubevirt.io", ClientConfig: webhookClient(MutateVMIPath), Rules: rule("virtualmachineinstances", create),
+			{Name: "virtualmachineinstances-mutator.kubevirt.io", ClientConfig: webhookClient(wiring.MutateVMIPath), Rules: rule("virtualmachineinstances", create),
 				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
-			{Name: "virtualmachines-mutator.kubevirt.io", ClientConfig: webhookClient(MutateVMPath), Rules: rule("virtualmachines", create, update),
+			{Name: "virtualmachines-mutator.kubevirt.io", ClientConfig: webhookClient(wiring.MutateVMPath), Rules: rule("virtualmachines", create, update),
 				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
 		},
 	}
 	validating := &admissionregistrationv1.ValidatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: "virt-api-validator", Labels: labels},
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{
-			{Name: "virtualmachineinstances-validator.kubevirt.io", ClientConfig: webhookClient(ValidateVMIPath), Rules: rule("virtualmachineinstances", create, update),
+			{Name: "virtualmachineinstances-validator.kubevirt.io", ClientConfig: webhookClient(wiring.ValidateVMIPath), Rules: rule("virtualmachineinstances", create, update),
 				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
-			{Name: "virtualmachines-validator.kubevirt.io", ClientConfig: webhookClient(ValidateVMPath), Rules: rule("virtualmachines", create, update),
+			{Name: "virtualmachines-validator.kubevirt.io", ClientConfig: webhookClient(wiring.ValidateVMPath), Rules: rule("virtualmachines", create, update),
 				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
-			{Name: "virtualmachineinstancereplicasets-validator.kubevirt.io", ClientConfig: webhookClient(ValidateReplicaSetPath), Rules: rule("virtualmachineinstancereplicasets", create, update),
+			{Name: "virtualmachineinstancereplicasets-validator.kubevirt.io", ClientConfig: webhookClient(wiring.ValidateReplicaSetPath), Rules: rule("virtualmachineinstancereplicasets", create, update),
 				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
-			{Name: "virtualmachinepools-validator.pool.kubevirt.io", ClientConfig: webhookClient(ValidatePoolPath),
+			{Name: "virtualmachinepools-validator.pool.kubevirt.io", ClientConfig: webhookClient(wiring.ValidatePoolPath),
 				Rules: []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{create, update}, Rule: admissionregistrationv1.Rule{
 					APIGroups: []string{"pool.kubevirt.io"}, APIVersions: []string{"*"}, Resources: []string{"virtualmachinepools"}, Scope: ptr.To(admissionregistrationv1.NamespacedScope)}}},
 				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
-			{Name: "kubevirts-validator.kubevirt.io", ClientConfig: webhookClient(ValidateKubeVirts), Rules: rule("kubevirts", create, update),
+			{Name: "kubevirts-validator.kubevirt.io", ClientConfig: webhookClient(wiring.ValidateKubeVirts), Rules: rule("kubevirts", create, update),
 				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
-			{Name: "virtualmachineinstancetypes-validator.instancetype.kubevirt.io", ClientConfig: webhookClient(ValidateInstancetypePath),
+			{Name: "virtualmachineinstancetypes-validator.instancetype.kubevirt.io", ClientConfig: webhookClient(wiring.ValidateInstancetypePath),
 				Rules:         instancetypeRule(create, update, "virtualmachineinstancetypes", "virtualmachineclusterinstancetypes"),
 				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
-			{Name: "virtualmachinepreferences-validator.instancetype.kubevirt.io", ClientConfig: webhookClient(ValidatePreferencePath),
+			{Name: "virtualmachinepreferences-validator.instancetype.kubevirt.io", ClientConfig: webhookClient(wiring.ValidatePreferencePath),
 				Rules:         instancetypeRule(create, update, "virtualmachinepreferences", "virtualmachineclusterpreferences"),
 				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
 		},
@@ -285,7 +255,7 @@ func APIServiceObject(cfg Config, caBundle []byte) *unstructured.Unstructured {
 		"kind":       APIServiceGVK.Kind,
 		"metadata":   map[string]any{"name": subresourcesv1.SchemeGroupVersion.Version + "." + subresourcesv1.GroupName},
 		"spec": map[string]any{
-			"service":              map[string]any{"namespace": cfg.Namespace, "name": APIName, "port": int64(443)},
+			"service":              map[string]any{"namespace": cfg.Namespace, "name": wiring.APIName, "port": int64(443)},
 			"group":                subresourcesv1.GroupName,
 			"version":              subresourcesv1.SchemeGroupVersion.Version,
 			"caBundle":             base64.StdEncoding.EncodeToString(caBundle),

@@ -17,6 +17,7 @@ import (
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
+	"github.com/hypernest/hypernest/pkg/wiring"
 )
 
 // Apply installs Hypernest with c: the CRDs, the namespace, the PKI (keeping Secrets
@@ -64,7 +65,7 @@ func ApplyCRDs(ctx context.Context, c client.Client, crds []*apiextensionsv1.Cus
 // missing or due for renewal made anew (not yet stored: Objects includes them).
 func EnsurePKI(ctx context.Context, c client.Client, cfg Config, now time.Time) ([]*k8sv1.Secret, error) {
 	existing := map[string]*k8sv1.Secret{}
-	for _, name := range []string{CASecretName, APICertSecretName, HandlerCertSecretName} {
+	for _, name := range []string{CASecretName, wiring.APICertSecretName, wiring.HandlerCertSecretName} {
 		s := &k8sv1.Secret{}
 		if err := c.Get(ctx, client.ObjectKey{Namespace: cfg.Namespace, Name: name}, s); err == nil {
 			existing[name] = s
@@ -80,7 +81,7 @@ func EnsurePKI(ctx context.Context, c client.Client, cfg Config, now time.Time) 
 // that roll virt-handler last.
 func SplitHandler(objs []client.Object) (rest, handler []client.Object) {
 	for _, o := range objs {
-		if _, ok := o.(*appsv1.DaemonSet); ok && o.GetName() == HandlerName {
+		if _, ok := o.(*appsv1.DaemonSet); ok && o.GetName() == wiring.HandlerName {
 			handler = append(handler, o)
 			continue
 		}
@@ -94,7 +95,7 @@ func SplitHandler(objs []client.Object) (rest, handler []client.Object) {
 // deletion waits on a virt-api that is going away), the CRDs last. It does not wait.
 func Delete(ctx context.Context, c client.Client, cfg Config, crds []*apiextensionsv1.CustomResourceDefinition) error {
 	objs := Objects(cfg, nil)
-	for _, name := range []string{CASecretName, APICertSecretName, HandlerCertSecretName} {
+	for _, name := range []string{CASecretName, wiring.APICertSecretName, wiring.HandlerCertSecretName} {
 		objs = append(objs, &k8sv1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: cfg.Namespace}})
 	}
 	// Objects lists RBAC and workloads before the API registration; deleting in reverse
@@ -167,11 +168,11 @@ func WaitReady(ctx context.Context, c client.Client, cfg Config, timeout time.Du
 		what  string
 		ready func() (bool, error)
 	}{
-		{"virt-api", deploymentReady(ctx, c, cfg.Namespace, APIName)},
+		{"virt-api", deploymentReady(ctx, c, cfg.Namespace, wiring.APIName)},
 		{"virt-controller", deploymentReady(ctx, c, cfg.Namespace, ControllerName)},
 		{"virt-handler", func() (bool, error) {
 			ds := &appsv1.DaemonSet{}
-			err := c.Get(ctx, client.ObjectKey{Namespace: cfg.Namespace, Name: HandlerName}, ds)
+			err := c.Get(ctx, client.ObjectKey{Namespace: cfg.Namespace, Name: wiring.HandlerName}, ds)
 			return err == nil && ds.Status.NumberReady >= 1, client.IgnoreNotFound(err)
 		}},
 		{"the subresources.kubevirt.io APIService", func() (bool, error) {

@@ -1,6 +1,8 @@
 package install
 
 import (
+	"github.com/hypernest/hypernest/pkg/wiring"
+
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -18,26 +20,10 @@ import (
 	"k8s.io/client-go/util/keyutil"
 )
 
-// Secrets holding Hypernest's own PKI; KubeVirt's names, so its docs apply.
-const (
-	// CASecretName holds the CA that signs every Hypernest certificate (tls.crt, tls.key).
-	CASecretName = "kubevirt-ca"
-	// APICertSecretName holds virt-api's certificate: it serves webhooks and the
-	// subresource API with it, and presents it to virt-handler as a client.
-	APICertSecretName = "kubevirt-virt-api-certs"
-	// HandlerCertSecretName holds the certificate virt-handler's console server serves.
-	HandlerCertSecretName = "kubevirt-virt-handler-server-certs"
-	// CABundleKey is where each certificate Secret carries the CA, so a component trusts
-	// exactly the CA that signed its peer.
-	CABundleKey = "ca.crt"
-)
-
-// Certificate subjects: virt-handler accepts only a client named APIClientName, and
-// virt-api dials virt-handler by HandlerServerName whatever its pod's IP.
-const (
-	APIClientName     = "virt-api"
-	HandlerServerName = "virt-handler.kubevirt.internal"
-)
+// CASecretName holds the CA that signs every Hypernest certificate (tls.crt, tls.key);
+// the components' certificate Secrets are named in pkg/wiring. KubeVirt's names, so its
+// docs apply.
+const CASecretName = "kubevirt-ca"
 
 // Lifetimes: KubeVirt's defaults (a 7-day CA and 24 h certificates, renewed at 80 % of
 // their life) would rotate within a long test run; Hypernest keeps the CA a year and
@@ -124,7 +110,7 @@ func CACertificate(caSecret *k8sv1.Secret) (*x509.Certificate, error) {
 
 // APIDNSNames are the names virt-api's Service answers to.
 func APIDNSNames(namespace string) []string {
-	return []string{APIName + "." + namespace + ".svc", APIName + "." + namespace + ".svc.cluster.local"}
+	return []string{wiring.APIName + "." + namespace + ".svc", wiring.APIName + "." + namespace + ".svc.cluster.local"}
 }
 
 func tlsSecret(namespace, name string, der []byte, key crypto.Signer, caDER []byte) (*k8sv1.Secret, error) {
@@ -138,7 +124,7 @@ func tlsSecret(namespace, name string, der []byte, key crypto.Signer, caDER []by
 		Data: map[string][]byte{
 			k8sv1.TLSCertKey:       pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 			k8sv1.TLSPrivateKeyKey: keyPEM,
-			CABundleKey:            pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+			wiring.CABundleKey:     pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
 		},
 	}, nil
 }

@@ -1,6 +1,8 @@
 package install
 
 import (
+	"github.com/hypernest/hypernest/pkg/wiring"
+
 	"crypto/tls"
 	"crypto/x509"
 	"testing"
@@ -28,7 +30,7 @@ func TestPKIIssuesVerifiableCertificates(t *testing.T) {
 	if !pool.AppendCertsFromPEM(CABundle(pki)) {
 		t.Fatal("no CA bundle")
 	}
-	for name, dns := range map[string]string{APICertSecretName: "virt-api.kubevirt.svc", HandlerCertSecretName: HandlerServerName} {
+	for name, dns := range map[string]string{wiring.APICertSecretName: "virt-api.kubevirt.svc", wiring.HandlerCertSecretName: wiring.HandlerServerName} {
 		pair, err := tls.X509KeyPair(s[name].Data[k8sv1.TLSCertKey], s[name].Data[k8sv1.TLSPrivateKeyKey])
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -40,7 +42,7 @@ func TestPKIIssuesVerifiableCertificates(t *testing.T) {
 			}
 		}
 	}
-	if s[APICertSecretName].Data[CABundleKey] == nil || string(s[APICertSecretName].Data[CABundleKey]) != string(CABundle(pki)) {
+	if s[wiring.APICertSecretName].Data[wiring.CABundleKey] == nil || string(s[wiring.APICertSecretName].Data[wiring.CABundleKey]) != string(CABundle(pki)) {
 		t.Error("each certificate Secret carries the CA that signed it")
 	}
 }
@@ -55,7 +57,7 @@ func TestPKIKeepsGoodSecretsAndRenewsOldOnes(t *testing.T) {
 	if err != nil || changed {
 		t.Fatalf("a day later nothing is due: changed=%v err=%v", changed, err)
 	}
-	if string(byName(again)[APICertSecretName].Data[k8sv1.TLSCertKey]) != string(byName(first)[APICertSecretName].Data[k8sv1.TLSCertKey]) {
+	if string(byName(again)[wiring.APICertSecretName].Data[k8sv1.TLSCertKey]) != string(byName(first)[wiring.APICertSecretName].Data[k8sv1.TLSCertKey]) {
 		t.Fatal("a good certificate was replaced")
 	}
 
@@ -67,7 +69,7 @@ func TestPKIKeepsGoodSecretsAndRenewsOldOnes(t *testing.T) {
 	if string(CABundle(later)) != string(CABundle(first)) {
 		t.Fatal("the CA was replaced although it is good")
 	}
-	if string(byName(later)[APICertSecretName].Data[k8sv1.TLSCertKey]) == string(byName(first)[APICertSecretName].Data[k8sv1.TLSCertKey]) {
+	if string(byName(later)[wiring.APICertSecretName].Data[k8sv1.TLSCertKey]) == string(byName(first)[wiring.APICertSecretName].Data[k8sv1.TLSCertKey]) {
 		t.Fatal("the old certificate was kept")
 	}
 
@@ -79,7 +81,7 @@ func TestPKIKeepsGoodSecretsAndRenewsOldOnes(t *testing.T) {
 		t.Fatal(err)
 	}
 	ca, _ := CACertificate(byName(fresh)[CASecretName])
-	for _, name := range []string{APICertSecretName, HandlerCertSecretName} {
+	for _, name := range []string{wiring.APICertSecretName, wiring.HandlerCertSecretName} {
 		if NeedsRenewal(byName(fresh)[name], ca, now) {
 			t.Errorf("%s is not signed by the new CA", name)
 		}

@@ -13,10 +13,8 @@ import (
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
+	"github.com/hypernest/hypernest/pkg/wiring"
 )
-
-// HandlerName names virt-handler's DaemonSet, service account and RBAC objects.
-const HandlerName = "virt-handler"
 
 // Config is what every component's objects depend on.
 type Config struct {
@@ -40,10 +38,10 @@ func componentLabels(name string) map[string]string {
 
 // HandlerObjects are virt-handler's service account, least-privilege RBAC and DaemonSet.
 func HandlerObjects(cfg Config) (*k8sv1.ServiceAccount, *rbacv1.ClusterRole, *rbacv1.ClusterRoleBinding, *appsv1.DaemonSet) {
-	labels := componentLabels(HandlerName)
-	sa := &k8sv1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: HandlerName, Namespace: cfg.Namespace, Labels: labels}}
+	labels := componentLabels(wiring.HandlerName)
+	sa := &k8sv1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: wiring.HandlerName, Namespace: cfg.Namespace, Labels: labels}}
 	role := &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: "kubevirt.io:" + HandlerName, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: "kubevirt.io:" + wiring.HandlerName, Labels: labels},
 		Rules: []rbacv1.PolicyRule{
 			// Its node's VMIs: read them, write their status.
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstances"}, Verbs: []string{"get", "list", "watch"}},
@@ -57,9 +55,9 @@ func HandlerObjects(cfg Config) (*k8sv1.ServiceAccount, *rbacv1.ClusterRole, *rb
 		},
 	}
 	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "kubevirt.io:" + HandlerName, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: "kubevirt.io:" + wiring.HandlerName, Labels: labels},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: HandlerName, Namespace: cfg.Namespace}},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: wiring.HandlerName, Namespace: cfg.Namespace}},
 	}
 
 	hostPath := func(name, path string, kind k8sv1.HostPathType) k8sv1.Volume {
@@ -70,21 +68,21 @@ func HandlerObjects(cfg Config) (*k8sv1.ServiceAccount, *rbacv1.ClusterRole, *rb
 		args = append(args, "--use-emulation")
 	}
 	ds := &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Name: HandlerName, Namespace: cfg.Namespace, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: wiring.HandlerName, Namespace: cfg.Namespace, Labels: labels},
 		Spec: appsv1.DaemonSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{v1.AppLabel: HandlerName}},
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{v1.AppLabel: wiring.HandlerName}},
 			Template: k8sv1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: k8sv1.PodSpec{
-					ServiceAccountName: HandlerName,
+					ServiceAccountName: wiring.HandlerName,
 					// The node's PID namespace: launchers' processes (and so their network
 					// namespaces) are found by the PIDs their sockets report.
 					HostPID:           true,
 					PriorityClassName: "system-node-critical",
 					Tolerations:       []k8sv1.Toleration{{Operator: k8sv1.TolerationOpExists}},
 					Containers: []k8sv1.Container{{
-						Name:            HandlerName,
-						Image:           cfg.Image(HandlerName),
+						Name:            wiring.HandlerName,
+						Image:           cfg.Image(wiring.HandlerName),
 						ImagePullPolicy: cfg.ImagePullPolicy,
 						Args:            args,
 						Env: []k8sv1.EnvVar{{Name: "NODE_NAME", ValueFrom: &k8sv1.EnvVarSource{
@@ -96,16 +94,16 @@ func HandlerObjects(cfg Config) (*k8sv1.ServiceAccount, *rbacv1.ClusterRole, *rb
 						Resources: k8sv1.ResourceRequirements{Requests: k8sv1.ResourceList{
 							k8sv1.ResourceCPU: mustQuantity("10m"), k8sv1.ResourceMemory: mustQuantity("64Mi"),
 						}},
-						Ports:          []k8sv1.ContainerPort{{Name: "console", ContainerPort: HandlerConsolePort}},
+						Ports:          []k8sv1.ContainerPort{{Name: "console", ContainerPort: wiring.HandlerConsolePort}},
 						ReadinessProbe: &k8sv1.Probe{ProbeHandler: k8sv1.ProbeHandler{HTTPGet: &k8sv1.HTTPGetAction{Path: "/readyz", Port: intstrFromInt(8080)}}},
 						VolumeMounts: []k8sv1.VolumeMount{
-							{Name: "server-certificates", MountPath: HandlerCertDir, ReadOnly: true},
+							{Name: "server-certificates", MountPath: wiring.HandlerCertDir, ReadOnly: true},
 							{Name: "kubelet-pods", MountPath: launcherv1.KubeletPodsDir, MountPropagation: ptr.To(k8sv1.MountPropagationHostToContainer)},
 							{Name: "device-plugins", MountPath: "/var/lib/kubelet/device-plugins"},
 						},
 					}},
 					Volumes: []k8sv1.Volume{
-						{Name: "server-certificates", VolumeSource: k8sv1.VolumeSource{Secret: &k8sv1.SecretVolumeSource{SecretName: HandlerCertSecretName}}},
+						{Name: "server-certificates", VolumeSource: k8sv1.VolumeSource{Secret: &k8sv1.SecretVolumeSource{SecretName: wiring.HandlerCertSecretName}}},
 						hostPath("kubelet-pods", launcherv1.KubeletPodsDir, k8sv1.HostPathDirectory),
 						hostPath("device-plugins", "/var/lib/kubelet/device-plugins", k8sv1.HostPathDirectory),
 					},

@@ -1,6 +1,8 @@
 package install
 
 import (
+	"github.com/hypernest/hypernest/pkg/wiring"
+
 	"time"
 
 	k8sv1 "k8s.io/api/core/v1"
@@ -29,11 +31,11 @@ func PKI(namespace string, existing map[string]*k8sv1.Secret, now time.Time) (se
 		changed = true
 		return IssueSecret(namespace, name, ca, commonName, dnsNames, now)
 	}
-	api, err := issue(APICertSecretName, APIClientName, append(APIDNSNames(namespace), APIClientName))
+	api, err := issue(wiring.APICertSecretName, wiring.APIClientName, append(APIDNSNames(namespace), wiring.APIClientName))
 	if err != nil {
 		return nil, false, err
 	}
-	handler, err := issue(HandlerCertSecretName, HandlerName, []string{HandlerServerName})
+	handler, err := issue(wiring.HandlerCertSecretName, wiring.HandlerName, []string{wiring.HandlerServerName})
 	if err != nil {
 		return nil, false, err
 	}
@@ -58,7 +60,7 @@ func Objects(cfg Config, pki []*k8sv1.Secret) []client.Object {
 		objs = append(objs, s)
 	}
 	sa, role, binding, ds := HandlerObjects(cfg)
-	configRole, configBinding := configReaderRBAC(cfg, HandlerName, componentLabels(HandlerName))
+	configRole, configBinding := configReaderRBAC(cfg, wiring.HandlerName, componentLabels(wiring.HandlerName))
 	objs = append(objs, sa, role, binding, configRole, configBinding, ds)
 	objs = append(objs, ControllerObjects(cfg)...)
 	objs = append(objs, APIObjects(cfg, CABundle(pki))...)

@@ -31,6 +31,7 @@ import (
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	"github.com/hypernest/hypernest/components/virt-operator/install"
 	"github.com/hypernest/hypernest/manifests/crds"
+	"github.com/hypernest/hypernest/pkg/wiring"
 )
 
 // Requeue intervals: while components roll out the operator looks every few seconds;
@@ -192,7 +193,7 @@ func (r *Reconciler) reconcileInstall(ctx context.Context, kv *v1.KubeVirt, cfg 
 			return r.applyFailed(kv, err)
 		}
 	}
-	notReady := r.notRolledOut(ctx, cfg, install.APIName, install.ControllerName)
+	notReady := r.notRolledOut(ctx, cfg, wiring.APIName, install.ControllerName)
 	if notReady == "" {
 		for _, obj := range handlerObjs {
 			if err := install.CreateOrUpdate(ctx, r.Client, obj); err != nil {
@@ -201,7 +202,7 @@ func (r *Reconciler) reconcileInstall(ctx context.Context, kv *v1.KubeVirt, cfg 
 		}
 		// Every object of the target exists now (virt-handler's last).
 		conditionCreated(kv)
-		notReady = r.notRolledOut(ctx, cfg, install.HandlerName)
+		notReady = r.notRolledOut(ctx, cfg, wiring.HandlerName)
 	}
 	if notReady == "" {
 		notReady = r.apiServiceNotAvailable(ctx, cfg)
@@ -232,7 +233,7 @@ func (r *Reconciler) applyFailed(kv *v1.KubeVirt, err error) (ctrl.Result, error
 func (r *Reconciler) notRolledOut(ctx context.Context, cfg install.Config, names ...string) string {
 	for _, name := range names {
 		key := client.ObjectKey{Namespace: cfg.Namespace, Name: name}
-		if name == install.HandlerName {
+		if name == wiring.HandlerName {
 			ds := &appsv1.DaemonSet{}
 			if err := r.Get(ctx, key, ds); err != nil {
 				return name + ": " + err.Error()
