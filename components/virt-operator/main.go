@@ -56,6 +56,10 @@ func main() {
 	byObject := map[client.Object]cache.ByObject{&v1.KubeVirt{}: {Namespaces: map[string]cache.Config{namespace: {}}}}
 	for _, obj := range kubevirt.ManagedTypes() {
 		byObject[obj] = managed
+		if _, secret := obj.(*k8sv1.Secret); secret {
+			// Only its namespace's: its RBAC reads no other (install.OperatorObjects).
+			byObject[obj] = cache.ByObject{Label: managed.Label, Namespaces: map[string]cache.Config{namespace: {}}}
+		}
 	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                  scheme,

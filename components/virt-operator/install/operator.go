@@ -1,6 +1,9 @@
 package install
 
 import (
+	"maps"
+	"slices"
+
 	appsv1 "k8s.io/api/apps/v1"
 	k8sv1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -49,10 +52,14 @@ func OperatorObjects(cfg Config) []client.Object {
 			{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"mutatingwebhookconfigurations", "validatingwebhookconfigurations"}, Verbs: crud},
 			{APIGroups: []string{"apiregistration.k8s.io"}, Resources: []string{"apiservices"}, Verbs: crud},
 			{APIGroups: []string{"apps"}, Resources: []string{"deployments", "daemonsets"}, Verbs: crud},
-			{APIGroups: []string{""}, Resources: []string{"serviceaccounts", "services", "secrets", "configmaps"}, Verbs: crud},
+			{APIGroups: []string{""}, Resources: []string{"serviceaccounts", "services"}, Verbs: crud},
+			// Secrets only in its own namespace (the Role below): it never reads another's.
+			{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterroles", "clusterrolebindings", "roles", "rolebindings"}, Verbs: crud},
 			// The components' roles grant rights virt-operator itself does not use:
-			// escalate and bind let it create them without holding every one.
-			{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterroles", "clusterrolebindings", "roles", "rolebindings"}, Verbs: append(crud, "escalate", "bind")},
+			// escalate and bind let it create those roles and bind them without holding
+			// every right, and only those roles (by name), so it cannot grant itself or
+			// anyone else any other role.
+			{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterroles", "roles"}, Verbs: []string{"escalate", "bind"}, ResourceNames: ShippedRoleNames(cfg)},
 			{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
 			// Counted, to run one replica of virt-api and virt-controller on one node.
 			{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch"}},
@@ -65,6 +72,20 @@ func OperatorObjects(cfg Config) []client.Object {
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
 		ObjectMeta: metav1.ObjectMeta{Name: clusterRole.Name, Labels: labels},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRole.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: OperatorName, Namespace: cfg.Namespace}},
+	}
+	// Its certificates and the components' live in its namespace, and nowhere else.
+	role := &rbacv1.Role{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
+		ObjectMeta: metav1.ObjectMeta{Name: "kubevirt.io:" + OperatorName, Namespace: cfg.Namespace, Labels: labels},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"secrets", "configmaps"}, Verbs: crud},
+		},
+	}
+	roleBinding := &rbacv1.RoleBinding{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
+		ObjectMeta: metav1.ObjectMeta{Name: role.Name, Namespace: cfg.Namespace, Labels: labels},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: OperatorName, Namespace: cfg.Namespace}},
 	}
 	deployment := &appsv1.Deployment{
@@ -97,7 +118,25 @@ func OperatorObjects(cfg Config) []client.Object {
 			},
 		},
 	}
-	return []client.Object{ns, sa, clusterRole, binding, deployment}
+	return []client.Object{ns, sa, clusterRole, binding, role, roleBinding, deployment}
+}
+
+// ShippedRoleNames are the roles an installation makes or binds (its own ClusterRoles and
+// Roles, and the built-in ones its bindings name), sorted: the only roles virt-operator
+// may escalate and bind.
+func ShippedRoleNames(cfg Config) []string {
+	names := map[string]bool{}
+	for _, obj := range Objects(cfg, nil) {
+		switch o := obj.(type) {
+		case *rbacv1.ClusterRole, *rbacv1.Role:
+			names[o.GetName()] = true
+		case *rbacv1.ClusterRoleBinding:
+			names[o.RoleRef.Name] = true
+		case *rbacv1.RoleBinding:
+			names[o.RoleRef.Name] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(names))
 }
 
 // KubeVirtObject is the KubeVirt object of the release manifests.
