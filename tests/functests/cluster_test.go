@@ -70,7 +70,7 @@ var _ = Describe("The cluster", func() {
 	})
 
 	It("gives privileged pods /dev/kvm, /dev/net/tun and hostPath volumes", func() {
-		ns := newTestNamespace()
+		ns := newPrivilegedTestNamespace()
 		pod := testPod("node-agent", "open", "/dev/kvm", "/dev/net/tun", "/host-run")
 		pod.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{
 			Privileged: ptr.To(true),

@@ -35,10 +35,27 @@ const (
 
 // newTestNamespace creates a namespace for one spec and deletes it afterwards.
 func newTestNamespace() string {
+	return createTestNamespace("restricted")
+}
+
+// newPrivilegedTestNamespace is a test namespace for pods that need the node (hostPath,
+// devices, root).
+func newPrivilegedTestNamespace() string {
+	return createTestNamespace("privileged")
+}
+
+// createTestNamespace makes a namespace whose Pod Security level is enforced. VMs run in
+// restricted ones: their launcher pods run as non-root, with no capabilities and the
+// runtime's seccomp profile, and a launcher pod that did not would be refused and fail
+// the test.
+func createTestNamespace(podSecurityLevel string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
 	defer cancel()
 	ns, err := kubeClient.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "functest-", Labels: map[string]string{"hypernest.io/functest": "true"}},
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "functest-", Labels: map[string]string{
+			"hypernest.io/functest":              "true",
+			"pod-security.kubernetes.io/enforce": podSecurityLevel,
+		}},
 	}, metav1.CreateOptions{})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func(ctx SpecContext) {
@@ -51,7 +68,8 @@ func newTestNamespace() string {
 }
 
 // testPod is a pod running the test image with the given arguments, restricted the way a
-// well-behaved workload is (non-root, no privilege escalation, no capabilities).
+// well-behaved workload is (Pod Security restricted: non-root, no privilege escalation, no
+// capabilities, the runtime's seccomp profile).
 func testPod(name string, args ...string) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": name}},
@@ -67,6 +85,7 @@ func testPod(name string, args ...string) *corev1.Pod {
 					RunAsNonRoot:             ptr.To(true),
 					AllowPrivilegeEscalation: ptr.To(false),
 					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+					SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 				},
 			}},
 		},
