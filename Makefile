@@ -166,11 +166,23 @@ cert-manager: ## Build the local cluster's cert-manager (its own controllers fro
 ##@ Testing
 
 .PHONY: test
-test: fmt-verify vet shellcheck generate-verify test-unit bazel-test test-integration functest ## Run every test: format, vet, generated files, unit, integration, functional.
+test: fmt-verify vet shellcheck generate-verify test-unit fuzz bazel-test test-integration functest ## Run every test: format, vet, generated files, unit, fuzzing, integration, functional.
 
 .PHONY: test-unit
 test-unit: ## Run unit tests.
 	$(GO) test -count=1 $(UNIT_PKGS)
+
+# Go's fuzzer takes one target per run. Minimizing a new input is off: it can outlast
+# FUZZTIME and fail the run with "context deadline exceeded".
+FUZZTIME ?= 10s
+FUZZ_TARGETS = FuzzVMIAdmission FuzzVMAdmission FuzzKubeVirtAdmission
+
+.PHONY: fuzz
+fuzz: ## Fuzz virt-api's admission webhooks, each target for FUZZTIME (10s; make fuzz FUZZTIME=10m for longer).
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzzing $$t for $(FUZZTIME) (components/virt-api/webhooks)"; \
+		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 0s ./components/virt-api/webhooks/ || exit 1; \
+	done
 
 .PHONY: test-integration
 test-integration: ## Run integration tests: a real apiserver (envtest), real libvirt + QEMU (virt-launcher).

@@ -31,6 +31,17 @@ var MinGuestMemory = resource.MustParse("1M")
 // Below it virt-api warns instead of refusing, as KubeVirt accepts such guests.
 var MinBootableGuestMemory = resource.MustParse("128Mi")
 
+// MaxSize is Hypernest's ceiling for a guest's memory and for a disk it creates
+// (emptyDisk capacity). KubeVirt sets none, but no node holds 64 TiB, so such a VMI could
+// never run, and far beyond it the launcher's memory overhead and qemu-img's sizes would
+// near int64's range (8 EiB) and overflow.
+var MaxSize = resource.MustParse("64Ti")
+
+// MaxVCPUs is the most vCPUs (sockets x cores x threads) the launcher's QEMU takes: 288
+// for its q35 machine ("The max CPUs supported by machine 'pc-q35-7.2' is 288", QEMU 7.2,
+// Debian 12's); a bigger topology would only fail when the domain starts.
+const MaxVCPUs = 288
+
 // notSupported refuses a field Hypernest does not implement yet.
 func notSupported(path *field.Path, what string) *field.Error {
 	return field.Forbidden(path, what+" is not supported by Hypernest yet")
@@ -160,6 +171,9 @@ func validateVolume(path *field.Path, vol *v1.Volume, seen sets.Set[string]) fie
 		if src.EmptyDisk.Capacity.Sign() <= 0 {
 			errs = append(errs, field.Invalid(path.Child("emptyDisk", "capacity"), src.EmptyDisk.Capacity.String(), "must be more than 0"))
 		}
+		if src.EmptyDisk.Capacity.Cmp(MaxSize) > 0 {
+			errs = append(errs, field.Invalid(path.Child("emptyDisk", "capacity"), src.EmptyDisk.Capacity.String(), "must be at most "+MaxSize.String()))
+		}
 	case src.HostDisk != nil:
 		errs = append(errs, notSupported(path.Child("hostDisk"), "hostDisk"))
 	case src.PersistentVolumeClaim != nil:
@@ -227,6 +241,9 @@ func validateDomain(path *field.Path, domain *v1.DomainSpec, volumes, networks s
 	case guest.Cmp(MinGuestMemory) < 0:
 		errs = append(errs, field.Invalid(guestMemoryPath(path, domain), guest.String(),
 			fmt.Sprintf("must be greater than or equal to %s", MinGuestMemory.String())))
+	case guest.Cmp(MaxSize) > 0:
+		errs = append(errs, field.Invalid(guestMemoryPath(path, domain), guest.String(),
+			fmt.Sprintf("must be at most %s: no node holds more", MaxSize.String())))
 	}
 	if domain.Memory != nil {
 		if domain.Memory.Hugepages != nil {
@@ -255,6 +272,17 @@ func validateDomain(path *field.Path, domain *v1.DomainSpec, volumes, networks s
 		}
 		if cpu.MaxSockets != 0 {
 			errs = append(errs, notSupported(p.Child("maxSockets"), "CPU hotplug"))
+		}
+		// uint64: three uint32 factors cannot overflow it.
+		if n := uint64(max(cpu.Sockets, 1)) * uint64(max(cpu.Cores, 1)) * uint64(max(cpu.Threads, 1)); n > MaxVCPUs {
+			f := p.Child("cores")
+			switch {
+			case cpu.Sockets > cpu.Cores && cpu.Sockets >= cpu.Threads:
+				f = p.Child("sockets")
+			case cpu.Threads > cpu.Cores && cpu.Threads > cpu.Sockets:
+				f = p.Child("threads")
+			}
+			errs = append(errs, field.Invalid(f, n, fmt.Sprintf("sockets x cores x threads is %d vCPUs; the launcher's QEMU takes at most %d", n, MaxVCPUs)))
 		}
 		for i, f := range cpu.Features {
 			switch f.Policy {
