@@ -59,7 +59,7 @@ func request(t *testing.T, op admissionv1.Operation, obj, old any, user string) 
 	}}
 }
 
-func example(t *testing.T, file string) runtime.Object {
+func example(t testing.TB, file string) runtime.Object {
 	obj, err := framework.DecodeExample(file)
 	if err != nil {
 		t.Fatal(err)
