@@ -56,10 +56,13 @@ func OperatorObjects(cfg Config) []client.Object {
 			// Secrets only in its own namespace (the Role below): it never reads another's.
 			{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterroles", "clusterrolebindings", "roles", "rolebindings"}, Verbs: crud},
 			// The components' roles grant rights virt-operator itself does not use:
-			// escalate and bind let it create those roles and bind them without holding
-			// every right, and only those roles (by name), so it cannot grant itself or
-			// anyone else any other role.
-			{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterroles", "roles"}, Verbs: []string{"escalate", "bind"}, ResourceNames: ShippedRoleNames(cfg)},
+			// escalate lets it write those roles without holding every right, and bind
+			// lets it bind them. bind is limited to the roles it ships, by name, so it
+			// cannot bind anyone to any other role. escalate cannot be: the API server
+			// checks it with the request's name, and a create carries none (its roles
+			// would have to be written with server-side apply, which names them).
+			{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterroles", "roles"}, Verbs: []string{"escalate"}},
+			{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterroles", "roles"}, Verbs: []string{"bind"}, ResourceNames: ShippedRoleNames(cfg)},
 			{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
 			// Counted, to run one replica of virt-api and virt-controller on one node.
 			{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch"}},
@@ -123,7 +126,7 @@ func OperatorObjects(cfg Config) []client.Object {
 
 // ShippedRoleNames are the roles an installation makes or binds (its own ClusterRoles and
 // Roles, and the built-in ones its bindings name), sorted: the only roles virt-operator
-// may escalate and bind.
+// may bind.
 func ShippedRoleNames(cfg Config) []string {
 	names := map[string]bool{}
 	for _, obj := range Objects(cfg, nil) {

@@ -7,8 +7,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 )
 
-// virt-operator's own rights: no Secret outside its namespace, and escalate/bind only for
-// the roles an installation makes or binds.
+// virt-operator's own rights: no Secret outside its namespace, and bind only for the roles
+// an installation makes or binds.
 func TestOperatorRBACIsLeastPrivilege(t *testing.T) {
 	cfg := Config{Namespace: "kubevirt", ImageRegistry: "localhost/hypernest", ImageTag: "devel"}
 	var clusterRole *rbacv1.ClusterRole
@@ -31,12 +31,12 @@ func TestOperatorRBACIsLeastPrivilege(t *testing.T) {
 		if slices.Contains(rule.Resources, "secrets") || slices.Contains(rule.Resources, "*") || slices.Contains(rule.Verbs, "*") {
 			t.Errorf("the ClusterRole grants %v on %v cluster-wide", rule.Verbs, rule.Resources)
 		}
-		if (slices.Contains(rule.Verbs, "escalate") || slices.Contains(rule.Verbs, "bind")) && len(rule.ResourceNames) == 0 {
-			t.Errorf("escalate/bind on %v for any role name", rule.Resources)
+		if slices.Contains(rule.Verbs, "bind") && len(rule.ResourceNames) == 0 {
+			t.Errorf("bind on %v for any role name", rule.Resources)
 		}
 	}
 
-	// Every role the installation makes, or binds, is one the operator may escalate and bind.
+	// Every role the installation makes, or binds, is one the operator may bind.
 	allowed := ShippedRoleNames(cfg)
 	for _, obj := range Objects(cfg, nil) {
 		var name string
@@ -51,7 +51,7 @@ func TestOperatorRBACIsLeastPrivilege(t *testing.T) {
 			continue
 		}
 		if !slices.Contains(allowed, name) {
-			t.Errorf("%s %s: role %q is not in the operator's escalate/bind names", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), name)
+			t.Errorf("%s %s: role %q is not in the operator's bind names", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), name)
 		}
 	}
 	if slices.Contains(allowed, "cluster-admin") || slices.Contains(allowed, "admin") {
