@@ -71,7 +71,7 @@ func main() {
 		Cache:                   cache.Options{ByObject: byObject},
 		Client: client.Options{Cache: &client.CacheOptions{
 			// Read straight from the API server: objects outside the label-filtered cache.
-			DisableFor: []client.Object{&apiextensionsv1.CustomResourceDefinition{}, &appsv1.ControllerRevision{}, &k8sv1.ConfigMap{}},
+			DisableFor: []client.Object{&apiextensionsv1.CustomResourceDefinition{}, &appsv1.ControllerRevision{}},
 		}},
 	})
 	must(err)

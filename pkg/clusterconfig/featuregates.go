@@ -147,9 +147,10 @@ func LookupFeatureGate(name string) (FeatureGate, bool) {
 	return FeatureGates[i], true
 }
 
-// gateOn reports whether g, or a name that also enables it, is enabled in c.
+// gateOn reports whether g, or a name that also enables it, is enabled in c. A GA row
+// guards no fields (TestFeatureGateTableIsConsistent), so only the list decides.
 func (c Config) gateOn(g FeatureGate) bool {
-	return g.Stage == StageGA || c.GateEnabled(g.Name) || slices.ContainsFunc(g.AlsoEnabledBy, c.GateEnabled)
+	return c.GateEnabled(g.Name) || slices.ContainsFunc(g.AlsoEnabledBy, c.GateEnabled)
 }
 
 // GatedFieldErrors refuses each field of a VMI spec (at path) whose feature gate is off,

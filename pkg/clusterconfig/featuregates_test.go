@@ -21,6 +21,9 @@ func TestFeatureGateTableIsConsistent(t *testing.T) {
 		if g.VMIFields != nil && g.Guards == "" {
 			t.Errorf("%s guards VMI fields but does not say which", g.Name)
 		}
+		if g.VMIFields != nil && g.Stage != StageAlpha && g.Stage != StageBeta && g.Stage != StageHypernest {
+			t.Errorf("%s: a %s gate cannot guard fields: what it guarded is on (GA) or gone", g.Name, g.Stage)
+		}
 		if g.Implemented && g.Stage != StageHypernest && g.Stage != StageAlpha && g.Stage != StageBeta {
 			t.Errorf("%s: only an Alpha, Beta or Hypernest gate can be implemented behind a gate (stage %s)", g.Name, g.Stage)
 		}

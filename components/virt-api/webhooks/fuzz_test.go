@@ -64,19 +64,19 @@ func checkAnswer(t *testing.T, h admission.Handler, raw []byte) {
 	if raw == nil {
 		return
 	}
-	for _, op := range []admissionv1.Operation{admissionv1.Create, admissionv1.Update} {
-		req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{Operation: op, Object: runtime.RawExtension{Raw: raw}, OldObject: runtime.RawExtension{Raw: raw}}}
-		resp := h.Handle(context.Background(), req)
-		if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusUnprocessableEntity {
-			continue
-		}
-		if resp.Result.Details == nil || len(resp.Result.Details.Causes) == 0 {
-			t.Fatalf("%s: a 422 with no causes: %q", op, resp.Result.Message)
-		}
-		for _, c := range resp.Result.Details.Causes {
-			if c.Field == "" {
-				t.Fatalf("%s: a refusal that names no field: %q (input %s)", op, c.Message, raw)
-			}
+	// A create only: an update whose old object is the new one checks nothing more
+	// (every update rule compares the two), and costs the fuzzer half its inputs.
+	req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw}}}
+	resp := h.Handle(context.Background(), req)
+	if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusUnprocessableEntity {
+		return
+	}
+	if resp.Result.Details == nil || len(resp.Result.Details.Causes) == 0 {
+		t.Fatalf("a 422 with no causes: %q", resp.Result.Message)
+	}
+	for _, c := range resp.Result.Details.Causes {
+		if c.Field == "" {
+			t.Fatalf("a refusal that names no field: %q (input %s)", c.Message, raw)
 		}
 	}
 }

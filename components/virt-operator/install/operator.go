@@ -82,7 +82,7 @@ func OperatorObjects(cfg Config) []client.Object {
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
 		ObjectMeta: metav1.ObjectMeta{Name: "kubevirt.io:" + OperatorName, Namespace: cfg.Namespace, Labels: labels},
 		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{""}, Resources: []string{"secrets", "configmaps"}, Verbs: crud},
+			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: crud},
 		},
 	}
 	roleBinding := &rbacv1.RoleBinding{
