@@ -10,7 +10,9 @@ import (
 	"os"
 	"time"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
 	k8sv1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -25,6 +27,7 @@ import (
 	itv1 "github.com/hypernest/hypernest/api/instancetype/v1beta1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 	poolv1 "github.com/hypernest/hypernest/api/pool/v1beta1"
+	"github.com/hypernest/hypernest/components/virt-controller/handlercerts"
 	"github.com/hypernest/hypernest/components/virt-controller/pool"
 	"github.com/hypernest/hypernest/components/virt-controller/replicaset"
 	"github.com/hypernest/hypernest/components/virt-controller/services"
@@ -33,6 +36,7 @@ import (
 	"github.com/hypernest/hypernest/pkg/clusterconfig"
 	"github.com/hypernest/hypernest/pkg/health"
 	"github.com/hypernest/hypernest/pkg/version"
+	"github.com/hypernest/hypernest/pkg/wiring"
 )
 
 // Leader election timing: client-go's defaults (15 s lease, 10 s renew, 2 s retry), the
@@ -45,13 +49,14 @@ const (
 
 func main() {
 	var (
-		launcherImage, pullPolicy, namespace, probeAddr, metricsAddr string
-		useEmulation, leaderElect                                    bool
-		vmWorkers, vmiWorkers, replicaSetWorkers, poolWorkers        int
-		zapOpts                                                      zap.Options
+		launcherImage, pullPolicy, namespace, probeAddr, metricsAddr, caDir string
+		useEmulation, leaderElect                                           bool
+		vmWorkers, vmiWorkers, replicaSetWorkers, poolWorkers               int
+		zapOpts                                                             zap.Options
 	)
 	flag.StringVar(&launcherImage, "launcher-image", "", "the virt-launcher image launcher pods run (required)")
 	flag.StringVar(&pullPolicy, "image-pull-policy", string(k8sv1.PullIfNotPresent), "pull policy of launcher pods and containerDisks without their own")
+	flag.StringVar(&caDir, "ca-dir", wiring.ControllerCADir, "folder with the CA's tls.crt and tls.key, which sign virt-handlers' certificates")
 	flag.StringVar(&namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the namespace Hypernest is installed in; holds the leader election lease (default: $POD_NAMESPACE)")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8080", "address of /healthz and /readyz")
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "address of /metrics, served over TLS (0 disables it)")
@@ -96,6 +101,8 @@ func main() {
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&k8sv1.Pod{}:   {Label: labels.SelectorFromSet(labels.Set{v1.AppLabel: launcherv1.AppLabelValue})},
 			&v1.KubeVirt{}: {Namespaces: map[string]cache.Config{namespace: {}}},
+			// Only requests for virt-handlers' certificates, the one signer it runs.
+			&certificatesv1.CertificateSigningRequest{}: {Field: fields.OneTermEqualSelector("spec.signerName", wiring.HandlerSignerName)},
 		}},
 	})
 	must(err)
@@ -124,6 +131,12 @@ func main() {
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorderFor("virtualmachinepool-controller"),
 	}).SetupWithManager(mgr, poolWorkers))
+	must((&handlercerts.Signer{
+		Client:    mgr.GetClient(),
+		Recorder:  mgr.GetEventRecorderFor("virt-handler-certificate-signer"),
+		Namespace: namespace,
+		CADir:     caDir,
+	}).SetupWithManager(mgr))
 
 	log.Info("starting", "launcherImage", launcherImage, "useEmulation", useEmulation)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 
 	k8sv1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -26,6 +28,7 @@ import (
 	"github.com/hypernest/hypernest/components/virt-handler/consoleserver"
 	"github.com/hypernest/hypernest/components/virt-handler/deviceplugin"
 	"github.com/hypernest/hypernest/components/virt-handler/heartbeat"
+	"github.com/hypernest/hypernest/components/virt-handler/servingcert"
 	"github.com/hypernest/hypernest/components/virt-handler/vmi"
 	"github.com/hypernest/hypernest/pkg/clusterconfig"
 	"github.com/hypernest/hypernest/pkg/health"
@@ -35,10 +38,10 @@ import (
 
 func main() {
 	var (
-		nodeName, kubeletPods, pluginDir, probeAddr, metricsAddr, certDir, namespace string
-		consolePort                                                                  int
-		useEmulation                                                                 bool
-		zapOpts                                                                      zap.Options
+		nodeName, kubeletPods, pluginDir, probeAddr, metricsAddr, caDir, namespace string
+		consolePort                                                                int
+		useEmulation                                                               bool
+		zapOpts                                                                    zap.Options
 	)
 	flag.StringVar(&nodeName, "node-name", os.Getenv("NODE_NAME"), "the node this handler runs on (default: $NODE_NAME)")
 	flag.StringVar(&kubeletPods, "kubelet-pods-dir", launcherv1.KubeletPodsDir, "the kubelet's pod folder as mounted into this container")
@@ -47,7 +50,7 @@ func main() {
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "address of /metrics (0 disables it)")
 	flag.BoolVar(&useEmulation, "use-emulation", false, "run guests under QEMU's TCG instead of KVM when no KubeVirt object says (its developerConfiguration.useEmulation wins)")
 	flag.StringVar(&namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the namespace Hypernest is installed in, where the KubeVirt object is (default: $POD_NAMESPACE)")
-	flag.StringVar(&certDir, "cert-dir", wiring.HandlerCertDir, "folder with the console server's tls.crt, tls.key and the CA's ca.crt")
+	flag.StringVar(&caDir, "ca-dir", wiring.HandlerCADir, "folder with the CA certificate (ca.crt) virt-api's calls and this node's certificate chain to")
 	flag.IntVar(&consolePort, "console-server-port", wiring.HandlerConsolePort, "port of the HTTPS server virt-api calls for pause, console and VNC")
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -102,11 +105,18 @@ func main() {
 		Config:         (&clusterconfig.Source{Reader: mgr.GetClient(), Namespace: namespace, Default: clusterconfig.Config{UseEmulation: useEmulation}}).Get,
 	}
 	must(vmis.SetupWithManager(mgr))
+	clientset, err := kubernetes.NewForConfig(mgr.GetConfig())
+	must(err)
+	caFile := filepath.Join(caDir, wiring.CABundleKey)
+	certs := &servingcert.Source{Log: log.WithName("certificate"), Client: clientset, NodeName: nodeName, CAFile: caFile}
+	must(mgr.Add(certs))
+	must(mgr.AddReadyzCheck("certificate", certs.Ready))
 	must(mgr.Add(&consoleserver.Server{
-		Log:     log.WithName("console-server"),
-		Lookup:  vmis.Lookup,
-		CertDir: certDir,
-		Addr:    fmt.Sprintf(":%d", consolePort),
+		Log:            log.WithName("console-server"),
+		Lookup:         vmis.Lookup,
+		GetCertificate: certs.GetCertificate,
+		CAFile:         caFile,
+		Addr:           fmt.Sprintf(":%d", consolePort),
 	}))
 
 	ctx := ctrl.SetupSignalHandler()

@@ -36,17 +36,31 @@ const (
 
 // Mount points of the certificate Secrets.
 const (
-	APICertDir     = "/etc/virt-api/certificates"
-	HandlerCertDir = "/etc/virt-handler/server-certificates"
+	APICertDir = "/etc/virt-api/certificates"
+	// HandlerCADir holds HandlerCASecretName: the CA virt-handler checks virt-api's
+	// client certificate with, and its own certificate must chain to.
+	HandlerCADir = "/etc/virt-handler/ca"
+	// ControllerCADir holds CASecretName in virt-controller, the signer of virt-handlers'
+	// certificates.
+	ControllerCADir = "/etc/virt-controller/ca"
 )
 
 // Certificate Secrets.
 const (
+	// CASecretName holds the CA that signs every Hypernest certificate (tls.crt,
+	// tls.key): virt-operator makes it; virt-controller mounts it to sign virt-handlers'.
+	// KubeVirt's names, so its docs apply.
+	CASecretName = "kubevirt-ca"
 	// APICertSecretName holds virt-api's certificate: it serves webhooks and the
 	// subresource API with it, and presents it to virt-handler as a client.
 	APICertSecretName = "kubevirt-virt-api-certs"
-	// HandlerCertSecretName holds the certificate virt-handler's console server serves.
-	HandlerCertSecretName = "kubevirt-virt-handler-server-certs"
+	// HandlerCASecretName holds only the CA certificate (CABundleKey): each virt-handler
+	// has a certificate of its own, naming its node (HandlerSignerName), and no key is
+	// shared between nodes.
+	HandlerCASecretName = "kubevirt-virt-handler-ca"
+	// ObsoleteHandlerCertSecretName held the one certificate and key every virt-handler
+	// served with before they had one each; virt-operator deletes it.
+	ObsoleteHandlerCertSecretName = "kubevirt-virt-handler-server-certs"
 	// CABundleKey is where each certificate Secret carries the CA, so a component trusts
 	// exactly the CA that signed its peer.
 	CABundleKey = "ca.crt"
@@ -58,3 +72,14 @@ const (
 	APIClientName     = "virt-api"
 	HandlerServerName = "virt-handler.kubevirt.internal"
 )
+
+// HandlerSignerName is the signer of virt-handlers' certificates: each virt-handler asks
+// for its own through a CertificateSigningRequest, and virt-controller signs it only when
+// the request comes from virt-handler's service account on the node it names (the
+// node-name its pod-bound token carries, authentication.kubernetes.io/node-name).
+const HandlerSignerName = "hypernest.io/virt-handler"
+
+// HandlerCommonName is the subject of the virt-handler certificate for node: virt-api
+// accepts a handler only when its certificate names the VMI's node, so a handler (or a
+// stolen key) of one node cannot answer for another's guests.
+func HandlerCommonName(node string) string { return "kubevirt.io:virt-handler:" + node }

@@ -21,11 +21,13 @@ import (
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	"github.com/hypernest/hypernest/pkg/stream"
+	"github.com/hypernest/hypernest/pkg/wiring"
 )
 
 // HandlerDialer calls the virt-handler on a VMI's node, over mutual TLS with
 // Hypernest's CA: virt-api presents its own certificate, and accepts only a server
-// certificate naming ServerName.
+// certificate for ServerName that names the VMI's node (wiring.HandlerCommonName), so a
+// virt-handler of another node (or its key) cannot answer for the VMI.
 type HandlerDialer struct {
 	Client client.Reader
 	// Namespace and Selector find virt-handler pods.
@@ -39,7 +41,7 @@ type HandlerDialer struct {
 	Certs   *certwatcher.CertWatcher
 }
 
-func (d *HandlerDialer) tlsConfig() (*tls.Config, error) {
+func (d *HandlerDialer) tlsConfig(node string) (*tls.Config, error) {
 	data, err := os.ReadFile(filepath.Join(d.CertDir, "ca.crt"))
 	if err != nil {
 		return nil, err
@@ -55,7 +57,23 @@ func (d *HandlerDialer) tlsConfig() (*tls.Config, error) {
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			return d.Certs.GetCertificate(nil)
 		},
+		VerifyConnection: HandlerOfNode(node),
 	}, nil
+}
+
+// HandlerOfNode accepts a virt-handler's verified certificate only when it names node.
+// (tls.Config.VerifyConnection runs after the chain and ServerName are verified.)
+func HandlerOfNode(node string) func(tls.ConnectionState) error {
+	want := wiring.HandlerCommonName(node)
+	return func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return fmt.Errorf("virt-handler presented no certificate")
+		}
+		if got := cs.PeerCertificates[0].Subject.CommonName; got != want {
+			return fmt.Errorf("the virt-handler answering for node %s presented a certificate for %q, not %q: refusing it", node, got, want)
+		}
+		return nil
+	}
 }
 
 // address is the host:port of the virt-handler on the VMI's node.
@@ -83,7 +101,7 @@ func (d *HandlerDialer) call(ctx context.Context, vmi *v1.VirtualMachineInstance
 	if err != nil {
 		return 0, nil, err
 	}
-	cfg, err := d.tlsConfig()
+	cfg, err := d.tlsConfig(vmi.Status.NodeName)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -142,7 +160,7 @@ func (d *HandlerDialer) Stream(ctx context.Context, vmi *v1.VirtualMachineInstan
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := d.tlsConfig()
+	cfg, err := d.tlsConfig(vmi.Status.NodeName)
 	if err != nil {
 		return nil, err
 	}

@@ -22,7 +22,6 @@ import (
 	"google.golang.org/grpc/status"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
@@ -41,18 +40,15 @@ type Server struct {
 	Log logr.Logger
 	// Lookup finds a running VMI of this node.
 	Lookup func(ctx context.Context, name types.NamespacedName) (*vmi.Running, error)
-	// CertDir holds tls.crt, tls.key and ca.crt (wiring.HandlerCertSecretName).
-	CertDir string
-	Addr    string
+	// GetCertificate serves this node's certificate (servingcert.Source).
+	GetCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	// CAFile is the CA virt-api's client certificate must chain to (wiring.HandlerCASecretName).
+	CAFile string
+	Addr   string
 }
 
 // Start serves until ctx ends.
 func (s *Server) Start(ctx context.Context) error {
-	watcher, err := certwatcher.New(filepath.Join(s.CertDir, "tls.crt"), filepath.Join(s.CertDir, "tls.key"))
-	if err != nil {
-		return fmt.Errorf("console server certificate in %s: %w", s.CertDir, err)
-	}
-	go func() { _ = watcher.Start(ctx) }()
 	tlsConfig := &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		// The CA is read at each handshake, so a rotated CA applies without a restart.
@@ -63,7 +59,7 @@ func (s *Server) Start(ctx context.Context) error {
 			}
 			return &tls.Config{
 				MinVersion:            tls.VersionTLS12,
-				GetCertificate:        watcher.GetCertificate,
+				GetCertificate:        s.GetCertificate,
 				ClientAuth:            tls.RequireAndVerifyClientCert,
 				ClientCAs:             pool,
 				VerifyPeerCertificate: onlyClient(wiring.APIClientName),
@@ -94,13 +90,13 @@ func (s *Server) Start(ctx context.Context) error {
 }
 
 func (s *Server) clientCAs() (*x509.CertPool, error) {
-	data, err := os.ReadFile(filepath.Join(s.CertDir, wiring.CABundleKey))
+	data, err := os.ReadFile(s.CAFile)
 	if err != nil {
 		return nil, err
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(data) {
-		return nil, fmt.Errorf("no CA certificate in %s", filepath.Join(s.CertDir, wiring.CABundleKey))
+		return nil, fmt.Errorf("no CA certificate in %s", s.CAFile)
 	}
 	return pool, nil
 }

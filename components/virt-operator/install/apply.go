@@ -7,11 +7,13 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	k8sv1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -39,7 +41,9 @@ func Apply(ctx context.Context, c client.Client, cfg Config, crds []*apiextensio
 			return err
 		}
 	}
-	return nil
+	// The old virt-handler pods may still mount it for a moment: their Secret volume
+	// keeps its files.
+	return DeleteObsolete(ctx, c, cfg)
 }
 
 // ApplyCRDs creates or updates the CRDs, labelled as the operator's.
@@ -65,7 +69,7 @@ func ApplyCRDs(ctx context.Context, c client.Client, crds []*apiextensionsv1.Cus
 // missing or due for renewal made anew (not yet stored: Objects includes them).
 func EnsurePKI(ctx context.Context, c client.Client, cfg Config, now time.Time) ([]*k8sv1.Secret, error) {
 	existing := map[string]*k8sv1.Secret{}
-	for _, name := range []string{CASecretName, wiring.APICertSecretName, wiring.HandlerCertSecretName} {
+	for _, name := range []string{CASecretName, wiring.APICertSecretName, wiring.HandlerCASecretName} {
 		s := &k8sv1.Secret{}
 		if err := c.Get(ctx, client.ObjectKey{Namespace: cfg.Namespace, Name: name}, s); err == nil {
 			existing[name] = s
@@ -75,6 +79,20 @@ func EnsurePKI(ctx context.Context, c client.Client, cfg Config, now time.Time) 
 	}
 	pki, _, err := PKI(cfg.Namespace, existing, now)
 	return pki, err
+}
+
+// DeleteObsolete removes what earlier versions installed and this one does not: the
+// certificate and key every virt-handler once shared (each has its own now).
+func DeleteObsolete(ctx context.Context, c client.Client, cfg Config) error {
+	obsolete := &k8sv1.Secret{}
+	// A read from the cache first: this runs on every pass, and the Secret is long gone.
+	if err := c.Get(ctx, client.ObjectKey{Namespace: cfg.Namespace, Name: wiring.ObsoleteHandlerCertSecretName}, obsolete); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if err := c.Delete(ctx, obsolete); client.IgnoreNotFound(err) != nil {
+		return describe(obsolete, err)
+	}
+	return nil
 }
 
 // SplitHandler separates virt-handler's DaemonSet from the other objects, for upgrades
@@ -95,7 +113,7 @@ func SplitHandler(objs []client.Object) (rest, handler []client.Object) {
 // deletion waits on a virt-api that is going away), the CRDs last. It does not wait.
 func Delete(ctx context.Context, c client.Client, cfg Config, crds []*apiextensionsv1.CustomResourceDefinition) error {
 	objs := Objects(cfg, nil)
-	for _, name := range []string{CASecretName, wiring.APICertSecretName, wiring.HandlerCertSecretName} {
+	for _, name := range []string{CASecretName, wiring.APICertSecretName, wiring.HandlerCASecretName, wiring.ObsoleteHandlerCertSecretName} {
 		objs = append(objs, &k8sv1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: cfg.Namespace}})
 	}
 	// Objects lists RBAC and workloads before the API registration; deleting in reverse
@@ -129,6 +147,10 @@ func APIServiceAvailable(svc *unstructured.Unstructured) bool {
 
 // CreateOrUpdate creates obj, or replaces the stored object's content with it.
 func CreateOrUpdate(ctx context.Context, c client.Client, obj client.Object) error {
+	switch obj.(type) {
+	case *rbacv1.ClusterRole, *rbacv1.Role:
+		return describe(obj, applyRole(ctx, c, obj))
+	}
 	obj.SetResourceVersion("")
 	err := c.Create(ctx, obj)
 	if !apierrors.IsAlreadyExists(err) {
@@ -152,6 +174,30 @@ func CreateOrUpdate(ctx context.Context, c client.Client, obj client.Object) err
 	}
 	obj.SetAnnotations(annotations)
 	return describe(obj, c.Update(ctx, obj))
+}
+
+// RoleFieldOwner is the field manager virt-operator writes roles as.
+const RoleFieldOwner = "virt-operator"
+
+// applyRole writes a role with server-side apply, a request that names the role (a
+// create names none): so the API server can check virt-operator's escalate right against
+// the role's name, and the operator holds it only for the roles it ships
+// (WrittenRoleNames).
+func applyRole(ctx context.Context, c client.Client, obj client.Object) error {
+	content, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return err
+	}
+	u := &unstructured.Unstructured{Object: content}
+	kind := "ClusterRole"
+	if _, ok := obj.(*rbacv1.Role); ok {
+		kind = "Role"
+	}
+	u.SetAPIVersion(rbacv1.SchemeGroupVersion.String())
+	u.SetKind(kind)
+	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u.Object, "metadata", "resourceVersion")
+	return c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(RoleFieldOwner), client.ForceOwnership)
 }
 
 func describe(obj client.Object, err error) error {

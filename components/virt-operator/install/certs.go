@@ -1,6 +1,7 @@
 package install
 
 import (
+	"github.com/hypernest/hypernest/pkg/pki"
 	"github.com/hypernest/hypernest/pkg/wiring"
 
 	"crypto"
@@ -12,7 +13,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"time"
 
 	k8sv1 "k8s.io/api/core/v1"
@@ -20,18 +20,8 @@ import (
 	"k8s.io/client-go/util/keyutil"
 )
 
-// CASecretName holds the CA that signs every Hypernest certificate (tls.crt, tls.key);
-// the components' certificate Secrets are named in pkg/wiring. KubeVirt's names, so its
-// docs apply.
-const CASecretName = "kubevirt-ca"
-
-// Lifetimes: KubeVirt's defaults (a 7-day CA and 24 h certificates, renewed at 80 % of
-// their life) would rotate within a long test run; Hypernest keeps the CA a year and
-// certificates 30 days, renewed when less than a third of the life is left.
-const (
-	caValidity   = 365 * 24 * time.Hour
-	certValidity = 30 * 24 * time.Hour
-)
+// CASecretName holds the CA that signs every Hypernest certificate (tls.crt, tls.key).
+const CASecretName = wiring.CASecretName
 
 // NeedsRenewal reports whether a certificate Secret is missing, unreadable, not signed by
 // ca, or in the last third of its life.
@@ -57,10 +47,10 @@ func NewCASecret(namespace string, now time.Time) (*k8sv1.Secret, error) {
 		return nil, err
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
+		SerialNumber:          pki.Serial(),
 		Subject:               pkix.Name{CommonName: "hypernest-ca@" + fmt.Sprint(now.Unix())},
-		NotBefore:             now.Add(-time.Hour), // tolerate clock skew between nodes
-		NotAfter:              now.Add(caValidity),
+		NotBefore:             now.Add(-pki.Backdate),
+		NotAfter:              now.Add(pki.CAValidity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
@@ -88,11 +78,11 @@ func IssueSecret(namespace, name string, caSecret *k8sv1.Secret, commonName stri
 		return nil, err
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
+		SerialNumber: pki.Serial(),
 		Subject:      pkix.Name{CommonName: commonName},
 		DNSNames:     dnsNames,
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(certValidity),
+		NotBefore:    now.Add(-pki.Backdate),
+		NotAfter:     now.Add(pki.CertValidity),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
@@ -135,12 +125,4 @@ func parseCert(data []byte) (*x509.Certificate, error) {
 		return nil, fmt.Errorf("no PEM certificate")
 	}
 	return x509.ParseCertificate(block.Bytes)
-}
-
-func serial() *big.Int {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		panic(err) // crypto/rand does not fail on Linux
-	}
-	return n
 }

@@ -30,7 +30,7 @@ func TestPKIIssuesVerifiableCertificates(t *testing.T) {
 	if !pool.AppendCertsFromPEM(CABundle(pki)) {
 		t.Fatal("no CA bundle")
 	}
-	for name, dns := range map[string]string{wiring.APICertSecretName: "virt-api.kubevirt.svc", wiring.HandlerCertSecretName: wiring.HandlerServerName} {
+	for name, dns := range map[string]string{wiring.APICertSecretName: "virt-api.kubevirt.svc"} {
 		pair, err := tls.X509KeyPair(s[name].Data[k8sv1.TLSCertKey], s[name].Data[k8sv1.TLSPrivateKeyKey])
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -44,6 +44,10 @@ func TestPKIIssuesVerifiableCertificates(t *testing.T) {
 	}
 	if s[wiring.APICertSecretName].Data[wiring.CABundleKey] == nil || string(s[wiring.APICertSecretName].Data[wiring.CABundleKey]) != string(CABundle(pki)) {
 		t.Error("each certificate Secret carries the CA that signed it")
+	}
+	handlerCA := s[wiring.HandlerCASecretName]
+	if handlerCA == nil || string(handlerCA.Data[wiring.CABundleKey]) != string(CABundle(pki)) || len(handlerCA.Data) != 1 {
+		t.Errorf("virt-handler's Secret holds the CA certificate and nothing else: %v", handlerCA)
 	}
 }
 
@@ -81,9 +85,10 @@ func TestPKIKeepsGoodSecretsAndRenewsOldOnes(t *testing.T) {
 		t.Fatal(err)
 	}
 	ca, _ := CACertificate(byName(fresh)[CASecretName])
-	for _, name := range []string{wiring.APICertSecretName, wiring.HandlerCertSecretName} {
-		if NeedsRenewal(byName(fresh)[name], ca, now) {
-			t.Errorf("%s is not signed by the new CA", name)
-		}
+	if NeedsRenewal(byName(fresh)[wiring.APICertSecretName], ca, now) {
+		t.Errorf("%s is not signed by the new CA", wiring.APICertSecretName)
+	}
+	if string(byName(fresh)[wiring.HandlerCASecretName].Data[wiring.CABundleKey]) != string(CABundle(fresh)) {
+		t.Error("virt-handler's Secret does not carry the new CA")
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	itv1 "github.com/hypernest/hypernest/api/instancetype/v1beta1"
+	"github.com/hypernest/hypernest/pkg/wiring"
 )
 
 // ControllerName names virt-controller's Deployment, service account and RBAC objects.
@@ -50,6 +51,11 @@ func ControllerObjects(cfg Config) []client.Object {
 			{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch", "update"}},
 			{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch", "update"}},
+			// The virt-handlers' certificate signer: it approves (or denies) and signs
+			// requests for wiring.HandlerSignerName, and no other signer's.
+			{APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests/approval", "certificatesigningrequests/status"}, Verbs: []string{"update"}},
+			{APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"signers"}, Verbs: []string{"approve", "sign"}, ResourceNames: []string{wiring.HandlerSignerName}},
 		},
 	}
 	clusterBinding := &rbacv1.ClusterRoleBinding{
@@ -90,7 +96,11 @@ func ControllerObjects(cfg Config) []client.Object {
 						}},
 						ReadinessProbe: &k8sv1.Probe{ProbeHandler: k8sv1.ProbeHandler{HTTPGet: &k8sv1.HTTPGetAction{Path: "/readyz", Port: intstrFromInt(8080)}}},
 						LivenessProbe:  &k8sv1.Probe{ProbeHandler: k8sv1.ProbeHandler{HTTPGet: &k8sv1.HTTPGetAction{Path: "/healthz", Port: intstrFromInt(8080)}}, InitialDelaySeconds: 15},
+						// The CA, to sign each virt-handler's certificate (handlercerts):
+						// mounted, so virt-controller needs no right to read Secrets.
+						VolumeMounts: []k8sv1.VolumeMount{{Name: "ca", MountPath: wiring.ControllerCADir, ReadOnly: true}},
 					}},
+					Volumes: []k8sv1.Volume{{Name: "ca", VolumeSource: k8sv1.VolumeSource{Secret: &k8sv1.SecretVolumeSource{SecretName: wiring.CASecretName}}}},
 				},
 			},
 		},

@@ -52,6 +52,10 @@ func HandlerObjects(cfg Config) (*k8sv1.ServiceAccount, *rbacv1.ClusterRole, *rb
 			{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "patch"}},
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch", "update"}},
 			{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch", "update"}},
+			// Its own certificate, asked for and fetched (client-go's certificate
+			// manager watches the request it made). A request names its node; only
+			// virt-operator signs, and only for the node the requester's token is bound to.
+			{APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests"}, Verbs: []string{"create", "get", "list", "watch"}},
 		},
 	}
 	binding := &rbacv1.ClusterRoleBinding{
@@ -97,13 +101,13 @@ func HandlerObjects(cfg Config) (*k8sv1.ServiceAccount, *rbacv1.ClusterRole, *rb
 						Ports:          []k8sv1.ContainerPort{{Name: "console", ContainerPort: wiring.HandlerConsolePort}},
 						ReadinessProbe: &k8sv1.Probe{ProbeHandler: k8sv1.ProbeHandler{HTTPGet: &k8sv1.HTTPGetAction{Path: "/readyz", Port: intstrFromInt(8080)}}},
 						VolumeMounts: []k8sv1.VolumeMount{
-							{Name: "server-certificates", MountPath: wiring.HandlerCertDir, ReadOnly: true},
+							{Name: "ca", MountPath: wiring.HandlerCADir, ReadOnly: true},
 							{Name: "kubelet-pods", MountPath: launcherv1.KubeletPodsDir, MountPropagation: ptr.To(k8sv1.MountPropagationHostToContainer)},
 							{Name: "device-plugins", MountPath: "/var/lib/kubelet/device-plugins"},
 						},
 					}},
 					Volumes: []k8sv1.Volume{
-						{Name: "server-certificates", VolumeSource: k8sv1.VolumeSource{Secret: &k8sv1.SecretVolumeSource{SecretName: wiring.HandlerCertSecretName}}},
+						{Name: "ca", VolumeSource: k8sv1.VolumeSource{Secret: &k8sv1.SecretVolumeSource{SecretName: wiring.HandlerCASecretName}}},
 						hostPath("kubelet-pods", launcherv1.KubeletPodsDir, k8sv1.HostPathDirectory),
 						hostPath("device-plugins", "/var/lib/kubelet/device-plugins", k8sv1.HostPathDirectory),
 					},

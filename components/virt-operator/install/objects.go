@@ -3,9 +3,11 @@ package install
 import (
 	"github.com/hypernest/hypernest/pkg/wiring"
 
+	"bytes"
 	"time"
 
 	k8sv1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -35,11 +37,22 @@ func PKI(namespace string, existing map[string]*k8sv1.Secret, now time.Time) (se
 	if err != nil {
 		return nil, false, err
 	}
-	handler, err := issue(wiring.HandlerCertSecretName, wiring.HandlerName, []string{wiring.HandlerServerName})
-	if err != nil {
-		return nil, false, err
+	// virt-handlers get their certificates one by one, through the CSR signer
+	// (HandlerSigner); they need only the CA.
+	handlerCA := HandlerCASecret(namespace, ca)
+	if old := existing[wiring.HandlerCASecretName]; old == nil || !bytes.Equal(old.Data[wiring.CABundleKey], handlerCA.Data[wiring.CABundleKey]) {
+		changed = true
 	}
-	return []*k8sv1.Secret{ca, api, handler}, changed, nil
+	return []*k8sv1.Secret{ca, api, handlerCA}, changed, nil
+}
+
+// HandlerCASecret is the Secret virt-handler mounts: the CA certificate alone.
+func HandlerCASecret(namespace string, ca *k8sv1.Secret) *k8sv1.Secret {
+	return &k8sv1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: wiring.HandlerCASecretName, Namespace: namespace, Labels: componentLabels("virt-operator")},
+		Type:       k8sv1.SecretTypeOpaque,
+		Data:       map[string][]byte{wiring.CABundleKey: ca.Data[k8sv1.TLSCertKey]},
+	}
 }
 
 // CABundle is the PEM CA certificate webhooks and the APIService trust.

@@ -57,11 +57,11 @@ func OperatorObjects(cfg Config) []client.Object {
 			{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterroles", "clusterrolebindings", "roles", "rolebindings"}, Verbs: crud},
 			// The components' roles grant rights virt-operator itself does not use:
 			// escalate lets it write those roles without holding every right, and bind
-			// lets it bind them. bind is limited to the roles it ships, by name, so it
-			// cannot bind anyone to any other role. escalate cannot be: the API server
-			// checks it with the request's name, and a create carries none (its roles
-			// would have to be written with server-side apply, which names them).
-			{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterroles", "roles"}, Verbs: []string{"escalate"}},
+			// lets it bind them. Both are limited by name: escalate to the roles it
+			// writes (with server-side apply, whose requests name the role, so the API
+			// server checks the name), bind to those and the built-in roles its bindings
+			// name. It cannot grant anyone more through any other role.
+			{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterroles", "roles"}, Verbs: []string{"escalate"}, ResourceNames: WrittenRoleNames(cfg)},
 			{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterroles", "roles"}, Verbs: []string{"bind"}, ResourceNames: ShippedRoleNames(cfg)},
 			{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
 			// Counted, to run one replica of virt-api and virt-controller on one node.
@@ -140,6 +140,20 @@ func ShippedRoleNames(cfg Config) []string {
 		}
 	}
 	return slices.Sorted(maps.Keys(names))
+}
+
+// WrittenRoleNames are the ClusterRoles and Roles an installation writes, sorted: the
+// only roles virt-operator may escalate.
+func WrittenRoleNames(cfg Config) []string {
+	var names []string
+	for _, obj := range Objects(cfg, nil) {
+		switch obj.(type) {
+		case *rbacv1.ClusterRole, *rbacv1.Role:
+			names = append(names, obj.GetName())
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
 }
 
 // KubeVirtObject is the KubeVirt object of the release manifests.

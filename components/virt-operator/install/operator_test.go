@@ -2,13 +2,14 @@ package install
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 )
 
-// virt-operator's own rights: no Secret outside its namespace, and bind only for the roles
-// an installation makes or binds.
+// virt-operator's own rights: no Secret outside its namespace, bind only for the roles
+// an installation makes or binds, escalate only for the roles it writes.
 func TestOperatorRBACIsLeastPrivilege(t *testing.T) {
 	cfg := Config{Namespace: "kubevirt", ImageRegistry: "localhost/hypernest", ImageTag: "devel"}
 	var clusterRole *rbacv1.ClusterRole
@@ -33,6 +34,16 @@ func TestOperatorRBACIsLeastPrivilege(t *testing.T) {
 		}
 		if slices.Contains(rule.Verbs, "bind") && len(rule.ResourceNames) == 0 {
 			t.Errorf("bind on %v for any role name", rule.Resources)
+		}
+		if slices.Contains(rule.Verbs, "escalate") {
+			if !slices.Equal(rule.ResourceNames, WrittenRoleNames(cfg)) {
+				t.Errorf("escalate on %v for %v, want only the roles it writes %v", rule.Resources, rule.ResourceNames, WrittenRoleNames(cfg))
+			}
+			for _, name := range rule.ResourceNames {
+				if !strings.Contains(name, "kubevirt.io:") {
+					t.Errorf("escalate on %q, a role Hypernest does not name", name)
+				}
+			}
 		}
 	}
 

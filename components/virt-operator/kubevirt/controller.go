@@ -207,6 +207,12 @@ func (r *Reconciler) reconcileInstall(ctx context.Context, kv *v1.KubeVirt, cfg 
 	if notReady == "" {
 		notReady = r.apiServiceNotAvailable(ctx, cfg)
 	}
+	if notReady == "" {
+		// Only once the new virt-handlers run: the old ones served with this key.
+		if err := install.DeleteObsolete(ctx, r.Client, cfg); err != nil {
+			return r.applyFailed(kv, err)
+		}
+	}
 
 	if notReady != "" {
 		conditionsInProgress(kv, notReady)

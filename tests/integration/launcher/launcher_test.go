@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -40,9 +39,6 @@ func TestLauncher(t *testing.T) {
 // about 10 s when idle; allow far more.
 const bootTimeout = 4 * time.Minute
 
-// nobody is the unprivileged user the launcher runs as here (in a pod it is uid 107).
-const nobody = 65534
-
 var (
 	launcherBinary string
 	demoDisk       string
@@ -56,17 +52,12 @@ var _ = BeforeSuite(func() {
 		_, err := os.Stat(tool)
 		Expect(err).NotTo(HaveOccurred(), "%s is missing; run hack/install-deps.sh", tool)
 	}
-	built, err := gexec.Build("github.com/hypernest/hypernest/components/virt-launcher")
+	bin, dir, err := framework.BuildLauncher()
+	if dir != "" {
+		DeferCleanup(os.RemoveAll, dir)
+	}
 	Expect(err).NotTo(HaveOccurred())
-	// gexec's folder is private to root; the unprivileged launcher needs one it can reach.
-	bin, err := os.MkdirTemp("", "hypernest-launcher-bin-")
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(os.RemoveAll, bin)
-	Expect(os.Chmod(bin, 0o755)).To(Succeed())
-	data, err := os.ReadFile(built)
-	Expect(err).NotTo(HaveOccurred())
-	launcherBinary = filepath.Join(bin, "virt-launcher")
-	Expect(os.WriteFile(launcherBinary, data, 0o755)).To(Succeed())
+	launcherBinary = bin
 })
 
 var _ = AfterSuite(func() { gexec.CleanupBuildArtifacts() })
@@ -74,42 +65,28 @@ var _ = AfterSuite(func() { gexec.CleanupBuildArtifacts() })
 // pod is a launcher pod's folders on this machine, owned by the launcher's user.
 type pod struct {
 	root, sockets, private, containerDisks string
+	dirs                                   framework.LauncherDirs
 	session                                *gexec.Session
 	client                                 launcherv1.LauncherClient
 }
 
 func newPod() *pod {
-	// Short: the launcher's unix socket paths must fit in 107 bytes.
 	root, err := os.MkdirTemp("", "hn-")
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(os.RemoveAll, root)
 	Expect(os.Chmod(root, 0o755)).To(Succeed())
-	p := &pod{root: root, sockets: filepath.Join(root, "sockets"), private: filepath.Join(root, "private"),
-		containerDisks: filepath.Join(root, "container-disks")}
-	for _, dir := range []string{p.sockets, p.private} {
-		Expect(os.Mkdir(dir, 0o700)).To(Succeed())
-		Expect(os.Chown(dir, nobody, nobody)).To(Succeed())
-	}
-	// The containerDisk volume as the image volume mounts it: /disk/<file>, read-only.
-	diskDir := filepath.Join(p.containerDisks, "containerdisk", "disk")
-	Expect(os.MkdirAll(diskDir, 0o755)).To(Succeed())
-	data, err := os.ReadFile(demoDisk)
+	dirs, err := framework.NewLauncherDirs(filepath.Join(root, "sockets"), filepath.Join(root, "private"), filepath.Join(root, "container-disks"), demoDisk)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(os.WriteFile(filepath.Join(diskDir, "demo.qcow2"), data, 0o444)).To(Succeed())
-	return p
+	return &pod{root: root, sockets: dirs.Sockets, private: dirs.Private, containerDisks: dirs.ContainerDisks, dirs: dirs}
 }
 
-// start runs virt-launcher as the unprivileged user and connects to its command socket.
 func (p *pod) start() {
-	cmd := exec.Command(launcherBinary, "--sockets-dir", p.sockets, "--private-dir", p.private,
-		"--container-disks-dir", p.containerDisks, "--final-grace", "2s", "--termination-grace", "20s")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	var err error
-	p.session, err = gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+	p.session, err = gexec.Start(p.dirs.Command(launcherBinary), GinkgoWriter, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() {
 		p.session.Kill()
-		killProcessesOf(p.root)
+		framework.KillProcessesOf(p.root)
 	})
 	socket := filepath.Join(p.sockets, launcherv1.CommandSocket)
 	Eventually(func() error { _, err := os.Stat(socket); return err }).WithTimeout(time.Minute).Should(Succeed())
@@ -121,22 +98,6 @@ func (p *pod) start() {
 		r, err := p.client.Ping(context.Background(), &launcherv1.Empty{})
 		return r.GetOk(), err
 	}).WithTimeout(time.Minute).Should(BeTrue())
-}
-
-// killProcessesOf ends every process of a test pod: libvirtd, virtlogd and QEMU outlive a
-// killed launcher, and all of them carry the pod's folder in their environment.
-func killProcessesOf(root string) {
-	procs, _ := filepath.Glob("/proc/[0-9]*/environ")
-	for _, environ := range procs {
-		data, err := os.ReadFile(environ)
-		if err != nil || !strings.Contains(string(data), root) {
-			continue
-		}
-		var pid int
-		if _, err := fmt.Sscanf(environ, "/proc/%d/environ", &pid); err == nil && pid != os.Getpid() {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
 }
 
 func (p *pod) state() launcherv1.DomainState {
@@ -367,7 +328,7 @@ var _ = Describe("virt-launcher", func() {
 			}
 			for _, p := range pods {
 				p.session.Kill()
-				killProcessesOf(p.root)
+				framework.KillProcessesOf(p.root)
 			}
 		}
 	})

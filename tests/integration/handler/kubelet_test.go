@@ -1,0 +1,124 @@
+package handler_test
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	k8sv1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+
+	v1 "github.com/hypernest/hypernest/api/core/v1"
+	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
+	"github.com/hypernest/hypernest/tests/framework"
+)
+
+// runLaunchers does the scheduler's and the kubelet's part for launcher pods until ctx
+// ends: it binds each new one to nodeName, starts its virt-launcher (as Nobody, on the
+// pod's folders under kubeletPods) and reports the pod Running; when the launcher exits
+// the pod ends Succeeded or Failed by its exit code; a deleted pod's processes are killed
+// and the pod removed. It does not stand in for any part of Hypernest.
+func runLaunchers(ctx context.Context) {
+	defer GinkgoRecover()
+	var mu sync.Mutex
+	started := map[types.UID]bool{}
+	for ctx.Err() == nil {
+		pods, err := kubeClient.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: v1.AppLabel + "=" + launcherv1.AppLabelValue})
+		if err == nil {
+			for i := range pods.Items {
+				p := &pods.Items[i]
+				mu.Lock()
+				isStarted := started[p.UID]
+				mu.Unlock()
+				switch {
+				case p.DeletionTimestamp != nil:
+					framework.KillProcessesOf(podDir(p.UID))
+					_ = kubeClient.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+				case !isStarted:
+					if err := startLauncherPod(ctx, p); err != nil {
+						GinkgoWriter.Printf("kubelet stand-in: pod %s/%s: %v\n", p.Namespace, p.Name, err)
+						continue
+					}
+					mu.Lock()
+					started[p.UID] = true
+					mu.Unlock()
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func podDir(uid types.UID) string { return filepath.Join(kubeletPods, string(uid)) }
+
+func startLauncherPod(ctx context.Context, p *k8sv1.Pod) error {
+	if p.Spec.NodeName == "" {
+		binding := &k8sv1.Binding{
+			ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, UID: p.UID},
+			Target:     k8sv1.ObjectReference{Kind: "Node", Name: nodeName},
+		}
+		if err := kubeClient.CoreV1().Pods(p.Namespace).Bind(ctx, binding, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+	}
+	dir := podDir(p.UID)
+	dirs, err := framework.NewLauncherDirs(launcherv1.SocketsDirOnNode(kubeletPods, string(p.UID)), filepath.Join(dir, "private"), filepath.Join(dir, "container-disks"), demoDisk)
+	if err != nil {
+		return err
+	}
+	cmd := dirs.Command(launcherBinary)
+	cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go func() {
+		phase := k8sv1.PodSucceeded
+		if cmd.Wait() != nil { // a non-zero exit, or killed
+			phase = k8sv1.PodFailed
+		}
+		setPodPhase(context.Background(), p, phase)
+	}()
+	setPodPhase(ctx, p, k8sv1.PodRunning)
+	return nil
+}
+
+// setPodPhase writes the status a kubelet would: scheduled, and the compute container
+// running (or terminated).
+func setPodPhase(ctx context.Context, p *k8sv1.Pod, phase k8sv1.PodPhase) {
+	for range 10 {
+		pod, err := kubeClient.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) || (err == nil && pod.UID != p.UID) {
+			return
+		}
+		if err != nil {
+			continue
+		}
+		now := metav1.Now()
+		ready := k8sv1.ConditionFalse
+		state := k8sv1.ContainerState{Terminated: &k8sv1.ContainerStateTerminated{FinishedAt: now}}
+		if phase == k8sv1.PodRunning {
+			ready = k8sv1.ConditionTrue
+			state = k8sv1.ContainerState{Running: &k8sv1.ContainerStateRunning{StartedAt: now}}
+		}
+		pod.Status.Phase = phase
+		pod.Status.Conditions = []k8sv1.PodCondition{
+			{Type: k8sv1.PodScheduled, Status: k8sv1.ConditionTrue, LastTransitionTime: now},
+			{Type: k8sv1.PodReady, Status: ready, LastTransitionTime: now},
+		}
+		pod.Status.ContainerStatuses = nil
+		for _, c := range pod.Spec.Containers {
+			pod.Status.ContainerStatuses = append(pod.Status.ContainerStatuses, k8sv1.ContainerStatus{Name: c.Name, Image: c.Image, State: state, Ready: ready == k8sv1.ConditionTrue})
+		}
+		if _, err := kubeClient.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err == nil || !apierrors.IsConflict(err) {
+			return
+		}
+	}
+}
