@@ -185,7 +185,7 @@ fuzz: ## Fuzz virt-api's admission webhooks, each target for FUZZTIME (10s; make
 	done
 
 .PHONY: test-integration
-test-integration: ## Run integration tests: a real apiserver (envtest), real libvirt + QEMU (virt-launcher).
+test-integration: ## Run integration tests: a real apiserver (envtest), real libvirt + QEMU (virt-launcher; virt-handler and virt-controller on real launchers).
 	@assets=$$(hack/kube-binaries.sh | tail -1) && \
 	  $(BAZEL) build //hack/demo-disk:disk >/dev/null 2>&1 || { echo "building the demo disk failed: run hack/bazel.sh build //hack/demo-disk:disk"; exit 1; } && \
 	  echo "KUBEBUILDER_ASSETS=$$assets HYPERNEST_DEMO_DISK=_out/bazel-bin/hack/demo-disk/demo.qcow2" && \

@@ -204,7 +204,8 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			}
 			return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 		}
-		return ctrl.Result{RequeueAfter: launcherRetry}, nil
+		// Written now: an earlier SyncFailed goes as the guest starts.
+		return ctrl.Result{RequeueAfter: launcherRetry}, r.updateStatus(ctx, vmi, newStatus)
 	}
 
 	r.applyDomain(vmi, pod, l, domain, newStatus)
@@ -286,7 +287,8 @@ func (r *Reconciler) start(ctx context.Context, vmi *v1.VirtualMachineInstance, 
 	if !res.Ok {
 		return errors.New(res.Message)
 	}
-	v1.SetVMICondition(status, v1.VirtualMachineInstanceSynchronized, k8sv1.ConditionTrue, "", "")
+	// As KubeVirt: Synchronized exists only False, while a sync fails.
+	v1.RemoveVMICondition(status, v1.VirtualMachineInstanceSynchronized)
 	r.Recorder.Event(vmi, k8sv1.EventTypeNormal, "Created", "The launcher defined and started the domain")
 	return nil
 }

@@ -2,6 +2,7 @@ package handler_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -57,7 +58,24 @@ func runLaunchers(ctx context.Context) {
 	}
 }
 
-func podDir(uid types.UID) string { return filepath.Join(kubeletPods, string(uid)) }
+// launcherRoots holds each pod's launcher folders (by pod UID).
+var launcherRoots sync.Map
+
+func podDir(uid types.UID) string {
+	if root, ok := launcherRoots.Load(uid); ok {
+		return root.(string)
+	}
+	return filepath.Join(kubeletPods, string(uid))
+}
+
+// killAllLaunchers stops every launcher the suite started, with its libvirtd and QEMU.
+func killAllLaunchers() {
+	launcherRoots.Range(func(_, root any) bool {
+		framework.KillProcessesOf(root.(string))
+		_ = os.RemoveAll(root.(string))
+		return true
+	})
+}
 
 func startLauncherPod(ctx context.Context, p *k8sv1.Pod) error {
 	if p.Spec.NodeName == "" {
@@ -69,9 +87,26 @@ func startLauncherPod(ctx context.Context, p *k8sv1.Pod) error {
 			return err
 		}
 	}
-	dir := podDir(p.UID)
-	dirs, err := framework.NewLauncherDirs(launcherv1.SocketsDirOnNode(kubeletPods, string(p.UID)), filepath.Join(dir, "private"), filepath.Join(dir, "container-disks"), demoDisk)
+	// The launcher's folders live under a short path, linked from where the kubelet
+	// keeps the pod's sockets volume (a unix socket's path has at most 107 bytes; in a
+	// pod the launcher sees its volume mounted at a short path too).
+	root, err := os.MkdirTemp("", "hl-")
 	if err != nil {
+		return err
+	}
+	launcherRoots.Store(p.UID, root)
+	if err := os.Chmod(root, 0o755); err != nil {
+		return err
+	}
+	dirs, err := framework.NewLauncherDirs(filepath.Join(root, "sockets"), filepath.Join(root, "private"), filepath.Join(root, "container-disks"), demoDisk)
+	if err != nil {
+		return err
+	}
+	onNode := launcherv1.SocketsDirOnNode(kubeletPods, string(p.UID))
+	if err := os.MkdirAll(filepath.Dir(onNode), 0o755); err != nil {
+		return err
+	}
+	if err := os.Symlink(dirs.Sockets, onNode); err != nil {
 		return err
 	}
 	cmd := dirs.Command(launcherBinary)

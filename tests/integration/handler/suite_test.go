@@ -77,7 +77,7 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	Expect(os.Chmod(kubeletPods, 0o755)).To(Succeed())
 	DeferCleanup(func() {
-		framework.KillProcessesOf(kubeletPods)
+		killAllLaunchers()
 		_ = os.RemoveAll(kubeletPods)
 	})
 
