@@ -18,6 +18,15 @@ import (
 // Subprotocol is the WebSocket subprotocol of a plain byte stream.
 const Subprotocol = "plain.kubevirt.io"
 
+// CloseTakenOver is the WebSocket close code of a console or VNC stream that a newer
+// connection to the same guest replaced (a private-use code, RFC 6455 section 7.4.2): QEMU
+// serves its serial port and VNC socket to one client at a time, so the newest wins, as
+// in KubeVirt, and the one it replaced learns why it ended instead of reconnecting.
+const CloseTakenOver = 4000
+
+// ErrTakenOver is what reading a stream closed with CloseTakenOver returns.
+var ErrTakenOver = errors.New("another connection took over the stream: only one may be open at a time")
+
 // bufferSize is each WebSocket buffer; a console line or a VNC update fits, and a larger
 // frame is just split.
 const bufferSize = 32 * 1024
@@ -48,11 +57,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		if c.reader == nil {
 			kind, r, err := c.ws.NextReader()
 			if err != nil {
-				var closeErr *websocket.CloseError
-				if errors.As(err, &closeErr) && closeErr.Code == websocket.CloseNormalClosure {
-					return 0, io.EOF
-				}
-				return 0, err
+				return 0, closeReason(err)
 			}
 			if kind != websocket.BinaryMessage && kind != websocket.TextMessage {
 				continue
@@ -81,10 +86,28 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// closeReason turns the peer's close frame into io.EOF (a normal end) or ErrTakenOver.
+func closeReason(err error) error {
+	var closeErr *websocket.CloseError
+	switch {
+	case !errors.As(err, &closeErr):
+		return err
+	case closeErr.Code == websocket.CloseNormalClosure:
+		return io.EOF
+	case closeErr.Code == CloseTakenOver:
+		return ErrTakenOver
+	}
+	return err
+}
+
 // Close says goodbye to the peer, then closes the connection.
-func (c *Conn) Close() error {
+func (c *Conn) Close() error { return c.CloseWith(websocket.CloseNormalClosure, "") }
+
+// CloseWith closes the connection telling the peer why, with a close code and text (the
+// first close frame is the one the peer reads; later ones are dropped).
+func (c *Conn) CloseWith(code int, text string) error {
 	c.writeMu.Lock()
-	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
 	c.writeMu.Unlock()
 	return c.ws.Close()
 }
@@ -95,11 +118,7 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 	for {
 		kind, data, err := c.ws.ReadMessage()
 		if err != nil {
-			var closeErr *websocket.CloseError
-			if errors.As(err, &closeErr) && closeErr.Code == websocket.CloseNormalClosure {
-				return nil, io.EOF
-			}
-			return nil, err
+			return nil, closeReason(err)
 		}
 		if kind == websocket.BinaryMessage || kind == websocket.TextMessage {
 			return data, nil
@@ -158,11 +177,18 @@ func Pipe(a, b io.ReadWriteCloser) error {
 }
 
 // settle waits for the first of the two copies to end, closes both ends (which ends the
-// other copy), and returns the first error that is not an ordinary end of stream.
+// other copy), and returns the first error that is not an ordinary end of stream. A
+// stream taken over on one side is closed as taken over on the other, so virt-api passes
+// virt-handler's reason on to virtctl.
 func settle(a, b io.Closer, errs <-chan error) error {
 	err := <-errs
-	_ = a.Close()
-	_ = b.Close()
+	for _, c := range []io.Closer{a, b} {
+		if ws, ok := c.(*Conn); ok && errors.Is(err, ErrTakenOver) {
+			_ = ws.CloseWith(CloseTakenOver, ErrTakenOver.Error())
+			continue
+		}
+		_ = c.Close()
+	}
 	<-errs
 	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
 		return nil

@@ -2,6 +2,8 @@ package stream
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -63,5 +65,53 @@ func TestPipeDatagramsKeepsDatagramsWhole(t *testing.T) {
 		if !bytes.Equal(got, sent) {
 			t.Errorf("sent a %d-byte datagram, got %d bytes back", size, len(got))
 		}
+	}
+}
+
+// A stream taken over at its far end (virt-handler, when a newer console connects) ends
+// as taken over at the near end too, through a relay in the middle (virt-api): the
+// client reads what came before, then ErrTakenOver, not a plain end of stream.
+func TestPipePassesTakeOverOn(t *testing.T) {
+	url := func(s *httptest.Server) string { return "ws" + strings.TrimPrefix(s.URL, "http") }
+	handler := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := Upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		conn := NewConn(ws)
+		_, _ = conn.Write([]byte("login: "))
+		_ = conn.CloseWith(CloseTakenOver, "a newer console connected")
+	}))
+	defer handler.Close()
+	relayEnded := make(chan error, 1)
+	relay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		backend, _, err := websocket.DefaultDialer.Dial(url(handler), nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		ws, err := Upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		relayEnded <- Pipe(NewConn(ws), NewConn(backend))
+	}))
+	defer relay.Close()
+
+	ws, _, err := websocket.DefaultDialer.Dial(url(relay), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var out bytes.Buffer
+	_, err = io.Copy(&out, NewConn(ws))
+	if !errors.Is(err, ErrTakenOver) {
+		t.Errorf("the client's stream ended with %v, want ErrTakenOver", err)
+	}
+	if out.String() != "login: " {
+		t.Errorf("the client read %q before the end, want %q", out.String(), "login: ")
+	}
+	if err := <-relayEnded; !errors.Is(err, ErrTakenOver) {
+		t.Errorf("the relay's Pipe returned %v, want ErrTakenOver", err)
 	}
 }

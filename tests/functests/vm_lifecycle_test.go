@@ -151,15 +151,29 @@ var _ = Describe("VMs from kubectl and virtctl (virt-controller, virt-api)", Ord
 		waitForVMStatus(ctx, ns, vm.Name, v1.VirtualMachineStatusRunning)
 		Expect(fails(ns, "unpause", "vmi", vm.Name)).To(ContainSubstring("VMI is not paused"))
 
-		By("restart: a new VMI replaces the old one, and an open console follows the VM to it")
-		oldUID := getVMI(ctx, ns, vm.Name).UID
+		By("a second console takes the serial port over from the first, which ends saying so (as in KubeVirt)")
+		first := exec.Command(virtctl, "-n", ns, "console", vm.Name)
+		firstIn, err := first.StdinPipe() // kept open: a user at the terminal
+		Expect(err).NotTo(HaveOccurred())
+		firstSession, err := gexec.Start(first, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(firstSession.Kill)
+		Eventually(firstSession.Err).WithTimeout(virtctlTimeout).Should(gbytes.Say("Successfully connected to vm-cirros console"))
 		follow := exec.Command(virtctl, "-n", ns, "console", vm.Name)
-		followIn, err := follow.StdinPipe() // kept open: a user at the terminal
+		followIn, err := follow.StdinPipe()
 		Expect(err).NotTo(HaveOccurred())
 		following, err := gexec.Start(follow, GinkgoWriter, GinkgoWriter)
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(following.Kill)
 		Eventually(following.Err).WithTimeout(virtctlTimeout).Should(gbytes.Say("Successfully connected to vm-cirros console"))
+		Eventually(firstSession).WithTimeout(virtctlTimeout).Should(gexec.Exit(1), "the first console ends, without reconnecting")
+		Expect(firstSession.Err).To(gbytes.Say("the console of vm-cirros was taken over by another connection"))
+		_ = firstIn.Close()
+		// cirros is still logged in on the serial port from the first session above.
+		inGuest(followIn, following.Out, "echo taken-over-$((6*7))", "taken-over-42")
+
+		By("restart: a new VMI replaces the old one, and an open console follows the VM to it")
+		oldUID := getVMI(ctx, ns, vm.Name).UID
 		Expect(succeeds(ns, "restart", vm.Name)).To(Equal("VM vm-cirros was scheduled to restart\n"))
 		Eventually(following.Err).WithTimeout(vmiTimeout).Should(gbytes.Say("Reconnected to the console of vm-cirros"))
 		Eventually(following.Out).WithTimeout(vmiTimeout).Should(gbytes.Say("printed from cloud-init userdata"), "the new instance's boot")
@@ -301,7 +315,7 @@ func alpineRootShell(virtctl, ns, name string) (io.Writer, *gbytes.Buffer) {
 }
 
 // alpineConsole is alpineRootShell's console session, for a spec that must close it (a
-// second console would race it for the guest's serial port).
+// second console would take the guest's serial port over from it).
 func alpineConsole(virtctl, ns, name string) (io.Writer, *gexec.Session) {
 	console := exec.Command(virtctl, "-n", ns, "console", name)
 	in, err := console.StdinPipe()

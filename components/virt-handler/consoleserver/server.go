@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -45,6 +46,10 @@ type Server struct {
 	// CAFile is the CA virt-api's client certificate must chain to (wiring.HandlerCASecretName).
 	CAFile string
 	Addr   string
+
+	// streams holds the open console and VNC stream of each guest (see takeOver).
+	streamsMu sync.Mutex
+	streams   map[socketKey]*openStream
 }
 
 // Start serves until ctx ends.
@@ -212,6 +217,78 @@ func agentError(err error) string {
 	return err.Error()
 }
 
+// socketKey names one of a guest's single-client sockets.
+type socketKey struct {
+	uid    types.UID
+	socket string
+}
+
+// openStream is a console or VNC stream being relayed, from before it dials the guest's
+// socket until it ends.
+type openStream struct {
+	mu       sync.Mutex
+	ws       *stream.Conn
+	conn     net.Conn
+	replaced bool
+}
+
+// replace ends the stream because a newer one took over; closing it with
+// stream.CloseTakenOver tells virt-api, and so virtctl, why (virtctl then does not
+// reconnect). A stream still connecting finds out in attach.
+func (o *openStream) replace(socket string) {
+	o.mu.Lock()
+	o.replaced = true
+	ws, conn := o.ws, o.conn
+	o.mu.Unlock()
+	if ws != nil {
+		// The close frame first, so virt-api reads why before the end of the stream.
+		_ = ws.CloseWith(stream.CloseTakenOver, takenOverText(socket))
+	}
+	if conn != nil {
+		_ = conn.Close()
+	}
+}
+
+// attach records the connected ends; false when a newer stream took over meanwhile.
+func (o *openStream) attach(ws *stream.Conn, conn net.Conn) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.replaced {
+		return false
+	}
+	o.ws, o.conn = ws, conn
+	return true
+}
+
+func takenOverText(socket string) string {
+	return "a newer connection to the guest's " + socket + " took over"
+}
+
+// takeOver registers a new stream to the guest's socket and ends the one open before:
+// QEMU serves its serial port and VNC to one client at a time, so a connection whose
+// client vanished without closing (a killed virt-api, a lost network path) would
+// otherwise starve every later one. As in KubeVirt's virt-handler, the newest wins. It
+// returns whether one was replaced, and a function that unregisters the new stream.
+func (s *Server) takeOver(key socketKey, open *openStream) (replaced bool, release func()) {
+	s.streamsMu.Lock()
+	if s.streams == nil {
+		s.streams = map[socketKey]*openStream{}
+	}
+	previous := s.streams[key]
+	s.streams[key] = open
+	s.streamsMu.Unlock()
+	if previous != nil {
+		previous.replace(key.socket)
+	}
+	return previous != nil, func() {
+		s.streamsMu.Lock()
+		defer s.streamsMu.Unlock()
+		if s.streams[key] == open {
+			delete(s.streams, key)
+		}
+	}
+}
+
 // socketStream connects a WebSocket to one of the launcher's sockets (QEMU serves the
 // serial port and VNC there, one client at a time).
 func (s *Server) socketStream(socket string) http.HandlerFunc {
@@ -219,6 +296,14 @@ func (s *Server) socketStream(socket string) http.HandlerFunc {
 		running := s.lookup(w, r)
 		if running == nil {
 			return
+		}
+		log := s.Log.WithValues("vmi", r.PathValue("namespace")+"/"+r.PathValue("name"), "socket", socket)
+		open := &openStream{}
+		// Before dialing: QEMU accepts the next client only once the one before has left.
+		replaced, release := s.takeOver(socketKey{uid: running.VMI.UID, socket: socket}, open)
+		defer release()
+		if replaced {
+			log.Info("a newer connection took over the stream")
 		}
 		conn, err := launcherclient.DialUnix(r.Context(), filepath.Join(running.SocketsDir, socket))
 		if err != nil {
@@ -230,9 +315,14 @@ func (s *Server) socketStream(socket string) http.HandlerFunc {
 			_ = conn.Close()
 			return // the upgrader answered the client
 		}
-		log := s.Log.WithValues("vmi", r.PathValue("namespace")+"/"+r.PathValue("name"), "socket", socket)
+		client := stream.NewConn(ws)
+		if !open.attach(client, conn) {
+			_ = client.CloseWith(stream.CloseTakenOver, takenOverText(socket))
+			_ = conn.Close()
+			return
+		}
 		log.Info("stream opened")
-		if err := stream.Pipe(stream.NewConn(ws), conn); err != nil {
+		if err := stream.Pipe(client, conn); err != nil {
 			log.Info("stream ended", "error", err.Error())
 			return
 		}

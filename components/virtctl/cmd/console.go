@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
+	"github.com/hypernest/hypernest/pkg/stream"
 )
 
 // escapeByte (Ctrl+]) ends a console session, as in telnet and KubeVirt's virtctl.
@@ -119,6 +120,11 @@ func (f *consoleFollower) run(ctx context.Context, in *consoleInput) error {
 		_ = conn.Close()
 		if escaped {
 			return nil
+		}
+		if errors.Is(relayErr, stream.ErrTakenOver) {
+			// Another console of this VMI connected (QEMU serves one at a time): following
+			// the VM here would take it back, and the two would take turns forever.
+			return fmt.Errorf("Error: the console of %s was taken over by another connection; only one console per VMI can be open at a time", f.name) //nolint:staticcheck // KubeVirt's wording
 		}
 		step, reason, err := f.awaitNext(ctx, uid, poll)
 		switch {

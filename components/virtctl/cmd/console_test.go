@@ -14,6 +14,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
+	"github.com/hypernest/hypernest/pkg/stream"
 )
 
 func vmiWith(uid types.UID, phase v1.VirtualMachineInstancePhase, deleting bool) *v1.VirtualMachineInstance {
@@ -225,5 +226,37 @@ func TestConsoleEndsWhenTheVMStops(t *testing.T) {
 	}
 	if !strings.Contains(status.String(), "the VM was stopped") {
 		t.Fatalf("the user was not told why the console ended: %q", status.String())
+	}
+}
+
+// A console another connection took over (virt-handler keeps one per guest) ends with an
+// error saying so and is not reopened, though the guest still runs: reconnecting would
+// take the console back from the other user, who would take it back in turn.
+func TestConsoleTakenOverEndsWithoutReconnecting(t *testing.T) {
+	console := newFakeConsole("booted\n")
+	opened := 0
+	f := &consoleFollower{
+		name: "vm", timeout: 10 * time.Second, poll: time.Millisecond,
+		open: func(context.Context) (io.ReadWriteCloser, error) { opened++; return console, nil },
+		get: func(context.Context) (*v1.VirtualMachine, *v1.VirtualMachineInstance, error) {
+			return vmWith(v1.RunStrategyAlways), vmiWith("only", v1.Running, false), nil
+		},
+	}
+	out, status := &syncBuffer{}, &syncBuffer{}
+	f.out, f.status = out, status
+	done := make(chan error, 1)
+	go func() { done <- f.run(context.Background(), newConsoleInput(strings.NewReader(""))) }()
+	eventually(t, "the boot", func() bool { return strings.Contains(out.String(), "booted") })
+	_ = console.w.CloseWithError(stream.ErrTakenOver)
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "the console of vm was taken over by another connection") {
+			t.Fatalf("a taken-over console ends with an error saying so, got %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the taken-over console did not end")
+	}
+	if opened != 1 {
+		t.Fatalf("the console was opened %d times, want once", opened)
 	}
 }
