@@ -52,6 +52,17 @@ while uid="$(kubectl get vmi vm-demo -o jsonpath='{.metadata.uid}' 2>/dev/null |
   [ $SECONDS -lt $deadline ] || die "vm-demo has no new instance 2 min after it was started; see: hack/kubectl.sh describe vm vm-demo, and hack/kubectl.sh -n kubevirt logs deploy/virt-controller"
   sleep 1
 done
+# console_failed prints what explains a console that showed no cloud-init line: the
+# console so far, the instance's state, and the stream lines of virt-api and virt-handler.
+console_failed() {
+  cat "$console_log"
+  echo "--- vm-demo's instance:"
+  kubectl get vmi vm-demo -o jsonpath='phase {.status.phase} on {.status.nodeName}; conditions {range .status.conditions[*]}{.type}={.status} {end}{"\n"}' || true
+  echo "--- streams in virt-api and virt-handler (last 10 min):"
+  { kubectl -n kubevirt logs deploy/virt-api --since=10m; kubectl -n kubevirt logs ds/virt-handler --since=10m; } 2>&1 \
+    | grep -E 'stream|took over' | tail -20 || true
+  die "$1"
+}
 log "its serial console (virtctl console vm-demo), until the cloud-init script has run:"
 console_log="$(mktemp)"
 # stdin is /dev/null: virtctl keeps showing the console after its input ends.
@@ -61,10 +72,9 @@ trap 'kill "$console_pid" 2>/dev/null || true; rm -f "$console_log"' EXIT
 deadline=$((SECONDS + 300))
 until grep -q 'hello from the Hypernest demo VM' "$console_log"; do
   if ! kill -0 "$console_pid" 2>/dev/null; then
-    cat "$console_log"
-    die "virtctl console ended before the guest printed its cloud-init line; see: hack/kubectl.sh get vm,vmi vm-demo -o yaml"
+    console_failed "virtctl console ended before the guest printed its cloud-init line; see: hack/kubectl.sh get vm,vmi vm-demo -o yaml"
   fi
-  [ $SECONDS -lt $deadline ] || { cat "$console_log"; die "the guest did not print its cloud-init line within 5 min; see: hack/kubectl.sh get vmi vm-demo -o yaml"; }
+  [ $SECONDS -lt $deadline ] || console_failed "the guest did not print its cloud-init line within 5 min; see: hack/kubectl.sh get vmi vm-demo -o yaml, and hack/kubectl.sh -n kubevirt logs ds/virt-handler"
   sleep 1
 done
 sleep 2

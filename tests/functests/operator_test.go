@@ -102,6 +102,32 @@ var _ = Describe("virt-operator: Hypernest from the KubeVirt object", Ordered, f
 		waitForKubeVirtDeployed(ctx)
 	})
 
+	It("keeps a kubectl rollout restart of a component: the pods restart once, and the operator does not roll them back", func(ctx SpecContext) {
+		// make run and make cluster-sync restart the components so they run images just
+		// imported under the same tag; the operator used to drop the annotation and roll
+		// them a second time, cutting the example VM's console (CI, stop 24).
+		const restartedAt = "kubectl.kubernetes.io/restartedAt"
+		key := client.ObjectKey{Namespace: installCfg.Namespace, Name: install.ControllerName}
+		d := &appsv1.Deployment{}
+		Expect(crClient.Get(ctx, key, d)).To(Succeed())
+		before := d.DeepCopy()
+		if d.Spec.Template.Annotations == nil {
+			d.Spec.Template.Annotations = map[string]string{}
+		}
+		stamp := time.Now().UTC().Format(time.RFC3339Nano)
+		d.Spec.Template.Annotations[restartedAt] = stamp
+		Expect(crClient.Patch(ctx, d, client.MergeFrom(before))).To(Succeed())
+		restarted := d.Generation
+		// The operator watches its Deployments: the patch makes it reconcile at once.
+		Consistently(func(g Gomega) {
+			got := &appsv1.Deployment{}
+			g.Expect(crClient.Get(ctx, key, got)).To(Succeed())
+			g.Expect(got.Spec.Template.Annotations).To(HaveKeyWithValue(restartedAt, stamp))
+			g.Expect(got.Generation).To(Equal(restarted), "no second roll-out")
+		}).WithContext(ctx).WithTimeout(30 * time.Second).WithPolling(2 * time.Second).Should(Succeed())
+		waitForKubeVirtDeployed(ctx)
+	})
+
 	It("puts back at once, not on its hourly pass, a deleted webhook configuration, APIService, ClusterRole and RoleBinding", func(ctx SpecContext) {
 		apiService := &unstructured.Unstructured{}
 		apiService.SetGroupVersionKind(install.APIServiceGVK)

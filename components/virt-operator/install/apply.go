@@ -173,7 +173,36 @@ func CreateOrUpdate(ctx context.Context, c client.Client, obj client.Object) err
 		}
 	}
 	obj.SetAnnotations(annotations)
+	keepRestart(obj, current)
 	return describe(obj, c.Update(ctx, obj))
+}
+
+// restartedAtAnnotation is what `kubectl rollout restart` sets on a pod template.
+const restartedAtAnnotation = "kubectl.kubernetes.io/restartedAt"
+
+// keepRestart carries a `kubectl rollout restart` of a component (an admin's, or make
+// cluster-sync's after importing images under the same tag) over into the template the
+// operator writes. Without it the operator's next pass drops the annotation and rolls
+// the pods a second time, seconds later, cutting the consoles and calls the first
+// restart's pods had just taken.
+func keepRestart(obj, current client.Object) {
+	var want, have *k8sv1.PodTemplateSpec
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		want, have = &o.Spec.Template, &current.(*appsv1.Deployment).Spec.Template
+	case *appsv1.DaemonSet:
+		want, have = &o.Spec.Template, &current.(*appsv1.DaemonSet).Spec.Template
+	default:
+		return
+	}
+	restartedAt, ok := have.Annotations[restartedAtAnnotation]
+	if !ok {
+		return
+	}
+	if want.Annotations == nil {
+		want.Annotations = map[string]string{}
+	}
+	want.Annotations[restartedAtAnnotation] = restartedAt
 }
 
 // RoleFieldOwner is the field manager virt-operator writes roles as.
