@@ -1,6 +1,6 @@
 // Package servingcert keeps virt-handler's own server certificate: one per node, naming
 // it (wiring.HandlerCommonName), asked for through a CertificateSigningRequest that only
-// virt-operator signs, and renewed before it expires by client-go's certificate manager
+// virt-controller signs, and renewed before it expires by client-go's certificate manager
 // (the kubelet's, for its own serving certificate). The key never leaves this process.
 package servingcert
 
@@ -49,7 +49,7 @@ func (s *Source) Start(ctx context.Context) error {
 	if err := s.restart(); err != nil {
 		return err
 	}
-	s.Log.Info("asked virt-operator for this node's certificate", "signer", wiring.HandlerSignerName, "subject", wiring.HandlerCommonName(s.NodeName))
+	s.Log.Info("asked virt-controller for this node's certificate", "signer", wiring.HandlerSignerName, "subject", wiring.HandlerCommonName(s.NodeName))
 	tick := time.NewTicker(caCheckInterval)
 	defer tick.Stop()
 	for {
@@ -138,7 +138,7 @@ func (s *Source) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) 
 	if cert := s.current(); cert != nil {
 		return cert, nil
 	}
-	return nil, fmt.Errorf("no certificate for node %s yet: virt-operator has not signed its request (kubectl get csr)", s.NodeName)
+	return nil, fmt.Errorf("no certificate for node %s yet: virt-controller has not signed its request; see kubectl get csr, and kubectl -n kubevirt logs deploy/virt-controller", s.NodeName)
 }
 
 // Ready is a readiness check: the handler cannot serve virt-api before it has a certificate.
