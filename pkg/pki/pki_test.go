@@ -11,25 +11,30 @@ import (
 	"time"
 )
 
-func testCA(t *testing.T, now time.Time, validity time.Duration) (certPEM, keyPEM []byte) {
+func testCA(t *testing.T, now time.Time, validity time.Duration) *CA {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: Serial(), Subject: pkix.Name{CommonName: "test-ca"}, NotBefore: now.Add(-Backdate), NotAfter: now.Add(validity),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	ca, err := NewCA("test-ca", now, validity)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+	// Through PEM and back, as virt-controller reads the mounted Secret.
+	keyPEM, err := ca.KeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := ParseCA(ca.CertPEM(), keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parsed
 }
 
-func sign(t *testing.T, caCert, caKey []byte, lifetime time.Duration, now time.Time) *x509.Certificate {
+func sign(t *testing.T, ca *CA, lifetime time.Duration, now time.Time) *x509.Certificate {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "x", Organization: []string{"dropped"}}, DNSNames: []string{"a.example"}}, key)
 	req, _ := x509.ParseCertificateRequest(der)
-	out, err := SignServingRequest(caCert, caKey, req, lifetime, now)
+	out, err := SignServingRequest(ca, req, lifetime, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,19 +50,19 @@ func sign(t *testing.T, caCert, caKey []byte, lifetime time.Duration, now time.T
 // past its CA, and carries only the request's common name and DNS names.
 func TestSignServingRequestBoundsTheLifetime(t *testing.T) {
 	now := time.Now().Truncate(time.Second)
-	caCert, caKey := testCA(t, now, CAValidity)
-	if c := sign(t, caCert, caKey, 2*time.Hour, now); !c.NotAfter.Equal(now.Add(2 * time.Hour)) {
+	ca := testCA(t, now, CAValidity)
+	if c := sign(t, ca, 2*time.Hour, now); !c.NotAfter.Equal(now.Add(2 * time.Hour)) {
 		t.Errorf("asked for 2 h, got until %s", c.NotAfter)
 	}
-	c := sign(t, caCert, caKey, 10*CAValidity, now)
+	c := sign(t, ca, 10*CAValidity, now)
 	if !c.NotAfter.Equal(now.Add(CertValidity)) {
 		t.Errorf("asked for ten years, got until %s (want %s)", c.NotAfter, now.Add(CertValidity))
 	}
 	if len(c.Subject.Organization) != 0 || c.Subject.CommonName != "x" || len(c.DNSNames) != 1 {
 		t.Errorf("subject %s, DNS %v: only the common name and DNS names are signed", c.Subject, c.DNSNames)
 	}
-	shortCACert, shortCAKey := testCA(t, now, 24*time.Hour)
-	if c := sign(t, shortCACert, shortCAKey, 0, now); !c.NotAfter.Equal(now.Add(24 * time.Hour)) {
+	shortCA := testCA(t, now, 24*time.Hour)
+	if c := sign(t, shortCA, 0, now); !c.NotAfter.Equal(now.Add(24 * time.Hour)) {
 		t.Errorf("a CA ending in a day signed a certificate until %s", c.NotAfter)
 	}
 }

@@ -117,11 +117,15 @@ func (s *Signer) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("reading the CA to sign %s (is Secret %s mounted?): %w", csr.Name, wiring.CASecretName, err)
 	}
+	ca, err := pki.ParseCA(caCert, caKey)
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("reading the CA in %s to sign %s (Secret %s, which virt-operator keeps): %w", s.CADir, csr.Name, wiring.CASecretName, err)
+	}
 	var lifetime time.Duration
 	if csr.Spec.ExpirationSeconds != nil {
 		lifetime = time.Duration(*csr.Spec.ExpirationSeconds) * time.Second
 	}
-	cert, err := pki.SignServingRequest(caCert, caKey, parsed, lifetime, s.Now())
+	cert, err := pki.SignServingRequest(ca, parsed, lifetime, s.Now())
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("signing %s: %w", csr.Name, err)
 	}

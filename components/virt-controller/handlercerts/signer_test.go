@@ -98,20 +98,15 @@ func TestCheckSignsOnlyAHandlersOwnNode(t *testing.T) {
 // the CA, and never outlives it.
 func TestSignedCertificateIsTheNodesServerCertificate(t *testing.T) {
 	now := time.Now()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: pki.Serial(), Subject: pkix.Name{CommonName: "test-ca"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(pki.CAValidity),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	ca, err := pki.NewCA("test-ca", now, pki.CAValidity)
 	if err != nil {
 		t.Fatal(err)
 	}
-	caKeyDER, _ := x509.MarshalECPrivateKey(caKey)
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 	req, _, err := Check(handlerCSR(t, handlerUser, "node01", forNode("node01")), "kubevirt")
 	if err != nil {
 		t.Fatal(err)
 	}
-	certPEM, err := pki.SignServingRequest(caPEM, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: caKeyDER}), req, 10*365*24*time.Hour, now)
+	certPEM, err := pki.SignServingRequest(ca, req, 10*365*24*time.Hour, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +116,7 @@ func TestSignedCertificateIsTheNodesServerCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
+	pool.AddCert(ca.Cert)
 	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, DNSName: wiring.HandlerServerName, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
 		t.Fatalf("as a server certificate: %v", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -42,55 +41,36 @@ func NeedsRenewal(secret *k8sv1.Secret, ca *x509.Certificate, now time.Time) boo
 
 // NewCASecret makes a fresh CA.
 func NewCASecret(namespace string, now time.Time) (*k8sv1.Secret, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := pki.NewCA("hypernest-ca@"+fmt.Sprint(now.Unix()), now, pki.CAValidity)
 	if err != nil {
 		return nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          pki.Serial(),
-		Subject:               pkix.Name{CommonName: "hypernest-ca@" + fmt.Sprint(now.Unix())},
-		NotBefore:             now.Add(-pki.Backdate),
-		NotAfter:              now.Add(pki.CAValidity),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, err
-	}
-	return tlsSecret(namespace, CASecretName, der, key, der)
+	return tlsSecret(namespace, CASecretName, ca.Cert.Raw, ca.Key, ca.Cert.Raw)
 }
 
 // IssueSecret signs a certificate with the CA in caSecret: a server certificate for
 // dnsNames that also serves as a client certificate named commonName.
 func IssueSecret(namespace, name string, caSecret *k8sv1.Secret, commonName string, dnsNames []string, now time.Time) (*k8sv1.Secret, error) {
-	ca, err := tls.X509KeyPair(caSecret.Data[k8sv1.TLSCertKey], caSecret.Data[k8sv1.TLSPrivateKeyKey])
+	ca, err := pki.ParseCA(caSecret.Data[k8sv1.TLSCertKey], caSecret.Data[k8sv1.TLSPrivateKeyKey])
 	if err != nil {
 		return nil, fmt.Errorf("secret %s: %w", CASecretName, err)
-	}
-	caCert, err := x509.ParseCertificate(ca.Certificate[0])
-	if err != nil {
-		return nil, err
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: pki.Serial(),
-		Subject:      pkix.Name{CommonName: commonName},
-		DNSNames:     dnsNames,
-		NotBefore:    now.Add(-pki.Backdate),
-		NotAfter:     now.Add(pki.CertValidity),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, key.Public(), ca.PrivateKey)
+	der, err := ca.Issue(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: commonName},
+		DNSNames:    dnsNames,
+		NotBefore:   now.Add(-pki.Backdate),
+		NotAfter:    now.Add(pki.CertValidity),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}, key.Public())
 	if err != nil {
 		return nil, err
 	}
-	return tlsSecret(namespace, name, der, key, ca.Certificate[0])
+	return tlsSecret(namespace, name, der, key, ca.Cert.Raw)
 }
 
 // CACertificate parses the CA Secret's certificate.
