@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
@@ -205,8 +206,8 @@ func keepRestart(obj, current client.Object) {
 	want.Annotations[restartedAtAnnotation] = restartedAt
 }
 
-// RoleFieldOwner is the field manager virt-operator writes roles as.
-const RoleFieldOwner = "virt-operator"
+// roleFieldOwner is the field manager virt-operator writes roles as.
+const roleFieldOwner = "virt-operator"
 
 // applyRole writes a role with server-side apply, a request that names the role (a
 // create names none): so the API server can check virt-operator's escalate right against
@@ -217,16 +218,15 @@ func applyRole(ctx context.Context, c client.Client, obj client.Object) error {
 	if err != nil {
 		return err
 	}
-	u := &unstructured.Unstructured{Object: content}
-	kind := "ClusterRole"
-	if _, ok := obj.(*rbacv1.Role); ok {
-		kind = "Role"
+	gvk, err := apiutil.GVKForObject(obj, c.Scheme())
+	if err != nil {
+		return err
 	}
-	u.SetAPIVersion(rbacv1.SchemeGroupVersion.String())
-	u.SetKind(kind)
+	u := &unstructured.Unstructured{Object: content}
+	u.SetGroupVersionKind(gvk)
 	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
 	unstructured.RemoveNestedField(u.Object, "metadata", "resourceVersion")
-	return c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(RoleFieldOwner), client.ForceOwnership)
+	return c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(roleFieldOwner), client.ForceOwnership)
 }
 
 func describe(obj client.Object, err error) error {

@@ -26,28 +26,22 @@ import (
 // and the pod removed. It does not stand in for any part of Hypernest.
 func runLaunchers(ctx context.Context) {
 	defer GinkgoRecover()
-	var mu sync.Mutex
-	started := map[types.UID]bool{}
+	started := map[types.UID]bool{} // only this goroutine reads and writes it
 	for ctx.Err() == nil {
 		pods, err := kubeClient.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: v1.AppLabel + "=" + launcherv1.AppLabelValue})
 		if err == nil {
 			for i := range pods.Items {
 				p := &pods.Items[i]
-				mu.Lock()
-				isStarted := started[p.UID]
-				mu.Unlock()
 				switch {
 				case p.DeletionTimestamp != nil:
 					framework.KillProcessesOf(podDir(p.UID))
 					_ = kubeClient.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
-				case !isStarted:
+				case !started[p.UID]:
 					if err := startLauncherPod(ctx, p); err != nil {
 						GinkgoWriter.Printf("kubelet stand-in: pod %s/%s: %v\n", p.Namespace, p.Name, err)
 						continue
 					}
-					mu.Lock()
 					started[p.UID] = true
-					mu.Unlock()
 				}
 			}
 		}
@@ -134,6 +128,7 @@ func setPodPhase(ctx context.Context, p *k8sv1.Pod, phase k8sv1.PodPhase) {
 			return
 		}
 		if err != nil {
+			time.Sleep(200 * time.Millisecond) // the apiserver is busy: not a tight loop
 			continue
 		}
 		now := metav1.Now()
