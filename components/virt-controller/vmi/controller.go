@@ -170,6 +170,19 @@ func (r *Reconciler) reconcileStarting(ctx context.Context, vmi *v1.VirtualMachi
 	v1.SetVMIPhase(&vmi.Status, v1.Scheduling)
 	mirrorPodConditions(vmi, pod)
 	switch {
+	case rejectedAtAdmission(pod):
+		// Nothing of the pod ran, so another is safe, as a ReplicaSet makes another. The
+		// common cause is passing: virt-handler's device plugins re-registering while
+		// virt-handler restarts (the kubelet's UnexpectedAdmissionError).
+		r.Recorder.Eventf(vmi, k8sv1.EventTypeWarning, ReasonLauncherRejected, "The node refused the virt-launcher pod %s (%s: %s); creating another", pod.Name, pod.Status.Reason, pod.Status.Message)
+		if err := r.deletePods(ctx, vmi, []k8sv1.Pod{*pod}); err != nil {
+			return ctrl.Result{}, err
+		}
+		claims, err := r.lookupClaims(ctx, vmi)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		return ctrl.Result{}, r.createPod(ctx, vmi, claims)
 	case pod.Status.Phase == k8sv1.PodFailed || pod.Status.Phase == k8sv1.PodSucceeded:
 		r.Recorder.Eventf(vmi, k8sv1.EventTypeWarning, reasonLauncherFailed, "The virt-launcher pod %s ended (%s) before the VMI started", pod.Name, pod.Status.Phase)
 		v1.FinishVMI(&vmi.Status, v1.Failed, reasonLauncherFailed)
@@ -251,9 +264,11 @@ func (r *Reconciler) createPod(ctx context.Context, vmi *v1.VirtualMachineInstan
 	if err := r.APIReader.List(ctx, existing, client.InNamespace(vmi.Namespace), client.MatchingLabels{v1.CreatedByLabel: string(vmi.UID)}); err != nil {
 		return err
 	}
-	if len(existing.Items) > 0 {
-		r.Expectations.ExpectCreation(vmi.UID, existing.Items[0].Name)
-		return nil
+	for i := range existing.Items {
+		if !rejectedAtAdmission(&existing.Items[i]) {
+			r.Expectations.ExpectCreation(vmi.UID, existing.Items[i].Name)
+			return nil
+		}
 	}
 	pod, err := services.RenderLauncherPod(vmi, r.Config(ctx), claims)
 	if err != nil {
@@ -350,6 +365,27 @@ func newestPod(pods []k8sv1.Pod) *k8sv1.Pod {
 		}
 	}
 	return newest
+}
+
+// ReasonLauncherRejected is the VMI's event when the kubelet refused its virt-launcher
+// pod at admission and virt-controller makes another.
+const ReasonLauncherRejected = "LauncherRejected"
+
+// rejectedAtAdmission: the kubelet refused the pod before starting any of its containers
+// (it sets the phase Failed with a reason such as UnexpectedAdmissionError or
+// OutOfcpu). An evicted pod ran, so it does not count.
+func rejectedAtAdmission(pod *k8sv1.Pod) bool {
+	if pod.Status.Phase != k8sv1.PodFailed || pod.Status.Reason == "" {
+		return false
+	}
+	for _, statuses := range [][]k8sv1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
+		for _, cs := range statuses {
+			if cs.State.Running != nil || cs.State.Terminated != nil || cs.LastTerminationState.Terminated != nil {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // livePods are the pods whose containers may still run (and so a guest).

@@ -26,7 +26,9 @@ import (
 // and the pod removed. It does not stand in for any part of Hypernest.
 func runLaunchers(ctx context.Context) {
 	defer GinkgoRecover()
-	started := map[types.UID]bool{} // only this goroutine reads and writes it
+	// Only this goroutine reads and writes these.
+	started := map[types.UID]bool{}
+	rejected := map[string]bool{} // VMI UIDs whose first pod was refused
 	for ctx.Err() == nil {
 		pods, err := kubeClient.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: v1.AppLabel + "=" + launcherv1.AppLabelValue})
 		if err == nil {
@@ -36,6 +38,12 @@ func runLaunchers(ctx context.Context) {
 				case p.DeletionTimestamp != nil:
 					framework.KillProcessesOf(podDir(p.UID))
 					_ = kubeClient.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+				case !started[p.UID] && p.Labels[rejectFirstPodLabel] == "true" && !rejected[p.Labels[v1.CreatedByLabel]]:
+					if err := rejectPod(ctx, p); err != nil {
+						GinkgoWriter.Printf("kubelet stand-in: pod %s/%s: %v\n", p.Namespace, p.Name, err)
+						continue
+					}
+					started[p.UID], rejected[p.Labels[v1.CreatedByLabel]] = true, true
 				case !started[p.UID]:
 					if err := startLauncherPod(ctx, p); err != nil {
 						GinkgoWriter.Printf("kubelet stand-in: pod %s/%s: %v\n", p.Namespace, p.Name, err)
@@ -117,6 +125,34 @@ func startLauncherPod(ctx context.Context, p *k8sv1.Pod) error {
 	}()
 	setPodPhase(ctx, p, k8sv1.PodRunning)
 	return nil
+}
+
+// rejectFirstPodLabel on a VMI (its pods carry its labels) makes the stand-in refuse the
+// VMI's first launcher pod at admission, as a kubelet does while virt-handler's device
+// plugins re-register.
+const rejectFirstPodLabel = "test.hypernest.io/kubelet-rejects-first-pod"
+
+// rejectPod binds the pod and fails it as the kubelet's admission does, in the kubelet's
+// words, starting nothing.
+func rejectPod(ctx context.Context, p *k8sv1.Pod) error {
+	if p.Spec.NodeName == "" {
+		binding := &k8sv1.Binding{
+			ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, UID: p.UID},
+			Target:     k8sv1.ObjectReference{Kind: "Node", Name: nodeName},
+		}
+		if err := kubeClient.CoreV1().Pods(p.Namespace).Bind(ctx, binding, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+	}
+	pod, err := kubeClient.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	pod.Status.Phase = k8sv1.PodFailed
+	pod.Status.Reason = "UnexpectedAdmissionError"
+	pod.Status.Message = "Pod was rejected: Allocate failed due to no healthy devices present; cannot allocate unhealthy devices devices.kubevirt.io/tun, which is unexpected"
+	_, err = kubeClient.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+	return err
 }
 
 // setPodPhase writes the status a kubelet would: scheduled, and the compute container

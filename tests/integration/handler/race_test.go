@@ -110,3 +110,34 @@ var _ = Describe("virt-controller and virt-handler writing the same VMIs' status
 		AddReportEntry("vmi write conflicts", vmiConflicts(ctx)-conflictsBefore)
 	})
 })
+
+var _ = Describe("a launcher pod the node refuses at admission", func() {
+	It("is replaced: the VMI runs in a second pod instead of failing (virt-handler's device plugins re-registering)", func(ctx SpecContext) {
+		vmi := nocloudVMI("rejected-once")
+		vmi.Labels = map[string]string{rejectFirstPodLabel: "true"}
+		Expect(k8sClient.Create(ctx, vmi)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, vmi))).To(Succeed()) })
+
+		Eventually(func(g Gomega) {
+			got := &v1.VirtualMachineInstance{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(vmi), got)).To(Succeed())
+			if got.Status.Phase == v1.Failed {
+				StopTrying(fmt.Sprintf("the VMI failed with its refused pod: %+v", got.Status)).Now()
+			}
+			g.Expect(got.Status.Phase).To(Equal(v1.Running))
+		}).WithContext(ctx).WithTimeout(startTimeout).WithPolling(time.Second).Should(Succeed())
+
+		pods := &k8sv1.PodList{}
+		Expect(k8sClient.List(ctx, pods, client.MatchingLabels{v1.CreatedByLabel: string(vmi.UID)})).To(Succeed())
+		Expect(pods.Items).To(HaveLen(1), "the refused pod is deleted, one runs the guest")
+		Expect(pods.Items[0].Status.Phase).To(Equal(k8sv1.PodRunning))
+		Eventually(func(g Gomega) {
+			events := &k8sv1.EventList{}
+			g.Expect(k8sClient.List(ctx, events, client.InNamespace(vmi.Namespace))).To(Succeed())
+			g.Expect(events.Items).To(ContainElement(And(
+				HaveField("InvolvedObject.UID", vmi.UID),
+				HaveField("Reason", controllervmi.ReasonLauncherRejected),
+				HaveField("Message", ContainSubstring("UnexpectedAdmissionError")))))
+		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed(), "the VMI's event says why another pod was made")
+	})
+})
