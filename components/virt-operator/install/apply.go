@@ -236,8 +236,9 @@ func describe(obj client.Object, err error) error {
 	return fmt.Errorf("applying %T %s: %w", obj, client.ObjectKeyFromObject(obj), err)
 }
 
-// WaitReady waits until virt-api, virt-controller and a virt-handler are ready, the
-// subresource API is served, and a node takes VMIs. progress is told what is awaited.
+// WaitReady waits until virt-api, virt-controller and virt-handler have rolled out (each
+// runs its current template, available), the subresource API is served, and a node takes
+// VMIs. progress is told what is awaited.
 func WaitReady(ctx context.Context, c client.Client, cfg Config, timeout time.Duration, progress func(string)) error {
 	checks := []struct {
 		what  string
@@ -248,7 +249,7 @@ func WaitReady(ctx context.Context, c client.Client, cfg Config, timeout time.Du
 		{"virt-handler", func() (bool, error) {
 			ds := &appsv1.DaemonSet{}
 			err := c.Get(ctx, client.ObjectKey{Namespace: cfg.Namespace, Name: wiring.HandlerName}, ds)
-			return err == nil && ds.Status.NumberReady >= 1, client.IgnoreNotFound(err)
+			return err == nil && daemonSetRolledOut(ds), client.IgnoreNotFound(err)
 		}},
 		{"the subresources.kubevirt.io APIService", func() (bool, error) {
 			svc := APIServiceObject(cfg, nil)
@@ -284,10 +285,29 @@ func WaitReady(ctx context.Context, c client.Client, cfg Config, timeout time.Du
 	return nil
 }
 
+// deploymentReady is kubectl rollout status's test: the Deployment's controller has seen
+// the current template and every replica runs it, available. A ready old pod is not
+// enough: an Apply that changed the template would replace it right after the wait.
 func deploymentReady(ctx context.Context, c client.Client, ns, name string) func() (bool, error) {
 	return func() (bool, error) {
 		d := &appsv1.Deployment{}
-		err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, d)
-		return err == nil && d.Status.ReadyReplicas >= 1, client.IgnoreNotFound(err)
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, d); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		want := int32(1)
+		if d.Spec.Replicas != nil {
+			want = *d.Spec.Replicas
+		}
+		st := d.Status
+		return st.ObservedGeneration >= d.Generation && st.UpdatedReplicas == want && st.Replicas == want &&
+			st.AvailableReplicas == want && st.ReadyReplicas >= 1, nil
 	}
+}
+
+// daemonSetRolledOut is the same for virt-handler's DaemonSet: every node it belongs on
+// runs the current template, available, and at least one is ready.
+func daemonSetRolledOut(ds *appsv1.DaemonSet) bool {
+	st := ds.Status
+	return st.ObservedGeneration >= ds.Generation && st.UpdatedNumberScheduled == st.DesiredNumberScheduled &&
+		st.NumberAvailable == st.DesiredNumberScheduled && st.NumberReady >= 1
 }
