@@ -87,8 +87,10 @@ func (a *API) stop(w http.ResponseWriter, r *http.Request, name types.Namespaced
 		live := vmi != nil && !vmi.Status.Phase.IsFinal() && vmi.DeletionTimestamp == nil
 		dryRun := isDryRun(opts.DryRun)
 		strategy := vm.EffectiveRunStrategy()
-		// An Always VM between restarts (backing off) can still be stopped.
-		if !live && (strategy != v1.RunStrategyAlways || vmi == nil && vm.Status.StartFailure == nil) {
+		// An Always or Once VM is stopped whatever its instance is doing, as in KubeVirt:
+		// it may be starting (its VMI not made yet, say while virt-controller restarts)
+		// or backing off between restarts; only a VM nothing runs for is "not running".
+		if !live && strategy != v1.RunStrategyAlways && strategy != v1.RunStrategyOnce {
 			return apierrors.NewConflict(vmResource, name.Name, errors.New("VM is not running"))
 		}
 		if live && opts.GracePeriod != nil {

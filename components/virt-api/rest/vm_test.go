@@ -121,6 +121,19 @@ func TestStopNotRunningIsAConflict(t *testing.T) {
 	}
 }
 
+// A VM just started has no VMI until virt-controller makes it (later still while
+// virt-controller restarts); stopping it then must not be refused as "not running", or
+// the user's stop is lost and the VM starts anyway.
+func TestStopAlwaysBeforeItsVMIExists(t *testing.T) {
+	a, c := newAPI(t, testVM(ptr.To(v1.RunStrategyAlways), nil))
+	if w := call(a.stop, ""); w.Code != http.StatusAccepted {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	if got := getVM(t, c).Spec.RunStrategy; got == nil || *got != v1.RunStrategyHalted {
+		t.Fatalf("runStrategy %v, want Halted", got)
+	}
+}
+
 func TestStopAlwaysWithGracePeriod(t *testing.T) {
 	a, c := newAPI(t, testVM(ptr.To(v1.RunStrategyAlways), nil), testVMI(v1.Running))
 	if w := call(a.stop, `{"gracePeriod":0}`); w.Code != http.StatusAccepted {
