@@ -23,7 +23,8 @@ else
   # was just built.
   restart_components kubevirt deployment/virt-operator deployment/virt-api deployment/virt-controller daemonset/virt-handler
   restart_components capk-system deployment/capk-controller-manager
-  export KUBECONFIG="$HN_KUBECONFIG"
+  # The fault tests restart etcd and kube-apiserver only on this machine's local cluster.
+  export KUBECONFIG="$HN_KUBECONFIG" HYPERNEST_LOCAL_CLUSTER=1
 fi
 # Cluster API for the provider's tests: its managers and clusterctl (cached; a cold build
 # takes ~10 min), the offline clusterctl repository, the images on the node.
