@@ -100,6 +100,13 @@ func (a *API) stop(w http.ResponseWriter, r *http.Request, name types.Namespaced
 		}
 		switch strategy {
 		case v1.RunStrategyAlways, v1.RunStrategyHalted, v1.RunStrategyOnce:
+			// A start still pending (from a restart just before) would bring the VM back:
+			// virt-controller starts a Halted VM that has a start request. The stop is the
+			// later request, so it wins; the start goes first, so the controller never sees
+			// Halted beside it.
+			if err := a.dropStartRequests(ctx, vm, dryRun); err != nil {
+				return err
+			}
 			return a.patchRunStrategy(ctx, vm, v1.RunStrategyHalted, dryRun)
 		default:
 			return a.addRequests(ctx, vm, dryRun, v1.VirtualMachineStateChangeRequest{Action: v1.StopRequest, UID: &vmi.UID})
@@ -162,6 +169,39 @@ func (a *API) addRequests(ctx context.Context, vm *v1.VirtualMachine, dryRun boo
 			map[string]any{"op": "replace", "path": "/status/stateChangeRequests", "value": append(append([]v1.VirtualMachineStateChangeRequest{}, vm.Status.StateChangeRequests...), requests...)})
 	}
 	data, err := json.Marshal(ops)
+	if err != nil {
+		return err
+	}
+	opts := []client.SubResourcePatchOption{}
+	if dryRun {
+		opts = append(opts, client.DryRunAll)
+	}
+	err = a.Client.Status().Patch(ctx, vm, client.RawPatch(types.JSONPatchType, data), opts...)
+	if apierrors.IsInvalid(err) {
+		return apierrors.NewConflict(vmResource, vm.Name, errors.New("the VM's state change requests changed meanwhile; retry"))
+	}
+	return err
+}
+
+// dropStartRequests removes the start requests from the VM's state change requests,
+// testing the list it replaces as addRequests does.
+func (a *API) dropStartRequests(ctx context.Context, vm *v1.VirtualMachine, dryRun bool) error {
+	var kept []v1.VirtualMachineStateChangeRequest
+	for _, r := range vm.Status.StateChangeRequests {
+		if r.Action != v1.StartRequest {
+			kept = append(kept, r)
+		}
+	}
+	if len(kept) == len(vm.Status.StateChangeRequests) {
+		return nil
+	}
+	if kept == nil {
+		kept = []v1.VirtualMachineStateChangeRequest{}
+	}
+	data, err := json.Marshal([]map[string]any{
+		{"op": "test", "path": "/status/stateChangeRequests", "value": vm.Status.StateChangeRequests},
+		{"op": "replace", "path": "/status/stateChangeRequests", "value": kept},
+	})
 	if err != nil {
 		return err
 	}

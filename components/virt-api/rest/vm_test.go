@@ -134,6 +134,26 @@ func TestStopAlwaysBeforeItsVMIExists(t *testing.T) {
 	}
 }
 
+// A stop after a restart whose new instance has not started yet wins: the restart's
+// pending start request goes, or virt-controller would start the Halted VM again (the
+// fault suite lost a stop this way).
+func TestStopAfterRestartDropsThePendingStart(t *testing.T) {
+	vm := testVM(ptr.To(v1.RunStrategyAlways), nil)
+	uid := types.UID("vmi-uid")
+	vm.Status.StateChangeRequests = []v1.VirtualMachineStateChangeRequest{{Action: v1.StopRequest, UID: &uid}, {Action: v1.StartRequest}}
+	a, c := newAPI(t, vm, testVMI(v1.Running))
+	if w := call(a.stop, ""); w.Code != http.StatusAccepted {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	got := getVM(t, c)
+	if got.Spec.RunStrategy == nil || *got.Spec.RunStrategy != v1.RunStrategyHalted {
+		t.Fatalf("runStrategy %v, want Halted", got.Spec.RunStrategy)
+	}
+	if a := actions(got); a != "Stop(vmi-uid)" {
+		t.Fatalf("requests %s, want only the stop", a)
+	}
+}
+
 func TestStopAlwaysWithGracePeriod(t *testing.T) {
 	a, c := newAPI(t, testVM(ptr.To(v1.RunStrategyAlways), nil), testVMI(v1.Running))
 	if w := call(a.stop, `{"gracePeriod":0}`); w.Code != http.StatusAccepted {
