@@ -14,6 +14,26 @@ import (
 	"github.com/gorilla/websocket"
 )
 
+// pipeServer serves WebSockets as virt-api and virt-handler do: for each, it opens the
+// backend, then relays the two with pipe; what pipe returns arrives on the channel.
+func pipeServer(t *testing.T, backend func() (io.ReadWriteCloser, error), pipe func(a, b io.ReadWriteCloser) error) (*httptest.Server, <-chan error) {
+	ended := make(chan error, 16)
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := backend()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		ws, err := Upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			_ = conn.Close()
+			return
+		}
+		ended <- pipe(NewConn(ws), conn)
+	}))
+	return server, ended
+}
+
 // A UDP port-forward keeps datagrams whole both ways, also those larger than a WebSocket
 // buffer: a local UDP echo server behind PipeDatagrams, reached through a real WebSocket.
 func TestPipeDatagramsKeepsDatagramsWhole(t *testing.T) {
@@ -32,18 +52,7 @@ func TestPipeDatagramsKeepsDatagramsWhole(t *testing.T) {
 			_, _ = echo.WriteTo(buf[:n], from)
 		}
 	}()
-	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		udp, err := net.Dial("udp", echo.LocalAddr().String())
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		ws, err := Upgrader.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		_ = PipeDatagrams(NewConn(ws), udp)
-	}))
+	server, _ := pipeServer(t, func() (io.ReadWriteCloser, error) { return net.Dial("udp", echo.LocalAddr().String()) }, PipeDatagrams)
 	defer server.Close()
 
 	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(server.URL, "http"), nil)
@@ -83,19 +92,13 @@ func TestPipePassesTakeOverOn(t *testing.T) {
 		_ = conn.CloseWith(CloseTakenOver, "a newer console connected")
 	}))
 	defer handler.Close()
-	relayEnded := make(chan error, 1)
-	relay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	relay, relayEnded := pipeServer(t, func() (io.ReadWriteCloser, error) {
 		backend, _, err := websocket.DefaultDialer.Dial(url(handler), nil)
 		if err != nil {
-			t.Error(err)
-			return
+			return nil, err
 		}
-		ws, err := Upgrader.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		relayEnded <- Pipe(NewConn(ws), NewConn(backend))
-	}))
+		return NewConn(backend), nil
+	}, Pipe)
 	defer relay.Close()
 
 	ws, _, err := websocket.DefaultDialer.Dial(url(relay), nil)

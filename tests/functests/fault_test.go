@@ -14,7 +14,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"github.com/onsi/gomega/gexec"
 	k8sv1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -28,8 +27,8 @@ import (
 	"github.com/hypernest/hypernest/tests/framework"
 )
 
-// faultStreamInterval is how often the stream flips one VM between started and stopped:
-// with two VMs each flips every 6 s, well inside a TCG guest's 10-60 s boot, so faults
+// faultStreamInterval is how often the stream acts on one VM: with two VMs each is
+// started, restarted or stopped every 6 s, well inside a TCG guest's 10-60 s boot, so faults
 // land on VMs that are starting, running and stopping.
 const faultStreamInterval = 3 * time.Second
 
@@ -37,8 +36,8 @@ const faultStreamInterval = 3 * time.Second
 // different moment of the stream.
 const faultSettle = 15 * time.Second
 
-// vmStream flips VMs between started and stopped with virtctl until stopped, and keeps
-// what was acknowledged: a request whose answer was lost (the API server went away
+// vmStream cycles VMs through start, restart and stop with virtctl until stopped, and
+// keeps what was acknowledged: a request whose answer was lost (the API server went away
 // mid-call) makes that VM's wanted state unknown until the next acknowledged one.
 type vmStream struct {
 	mu                            sync.Mutex
@@ -61,9 +60,13 @@ func (s *vmStream) run(ctx context.Context, virtctl, ns string, names []string) 
 				start = *vm.Spec.RunStrategy != v1.RunStrategyAlways
 			}
 		}
+		// A running VM is restarted on every other turn, stopped on the others.
 		verb := "stop"
-		if start {
+		switch {
+		case start:
 			verb = "start"
+		case i/len(names)%2 == 0:
+			verb = "restart"
 		}
 		callCtx, cancel := context.WithTimeout(ctx, time.Minute)
 		out, err := exec.CommandContext(callCtx, virtctl, "-n", ns, verb, name).CombinedOutput()
@@ -72,7 +75,7 @@ func (s *vmStream) run(ctx context.Context, virtctl, ns string, names []string) 
 		switch {
 		case err == nil:
 			s.acknowledged++
-			s.wantRunning[name], s.unknown[name] = start, false
+			s.wantRunning[name], s.unknown[name] = verb != "stop", false
 		case ctx.Err() != nil:
 		case strings.Contains(string(out), "Operation cannot be fulfilled"):
 			// 409 Conflict: refused, so nothing changed (a start while the stopped
@@ -91,18 +94,12 @@ func (s *vmStream) run(ctx context.Context, virtctl, ns string, names []string) 
 	}
 }
 
-var _ = Describe("Faults under a stream of VM starts and stops", Ordered, Label("fault"), func() {
+var _ = Describe("Faults under a stream of VM starts, restarts and stops", Ordered, Label("fault"), func() {
 	var virtctl string
 
-	BeforeAll(func(ctx SpecContext) {
-		installHypernest(ctx)
-		var err error
-		virtctl, err = buildVirtctl()
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(gexec.CleanupBuildArtifacts)
-	})
+	BeforeAll(func(ctx SpecContext) { virtctl = installWithVirtctl(ctx) })
 
-	It("loses nothing: every VM ends as last asked, with no orphaned pod or QEMU, across restarts of etcd, kube-apiserver, virt-controller, virt-api, virt-handler and kills of a launcher and a QEMU", func(ctx SpecContext) {
+	It("loses nothing: every VM ends as last asked, with one launcher pod and one QEMU per VMI and a steady guest never restarted, across restarts of etcd, kube-apiserver, virt-controller, virt-api, virt-handler and kills of a launcher and a QEMU", func(ctx SpecContext) {
 		ns := newTestNamespace()
 		names := []string{"vm-fault-a", "vm-fault-b"}
 		for _, name := range names {
@@ -112,6 +109,15 @@ var _ = Describe("Faults under a stream of VM starts and stops", Ordered, Label(
 			vm.Spec.Template.Spec.TerminationGracePeriodSeconds = ptr.To[int64](0)
 			Expect(crClient.Create(ctx, vm)).To(Succeed())
 		}
+		By("a steady VM, left alone by the stream and the kills: no fault may restart its guest")
+		steady := exampleVM("vm-cirros.yaml")
+		steady.Name, steady.Namespace = "vm-fault-steady", ns
+		steady.Spec.RunStrategy = ptr.To(v1.RunStrategyAlways)
+		Expect(crClient.Create(ctx, steady)).To(Succeed())
+		waitForVMStatus(ctx, ns, steady.Name, v1.VirtualMachineStatusRunning)
+		steadyVMI := getVMI(ctx, ns, steady.Name)
+		steadyQEMU := qemuOf(ctx, steadyVMI)
+
 		stream := &vmStream{wantRunning: map[string]bool{}, unknown: map[string]bool{}}
 		streamCtx, stopStream := context.WithCancel(ctx)
 		streamDone := make(chan struct{})
@@ -127,9 +133,9 @@ var _ = Describe("Faults under a stream of VM starts and stops", Ordered, Label(
 		}
 		faults := []fault{
 			{"virt-controller's pod deleted", func() error { return deleteComponentPod(ctx, install.ControllerName) }},
-			{"a virt-launcher killed", func() error { return killInGuestPod(ctx, ns, true) }},
+			{"a virt-launcher killed", func() error { return killInGuestPod(ctx, ns, steady.Name, true) }},
 			{"virt-api's pod deleted", func() error { return deleteComponentPod(ctx, wiring.APIName) }},
-			{"a QEMU killed", func() error { return killInGuestPod(ctx, ns, false) }},
+			{"a QEMU killed", func() error { return killInGuestPod(ctx, ns, steady.Name, false) }},
 			{"virt-handler's pod deleted", func() error { return deleteComponentPod(ctx, wiring.HandlerName) }},
 		}
 		if os.Getenv("HYPERNEST_LOCAL_CLUSTER") == "1" {
@@ -187,7 +193,7 @@ var _ = Describe("Faults under a stream of VM starts and stops", Ordered, Label(
 		}
 		Expect(lost).To(BeZero(), "a start or stop virtctl acknowledged was lost")
 
-		By("nothing orphaned: a launcher pod only for a live VMI, a QEMU only for a running one")
+		By("nothing orphaned or doubled: one launcher pod per VMI and none without, one QEMU per VMI")
 		Eventually(func(g Gomega) {
 			vmis := &v1.VirtualMachineInstanceList{}
 			g.Expect(crClient.List(ctx, vmis, client.InNamespace(ns))).To(Succeed())
@@ -197,15 +203,26 @@ var _ = Describe("Faults under a stream of VM starts and stops", Ordered, Label(
 			}
 			pods := &k8sv1.PodList{}
 			g.Expect(crClient.List(ctx, pods, client.InNamespace(ns), client.MatchingLabels{v1.AppLabel: launcherv1.AppLabelValue})).To(Succeed())
+			podsOf := map[string]int{}
 			for _, p := range pods.Items {
 				if p.DeletionTimestamp == nil && p.Status.Phase != k8sv1.PodSucceeded && p.Status.Phase != k8sv1.PodFailed {
 					g.Expect(live).To(HaveKey(p.Labels[v1.CreatedByLabel]), "launcher pod %s runs for no VMI", p.Name)
+					podsOf[p.Labels[v1.CreatedByLabel]]++
 				}
+			}
+			for uid := range live {
+				g.Expect(podsOf[uid]).To(Equal(1), "VMI %s has one launcher pod, not none or two", uid)
 			}
 			out, _ := exec.Command("pgrep", "-f", "qemu-system-x86_64 -name guest="+ns+"_").Output()
 			g.Expect(strings.Fields(string(out))).To(HaveLen(len(vmis.Items)), "one QEMU per VMI of the namespace")
 		}).WithContext(ctx).WithTimeout(vmiTimeout).Should(Succeed())
-		summary := fmt.Sprintf("%d faults injected; start/stop requests: %d acknowledged, %d refused (409, the VM still between states), %d failed during faults; %d lost", injected, acknowledged, refused, failed, lost)
+		By("the steady VM's guest was never restarted: the same VMI, the same QEMU process")
+		got := getVMI(ctx, ns, steady.Name)
+		Expect(got.UID).To(Equal(steadyVMI.UID), "the steady VM got a new VMI")
+		Expect(got.Status.Phase).To(Equal(v1.Running))
+		Expect(qemuOf(ctx, got)).To(Equal(steadyQEMU), "the steady VM's QEMU was restarted")
+
+		summary := fmt.Sprintf("%d faults injected; start/restart/stop requests: %d acknowledged, %d refused (409, the VM between states), %d failed during faults; %d lost; the steady guest not restarted", injected, acknowledged, refused, failed, lost)
 		fmt.Fprintln(GinkgoWriter, "fault stream: "+summary)
 		AddReportEntry("fault stream", summary)
 	})
@@ -229,15 +246,28 @@ func deleteComponentPod(ctx context.Context, component string) error {
 	return nil
 }
 
+// qemuOf is the PID of the VMI's QEMU, found by its launcher pod's cgroup.
+func qemuOf(ctx context.Context, vmi *v1.VirtualMachineInstance) int {
+	pods := &k8sv1.PodList{}
+	Expect(crClient.List(ctx, pods, client.InNamespace(vmi.Namespace), client.MatchingLabels{v1.CreatedByLabel: string(vmi.UID)})).To(Succeed())
+	for _, pod := range pods.Items {
+		if pid, err := processInPod(pod.UID, "qemu-system-x86"); err == nil {
+			return pid
+		}
+	}
+	Fail(fmt.Sprintf("no QEMU process for VMI %s/%s", vmi.Namespace, vmi.Name))
+	return 0
+}
+
 // killInGuestPod SIGKILLs the virt-launcher (launcher true) or the QEMU of a running VMI
-// of the namespace, found by its launcher pod's cgroup.
-func killInGuestPod(ctx context.Context, ns string, launcher bool) error {
+// of the namespace other than spare's, found by its launcher pod's cgroup.
+func killInGuestPod(ctx context.Context, ns, spare string, launcher bool) error {
 	vmis := &v1.VirtualMachineInstanceList{}
 	if err := crClient.List(ctx, vmis, client.InNamespace(ns)); err != nil {
 		return err
 	}
 	for _, vmi := range vmis.Items {
-		if vmi.Status.Phase != v1.Running || vmi.DeletionTimestamp != nil {
+		if vmi.Name == spare || vmi.Status.Phase != v1.Running || vmi.DeletionTimestamp != nil {
 			continue
 		}
 		pods := &k8sv1.PodList{}

@@ -178,6 +178,16 @@ func toJSON(v any) string {
 	return string(data)
 }
 
+// installWithVirtctl is the BeforeAll of a Describe that drives VMs with virtctl: it
+// installs Hypernest, builds virtctl (removed after the Describe) and returns its path.
+func installWithVirtctl(ctx context.Context) string {
+	installHypernest(ctx)
+	virtctl, err := buildVirtctl()
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(gexec.CleanupBuildArtifacts)
+	return virtctl
+}
+
 // buildVirtctl builds virtctl from this checkout as `make virtctl` does: with the version
 // hack/version.sh stamps (GOFLAGS has -buildvcs=false, so the go command stamps none).
 func buildVirtctl() (string, error) {

@@ -36,13 +36,7 @@ const alpineDemoDisk = "registry:5000/kubevirt/alpine-container-disk-demo:devel"
 var _ = Describe("Persistent disks: persistentVolumeClaim volumes", Ordered, func() {
 	var virtctl string
 
-	BeforeAll(func(ctx SpecContext) {
-		installHypernest(ctx)
-		var err error
-		virtctl, err = buildVirtctl()
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(gexec.CleanupBuildArtifacts)
-	})
+	BeforeAll(func(ctx SpecContext) { virtctl = installWithVirtctl(ctx) })
 
 	virtctlOK := func(ns string, args ...string) {
 		session, err := gexec.Start(exec.Command(virtctl, append([]string{"-n", ns}, args...)...), GinkgoWriter, GinkgoWriter)

@@ -34,13 +34,7 @@ const virtctlTimeout = time.Minute
 var _ = Describe("VMs from kubectl and virtctl (virt-controller, virt-api)", Ordered, func() {
 	var virtctl string
 
-	BeforeAll(func(ctx SpecContext) {
-		installHypernest(ctx)
-		var err error
-		virtctl, err = buildVirtctl()
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(gexec.CleanupBuildArtifacts)
-	})
+	BeforeAll(func(ctx SpecContext) { virtctl = installWithVirtctl(ctx) })
 
 	// run runs virtctl in namespace ns and returns its session once it exited.
 	run := func(ns string, args ...string) *gexec.Session {

@@ -80,14 +80,8 @@ func killAllLaunchers() {
 }
 
 func startLauncherPod(ctx context.Context, p *k8sv1.Pod) error {
-	if p.Spec.NodeName == "" {
-		binding := &k8sv1.Binding{
-			ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, UID: p.UID},
-			Target:     k8sv1.ObjectReference{Kind: "Node", Name: nodeName},
-		}
-		if err := kubeClient.CoreV1().Pods(p.Namespace).Bind(ctx, binding, metav1.CreateOptions{}); err != nil {
-			return err
-		}
+	if err := bindToNode(ctx, p); err != nil {
+		return err
 	}
 	// The launcher's folders live under a short path, linked from where the kubelet
 	// keeps the pod's sockets volume (a unix socket's path has at most 107 bytes; in a
@@ -127,6 +121,18 @@ func startLauncherPod(ctx context.Context, p *k8sv1.Pod) error {
 	return nil
 }
 
+// bindToNode does the scheduler's part: it binds the pod to this suite's node.
+func bindToNode(ctx context.Context, p *k8sv1.Pod) error {
+	if p.Spec.NodeName != "" {
+		return nil
+	}
+	binding := &k8sv1.Binding{
+		ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, UID: p.UID},
+		Target:     k8sv1.ObjectReference{Kind: "Node", Name: nodeName},
+	}
+	return kubeClient.CoreV1().Pods(p.Namespace).Bind(ctx, binding, metav1.CreateOptions{})
+}
+
 // rejectFirstPodLabel on a VMI (its pods carry its labels) makes the stand-in refuse the
 // VMI's first launcher pod at admission, as a kubelet does while virt-handler's device
 // plugins re-register.
@@ -135,14 +141,8 @@ const rejectFirstPodLabel = "test.hypernest.io/kubelet-rejects-first-pod"
 // rejectPod binds the pod and fails it as the kubelet's admission does, in the kubelet's
 // words, starting nothing.
 func rejectPod(ctx context.Context, p *k8sv1.Pod) error {
-	if p.Spec.NodeName == "" {
-		binding := &k8sv1.Binding{
-			ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, UID: p.UID},
-			Target:     k8sv1.ObjectReference{Kind: "Node", Name: nodeName},
-		}
-		if err := kubeClient.CoreV1().Pods(p.Namespace).Bind(ctx, binding, metav1.CreateOptions{}); err != nil {
-			return err
-		}
+	if err := bindToNode(ctx, p); err != nil {
+		return err
 	}
 	pod, err := kubeClient.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
 	if err != nil {
