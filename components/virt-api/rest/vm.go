@@ -157,36 +157,14 @@ func (a *API) patchRunStrategy(ctx context.Context, vm *v1.VirtualMachine, strat
 	return a.Client.Patch(ctx, vm, client.RawPatch(types.MergePatchType, data), dryRunOpts(dryRun)...)
 }
 
-// addRequests appends state change requests to the VM's status. The JSON patch tests the
-// list it extends, so two callers never overwrite each other's requests.
+// addRequests appends state change requests to the VM's status.
 func (a *API) addRequests(ctx context.Context, vm *v1.VirtualMachine, dryRun bool, requests ...v1.VirtualMachineStateChangeRequest) error {
-	var ops []map[string]any
-	if len(vm.Status.StateChangeRequests) == 0 {
-		ops = append(ops, map[string]any{"op": "add", "path": "/status/stateChangeRequests", "value": requests})
-	} else {
-		ops = append(ops,
-			map[string]any{"op": "test", "path": "/status/stateChangeRequests", "value": vm.Status.StateChangeRequests},
-			map[string]any{"op": "replace", "path": "/status/stateChangeRequests", "value": append(append([]v1.VirtualMachineStateChangeRequest{}, vm.Status.StateChangeRequests...), requests...)})
-	}
-	data, err := json.Marshal(ops)
-	if err != nil {
-		return err
-	}
-	opts := []client.SubResourcePatchOption{}
-	if dryRun {
-		opts = append(opts, client.DryRunAll)
-	}
-	err = a.Client.Status().Patch(ctx, vm, client.RawPatch(types.JSONPatchType, data), opts...)
-	if apierrors.IsInvalid(err) {
-		return apierrors.NewConflict(vmResource, vm.Name, errors.New("the VM's state change requests changed meanwhile; retry"))
-	}
-	return err
+	return a.setRequests(ctx, vm, dryRun, append(append([]v1.VirtualMachineStateChangeRequest{}, vm.Status.StateChangeRequests...), requests...))
 }
 
-// dropStartRequests removes the start requests from the VM's state change requests,
-// testing the list it replaces as addRequests does.
+// dropStartRequests removes the start requests from the VM's state change requests.
 func (a *API) dropStartRequests(ctx context.Context, vm *v1.VirtualMachine, dryRun bool) error {
-	var kept []v1.VirtualMachineStateChangeRequest
+	kept := []v1.VirtualMachineStateChangeRequest{}
 	for _, r := range vm.Status.StateChangeRequests {
 		if r.Action != v1.StartRequest {
 			kept = append(kept, r)
@@ -195,13 +173,21 @@ func (a *API) dropStartRequests(ctx context.Context, vm *v1.VirtualMachine, dryR
 	if len(kept) == len(vm.Status.StateChangeRequests) {
 		return nil
 	}
-	if kept == nil {
-		kept = []v1.VirtualMachineStateChangeRequest{}
+	return a.setRequests(ctx, vm, dryRun, kept)
+}
+
+// setRequests writes the VM's state change requests. The JSON patch tests the list it
+// replaces, so two callers never overwrite each other's requests.
+func (a *API) setRequests(ctx context.Context, vm *v1.VirtualMachine, dryRun bool, requests []v1.VirtualMachineStateChangeRequest) error {
+	var ops []map[string]any
+	if len(vm.Status.StateChangeRequests) == 0 {
+		ops = append(ops, map[string]any{"op": "add", "path": "/status/stateChangeRequests", "value": requests})
+	} else {
+		ops = append(ops,
+			map[string]any{"op": "test", "path": "/status/stateChangeRequests", "value": vm.Status.StateChangeRequests},
+			map[string]any{"op": "replace", "path": "/status/stateChangeRequests", "value": requests})
 	}
-	data, err := json.Marshal([]map[string]any{
-		{"op": "test", "path": "/status/stateChangeRequests", "value": vm.Status.StateChangeRequests},
-		{"op": "replace", "path": "/status/stateChangeRequests", "value": kept},
-	})
+	data, err := json.Marshal(ops)
 	if err != nil {
 		return err
 	}
