@@ -35,6 +35,13 @@ fi
 log "preparing $dir: a clean clone of HEAD and an empty cache"
 rm -rf "$dir"
 mkdir -p "$dir"
+# A cold run fills a Bazel output base and disk cache, the node's image store and the
+# Go caches: about 20 GB (measured: a check on a disk with 16 GB free ran out in the
+# Bazel build). Fail now, with what to free, rather than half-way.
+need_gb="${FRESH_CHECK_NEED_GB:-22}"
+free_gb=$(df -P -BG "$dir" | awk 'NR==2 {sub("G", "", $4); print $4}')
+[ "$free_gb" -ge "$need_gb" ] || die "only ${free_gb} GB free on the disk of $dir; a cold check needs about ${need_gb} GB (FRESH_CHECK_NEED_GB). \
+Free space first: old Bazel output bases under $HYPERNEST_CACHE/bazel/root (one per checkout path), 'go clean -cache', or FRESH_CHECK_DIR on a bigger disk"
 git clone --quiet --no-hardlinks "$HYPERNEST_ROOT" "$dir/hypernest"
 fresh_cache="$dir/cache"
 mkdir -p "$fresh_cache"

@@ -113,6 +113,11 @@ stop_daemon() {
   rm -f "$HN_PIDS/$name.pid"
 }
 
+# etcd_healthy and api_ready: the checks that etcd and kube-apiserver serve (cluster-up
+# and restart-daemon.sh wait on them).
+etcd_healthy() { curl -sf "http://127.0.0.1:$HN_ETCD_PORT/health" >/dev/null; }
+api_ready() { curl -sf --cacert "$HN_PKI/ca.crt" --cert "$HN_PKI/admin.crt" --key "$HN_PKI/admin.key" "https://127.0.0.1:$HN_API_PORT/readyz" | grep -qx ok; }
+
 # wait_for <seconds> <what> <daemon or -> <command...>: polls the command every 0.2 s until
 # it succeeds; fails early when the daemon died, showing its log.
 wait_for() {

@@ -20,9 +20,8 @@ stop_daemon "$name"
 [ ! -f "$HN_LOGS/$name.log" ] || mv "$HN_LOGS/$name.log" "$HN_LOGS/$name.log.1"
 PATH="$RUNTIME_BIN_DIR:$PATH" start_daemon "$name" "$bin" "${cmd[@]:1}"
 
-api_ready() { curl -sf --cacert "$HN_PKI/ca.crt" --cert "$HN_PKI/admin.crt" --key "$HN_PKI/admin.key" "https://127.0.0.1:$HN_API_PORT/readyz" | grep -qx ok; }
 case "$name" in
-  etcd) wait_for 60 "etcd to be healthy" etcd curl -sf "http://127.0.0.1:$HN_ETCD_PORT/health" ;;
+  etcd) wait_for 60 "etcd to be healthy" etcd etcd_healthy ;;
   kube-apiserver) wait_for 120 "kube-apiserver to be ready" kube-apiserver api_ready ;;
   containerd) wait_for 30 "containerd to answer" containerd hn_ctr version ;;
   *) sleep 1; [ -n "$(daemon_pid "$name")" ] || die "$name did not stay up; see $HN_LOGS/$name.log" ;;

@@ -77,7 +77,7 @@ start_daemon etcd "$KUBE_BIN_DIR/etcd" --name=hypernest --data-dir="$HN_ETCD_DAT
   --listen-peer-urls="http://127.0.0.1:$HN_ETCD_PEER_PORT" --initial-advertise-peer-urls="http://127.0.0.1:$HN_ETCD_PEER_PORT" \
   --initial-cluster="hypernest=http://127.0.0.1:$HN_ETCD_PEER_PORT" --listen-metrics-urls="" --log-level=warn \
   --quota-backend-bytes=$((2 * 1024 * 1024 * 1024))
-wait_for 30 "etcd to be healthy" etcd curl -sf "http://127.0.0.1:$HN_ETCD_PORT/health"
+wait_for 30 "etcd to be healthy" etcd etcd_healthy
 log "etcd is healthy on 127.0.0.1:$HN_ETCD_PORT"
 
 # ---------------------------------------------------------------- kube-apiserver
@@ -98,7 +98,6 @@ start_daemon kube-apiserver "$KUBE_BIN_DIR/kube-apiserver" \
   --proxy-client-cert-file="$HN_PKI/front-proxy-client.crt" --proxy-client-key-file="$HN_PKI/front-proxy-client.key" \
   --enable-aggregator-routing=true \
   --allow-privileged=true --profiling=false --cert-dir="$HN_RUN/apiserver-certs"
-api_ready() { curl -sf --cacert "$HN_PKI/ca.crt" --cert "$HN_PKI/admin.crt" --key "$HN_PKI/admin.key" "https://127.0.0.1:$HN_API_PORT/readyz" | grep -qx ok; }
 wait_for 90 "kube-apiserver to be ready" kube-apiserver api_ready
 log "kube-apiserver is ready"
 # Add-ons go in now, so their pods are scheduled the moment the node registers.

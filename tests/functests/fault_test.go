@@ -116,7 +116,7 @@ var _ = Describe("Faults under a stream of VM starts, restarts and stops", Order
 		Expect(crClient.Create(ctx, steady)).To(Succeed())
 		waitForVMStatus(ctx, ns, steady.Name, v1.VirtualMachineStatusRunning)
 		steadyVMI := getVMI(ctx, ns, steady.Name)
-		steadyQEMU := qemuOf(ctx, steadyVMI)
+		steadyQEMU := qemuPID(steadyVMI)
 
 		stream := &vmStream{wantRunning: map[string]bool{}, unknown: map[string]bool{}}
 		streamCtx, stopStream := context.WithCancel(ctx)
@@ -132,11 +132,11 @@ var _ = Describe("Faults under a stream of VM starts, restarts and stops", Order
 			inject func() error
 		}
 		faults := []fault{
-			{"virt-controller's pod deleted", func() error { return deleteComponentPod(ctx, install.ControllerName) }},
+			{"virt-controller's pod deleted", func() error { _, err := deleteComponentPods(ctx, install.ControllerName); return err }},
 			{"a virt-launcher killed", func() error { return killInGuestPod(ctx, ns, steady.Name, true) }},
-			{"virt-api's pod deleted", func() error { return deleteComponentPod(ctx, wiring.APIName) }},
+			{"virt-api's pod deleted", func() error { _, err := deleteComponentPods(ctx, wiring.APIName); return err }},
 			{"a QEMU killed", func() error { return killInGuestPod(ctx, ns, steady.Name, false) }},
-			{"virt-handler's pod deleted", func() error { return deleteComponentPod(ctx, wiring.HandlerName) }},
+			{"virt-handler's pod deleted", func() error { _, err := deleteComponentPods(ctx, wiring.HandlerName); return err }},
 		}
 		if os.Getenv("HYPERNEST_LOCAL_CLUSTER") == "1" {
 			faults = append(faults,
@@ -220,7 +220,7 @@ var _ = Describe("Faults under a stream of VM starts, restarts and stops", Order
 		got := getVMI(ctx, ns, steady.Name)
 		Expect(got.UID).To(Equal(steadyVMI.UID), "the steady VM got a new VMI")
 		Expect(got.Status.Phase).To(Equal(v1.Running))
-		Expect(qemuOf(ctx, got)).To(Equal(steadyQEMU), "the steady VM's QEMU was restarted")
+		Expect(qemuPID(got)).To(Equal(steadyQEMU), "the steady VM's QEMU was restarted")
 
 		summary := fmt.Sprintf("%d faults injected; start/restart/stop requests: %d acknowledged, %d refused (409, the VM between states), %d failed during faults; %d lost; the steady guest not restarted", injected, acknowledged, refused, failed, lost)
 		fmt.Fprintln(GinkgoWriter, "fault stream: "+summary)
@@ -228,35 +228,24 @@ var _ = Describe("Faults under a stream of VM starts, restarts and stops", Order
 	})
 })
 
-// deleteComponentPod deletes the pods of a Hypernest component; its Deployment or
-// DaemonSet makes new ones.
-func deleteComponentPod(ctx context.Context, component string) error {
+// deleteComponentPods deletes the pods of a Hypernest component (its Deployment or
+// DaemonSet makes new ones) and returns the UIDs of those it deleted.
+func deleteComponentPods(ctx context.Context, component string) ([]types.UID, error) {
 	pods := &k8sv1.PodList{}
 	if err := crClient.List(ctx, pods, client.InNamespace(installCfg.Namespace), client.MatchingLabels{v1.AppLabel: component}); err != nil {
-		return err
+		return nil, err
 	}
 	if len(pods.Items) == 0 {
-		return fmt.Errorf("no %s pod", component)
+		return nil, fmt.Errorf("no %s pod", component)
 	}
+	var deleted []types.UID
 	for i := range pods.Items {
 		if err := crClient.Delete(ctx, &pods.Items[i], client.GracePeriodSeconds(1)); client.IgnoreNotFound(err) != nil {
-			return err
+			return deleted, err
 		}
+		deleted = append(deleted, pods.Items[i].UID)
 	}
-	return nil
-}
-
-// qemuOf is the PID of the VMI's QEMU, found by its launcher pod's cgroup.
-func qemuOf(ctx context.Context, vmi *v1.VirtualMachineInstance) int {
-	pods := &k8sv1.PodList{}
-	Expect(crClient.List(ctx, pods, client.InNamespace(vmi.Namespace), client.MatchingLabels{v1.CreatedByLabel: string(vmi.UID)})).To(Succeed())
-	for _, pod := range pods.Items {
-		if pid, err := processInPod(pod.UID, "qemu-system-x86"); err == nil {
-			return pid
-		}
-	}
-	Fail(fmt.Sprintf("no QEMU process for VMI %s/%s", vmi.Namespace, vmi.Name))
-	return 0
+	return deleted, nil
 }
 
 // killInGuestPod SIGKILLs the virt-launcher (launcher true) or the QEMU of a running VMI

@@ -241,11 +241,7 @@ func (o *openStream) replace(socket string) {
 	ws, conn := o.ws, o.conn
 	o.mu.Unlock()
 	if ws != nil {
-		// The close frame first, so virt-api reads why before the end of the stream.
-		_ = ws.CloseWith(stream.CloseTakenOver, takenOverText(socket))
-	}
-	if conn != nil {
-		_ = conn.Close()
+		endTakenOver(ws, conn, socket)
 	}
 }
 
@@ -260,8 +256,11 @@ func (o *openStream) attach(ws *stream.Conn, conn net.Conn) bool {
 	return true
 }
 
-func takenOverText(socket string) string {
-	return "a newer connection to the guest's " + socket + " took over"
+// endTakenOver closes a relayed stream that a newer one replaced: the close frame first,
+// so virt-api reads why before the end of the stream, then the guest's socket.
+func endTakenOver(ws *stream.Conn, conn net.Conn, socket string) {
+	_ = ws.CloseWith(stream.CloseTakenOver, "a newer connection to the guest's "+socket+" took over")
+	_ = conn.Close()
 }
 
 // takeOver registers a new stream to the guest's socket and ends the one open before:
@@ -317,8 +316,7 @@ func (s *Server) socketStream(socket string) http.HandlerFunc {
 		}
 		client := stream.NewConn(ws)
 		if !open.attach(client, conn) {
-			_ = client.CloseWith(stream.CloseTakenOver, takenOverText(socket))
-			_ = conn.Close()
+			endTakenOver(client, conn, socket)
 			return
 		}
 		log.Info("stream opened")
