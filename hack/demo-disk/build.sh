@@ -57,6 +57,10 @@ cp "$guest/init" "$root/init"
 gcc -Os -static -Wall -Werror -o "$root/bin/sudo" "$guest/sudo.c"
 strip "$root/bin/sudo"
 chmod 0700 "$root/bin/sudo"
+# A UDP echo service (guest/udp-echo.c): busybox's nc speaks TCP only, and the functional
+# tests prove UDP port forwarding into the guest with it.
+gcc -Os -static -Wall -Werror -o "$root/bin/udp-echo" "$guest/udp-echo.c"
+strip "$root/bin/udp-echo"
 cp "$guest/inittab" "$root/etc/inittab"
 cp "$guest/udhcpc.script" "$root/etc/udhcpc.script"
 cp -rL "$guest/acpi/." "$root/etc/acpi/"   # -L: Bazel hands us symlinks
@@ -71,6 +75,7 @@ wanted=(
   drivers/virtio/virtio_pci_modern_dev.ko drivers/virtio/virtio_pci_legacy_dev.ko
   drivers/block/virtio_blk.ko drivers/net/virtio_net.ko drivers/net/net_failover.ko net/core/failover.ko
   drivers/char/hw_random/virtio-rng.ko drivers/char/hw_random/rng-core.ko
+  drivers/virtio/virtio_balloon.ko
   drivers/scsi/virtio_scsi.ko drivers/scsi/scsi_mod.ko drivers/scsi/scsi_common.ko
   drivers/scsi/sr_mod.ko drivers/scsi/sd_mod.ko drivers/cdrom/cdrom.ko
   drivers/ata/ahci.ko drivers/ata/libahci.ko drivers/ata/libata.ko

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -66,6 +68,8 @@ var _ = Describe("VMIs on a node (virt-controller, virt-handler, virt-launcher)"
 		Expect(condition(vmi, v1.VirtualMachineInstanceReady)).To(Equal(k8sv1.ConditionTrue))
 		Expect(condition(vmi, v1.VirtualMachineInstanceIsMigratable)).To(Equal(k8sv1.ConditionFalse))
 		Expect(vmi.Status.LauncherContainerImageVersion).To(Equal(installCfg.Image("virt-launcher")))
+		Expect(vmi.Status.Machine).NotTo(BeNil(), "status.machine: the machine type the domain runs with")
+		Expect(vmi.Status.Machine.Type).To(HavePrefix("pc-q35-"), "q35, as libvirt expanded it")
 		Eventually(console).WithTimeout(vmiTimeout).Should(gbytes.Say("printed from cloud-init userdata"))
 
 		By("restarting virt-handler: the guest keeps running and the new handler reports it Running")
@@ -90,12 +94,12 @@ var _ = Describe("VMIs on a node (virt-controller, virt-handler, virt-launcher)"
 		ns := newTestNamespace()
 		vmi := exampleVMI("vmi-nocloud.yaml")
 		vmi.Name = "vmi-web"
-		vmi.Spec.Domain.Devices.Interfaces = []v1.Interface{{Name: "default", Ports: []v1.Port{{Name: "http", Port: 80}},
+		vmi.Spec.Domain.Devices.Interfaces = []v1.Interface{{Name: "default", Ports: []v1.Port{{Name: "http", Port: 80}, {Name: "echo", Port: 5353, Protocol: "UDP"}},
 			InterfaceBindingMethod: v1.InterfaceBindingMethod{Masquerade: &v1.InterfaceMasquerade{}}}}
 		vmi.Spec.Networks = []v1.Network{{Name: "default", NetworkSource: v1.NetworkSource{Pod: &v1.PodNetwork{}}}}
 		for i := range vmi.Spec.Volumes {
 			if c := vmi.Spec.Volumes[i].CloudInitNoCloud; c != nil {
-				c.UserData = "#!/bin/sh\nmkdir -p /www\necho hello from the guest > /www/index.html\nhttpd -p 80 -h /www\necho web server started\n"
+				c.UserData = "#!/bin/sh\nmkdir -p /www\necho hello from the guest > /www/index.html\nhttpd -p 80 -h /www\nudp-echo 5353 &\necho web server started\n"
 			}
 		}
 		pod := startVMI(ctx, ns, vmi)
@@ -122,14 +126,7 @@ var _ = Describe("VMIs on a node (virt-controller, virt-handler, virt-launcher)"
 		Eventually(func() string { return httpGetFromPod(ns, svcURL) }).WithTimeout(2 * time.Minute).Should(Equal("Succeeded: 200 hello from the guest\n"))
 
 		By("virtctl port-forward reaches the guest's port 80 from this machine (API server, virt-api, virt-handler)")
-		free, err := net.Listen("tcp", "127.0.0.1:0")
-		Expect(err).NotTo(HaveOccurred())
-		localPort := free.Addr().(*net.TCPAddr).Port
-		Expect(free.Close()).To(Succeed())
-		forward, err := gexec.Start(exec.Command(virtctl, "-n", ns, "port-forward", "vmi/"+vmi.Name, fmt.Sprintf("%d:80", localPort)), GinkgoWriter, GinkgoWriter)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { forward.Kill().Wait(time.Minute) })
-		Eventually(forward.Out).WithTimeout(time.Minute).Should(gbytes.Say("Forwarding from 127.0.0.1:%d -> 80", localPort))
+		localPort := startPortForward(virtctl, ns, vmi.Name, "tcp", 80)
 		Eventually(func(g Gomega) {
 			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", localPort))
 			g.Expect(err).NotTo(HaveOccurred())
@@ -137,6 +134,26 @@ var _ = Describe("VMIs on a node (virt-controller, virt-handler, virt-launcher)"
 			body, err := io.ReadAll(resp.Body)
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(string(body)).To(Equal("hello from the guest\n"))
+		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(2 * time.Second).Should(Succeed())
+
+		By("virtctl port-forward udp/ reaches the guest's UDP port 5353: each datagram comes back whole")
+		localUDP := startPortForward(virtctl, ns, vmi.Name, "udp", 5353)
+		// 1200 bytes: a datagram well above the short ones and below the pod network's MTU,
+		// so it crosses every hop as one IP packet and must arrive as one message.
+		large := strings.Repeat("0123456789", 120)
+		Eventually(func(g Gomega) {
+			conn, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", localUDP))
+			g.Expect(err).NotTo(HaveOccurred())
+			defer conn.Close()
+			reply := make([]byte, 4096)
+			for _, datagram := range []string{"ping 1", large, "ping 2"} {
+				g.Expect(conn.SetDeadline(time.Now().Add(5 * time.Second))).To(Succeed())
+				_, err = conn.Write([]byte(datagram))
+				g.Expect(err).NotTo(HaveOccurred())
+				n, err := conn.Read(reply)
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(string(reply[:n])).To(Equal("echo from the guest: " + datagram))
+			}
 		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(2 * time.Second).Should(Succeed())
 	})
 
@@ -296,19 +313,41 @@ func qemuPID(vmi *v1.VirtualMachineInstance) int {
 	return pid
 }
 
+// startPortForward runs virtctl port-forward from a free local port to the VMI's remote
+// port over protocol ("tcp", written as users do without a prefix, or "udp"), waits
+// until virtctl says it forwards, and returns the local port.
+func startPortForward(virtctl, ns, vmi, protocol string, remote int) int {
+	var local int
+	spec, udp := "", ""
+	if protocol == "udp" {
+		free, err := net.ListenPacket("udp", "127.0.0.1:0")
+		Expect(err).NotTo(HaveOccurred())
+		local = free.LocalAddr().(*net.UDPAddr).Port
+		Expect(free.Close()).To(Succeed())
+		spec, udp = fmt.Sprintf("udp/%d:%d", local, remote), " (udp)"
+	} else {
+		free, err := net.Listen("tcp", "127.0.0.1:0")
+		Expect(err).NotTo(HaveOccurred())
+		local = free.Addr().(*net.TCPAddr).Port
+		Expect(free.Close()).To(Succeed())
+		spec = fmt.Sprintf("%d:%d", local, remote)
+	}
+	forward, err := gexec.Start(exec.Command(virtctl, "-n", ns, "port-forward", "vmi/"+vmi, spec), GinkgoWriter, GinkgoWriter)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { forward.Kill().Wait(time.Minute) })
+	Eventually(forward.Out).WithTimeout(time.Minute).Should(gbytes.Say(regexp.QuoteMeta(fmt.Sprintf("Forwarding from 127.0.0.1:%d%s -> %d", local, udp, remote))))
+	return local
+}
+
 // restartHandler deletes the virt-handler pods and waits for their replacements.
 func restartHandler(ctx context.Context) {
-	pods := &k8sv1.PodList{}
-	Expect(crClient.List(ctx, pods, client.InNamespace(installCfg.Namespace), client.MatchingLabels{v1.AppLabel: wiring.HandlerName})).To(Succeed())
-	Expect(pods.Items).NotTo(BeEmpty())
-	for i := range pods.Items {
-		Expect(crClient.Delete(ctx, &pods.Items[i], client.GracePeriodSeconds(1))).To(Succeed())
-	}
+	old, err := deleteComponentPods(ctx, wiring.HandlerName)
+	Expect(err).NotTo(HaveOccurred())
 	Eventually(func() bool {
 		fresh := &k8sv1.PodList{}
 		Expect(crClient.List(ctx, fresh, client.InNamespace(installCfg.Namespace), client.MatchingLabels{v1.AppLabel: wiring.HandlerName})).To(Succeed())
 		for _, p := range fresh.Items {
-			if p.UID == pods.Items[0].UID || p.DeletionTimestamp != nil {
+			if slices.Contains(old, p.UID) || p.DeletionTimestamp != nil {
 				continue
 			}
 			for _, c := range p.Status.Conditions {
