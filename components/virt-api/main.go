@@ -35,6 +35,7 @@ import (
 	"github.com/hypernest/hypernest/components/virt-api/webhooks"
 	"github.com/hypernest/hypernest/pkg/clusterconfig"
 	"github.com/hypernest/hypernest/pkg/health"
+	"github.com/hypernest/hypernest/pkg/metrics"
 	"github.com/hypernest/hypernest/pkg/version"
 	"github.com/hypernest/hypernest/pkg/wiring"
 )
@@ -63,7 +64,7 @@ func main() {
 	must(v1.AddToScheme(scheme))
 	must(poolv1.AddToScheme(scheme))
 	must(itv1.AddToScheme(scheme))
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	mgr, err := ctrl.NewManager(metrics.InstrumentRESTConfig(ctrl.GetConfigOrDie()), ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		// Pods: only virt-handler's, to find the one on a VMI's node.
@@ -89,6 +90,10 @@ func main() {
 	// virt-api's readiness probe: ready once its informers (virt-handler pods, the
 	// KubeVirt object the webhooks and subresources read) have synced.
 	mux.Handle("GET /healthz", health.Handler(map[string]healthz.Checker{"informers": health.CacheSynced(mgr.GetCache())}))
+	// Metrics on the API port, as KubeVirt's virt-api serves them, with no credentials
+	// asked (see pkg/metrics).
+	mux.Handle("GET /metrics", metrics.Handler())
+	status := metrics.NewStatus("virt-api")
 	config := (&clusterconfig.Source{Reader: mgr.GetClient(), Namespace: namespace}).Get
 	webhooks.Register(mux, scheme, mgr.GetClient(), mgr.GetAPIReader(), namespace, config, webhooks.Paths{
 		MutateVMI: wiring.MutateVMIPath, MutateVM: wiring.MutateVMPath,
@@ -135,6 +140,8 @@ func main() {
 			_ = server.Shutdown(shutdownCtx)
 		}()
 		log.Info("serving webhooks and subresources.kubevirt.io", "addr", server.Addr, "version", version.Get().String())
+		status.SetReady(true)
+		defer status.SetReady(false)
 		if err := server.ListenAndServeTLS("", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}

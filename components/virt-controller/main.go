@@ -28,6 +28,7 @@ import (
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 	poolv1 "github.com/hypernest/hypernest/api/pool/v1beta1"
 	"github.com/hypernest/hypernest/components/virt-controller/handlercerts"
+	controllermetrics "github.com/hypernest/hypernest/components/virt-controller/metrics"
 	"github.com/hypernest/hypernest/components/virt-controller/pool"
 	"github.com/hypernest/hypernest/components/virt-controller/replicaset"
 	"github.com/hypernest/hypernest/components/virt-controller/services"
@@ -35,6 +36,7 @@ import (
 	"github.com/hypernest/hypernest/components/virt-controller/vmi"
 	"github.com/hypernest/hypernest/pkg/clusterconfig"
 	"github.com/hypernest/hypernest/pkg/health"
+	"github.com/hypernest/hypernest/pkg/metrics"
 	"github.com/hypernest/hypernest/pkg/version"
 	"github.com/hypernest/hypernest/pkg/wiring"
 )
@@ -59,7 +61,7 @@ func main() {
 	flag.StringVar(&caDir, "ca-dir", wiring.ControllerCADir, "folder with the CA's tls.crt and tls.key, which sign virt-handlers' certificates")
 	flag.StringVar(&namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the namespace Hypernest is installed in; holds the leader election lease (default: $POD_NAMESPACE)")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8080", "address of /healthz and /readyz")
-	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "address of /metrics, served over TLS (0 disables it)")
+	flag.StringVar(&metricsAddr, "metrics-bind-address", fmt.Sprintf(":%d", metrics.Port), "address of /metrics, served over TLS with a self-signed certificate (0 disables it)")
 	flag.BoolVar(&useEmulation, "use-emulation", false, "launcher pods do not ask for /dev/kvm when no KubeVirt object says (its developerConfiguration.useEmulation wins)")
 	flag.BoolVar(&leaderElect, "leader-elect", true, "only the replica holding the lease acts")
 	// KubeVirt's defaults: 3 VM and 10 VMI workers (virt-controller's --vm-threadiness
@@ -87,10 +89,10 @@ func main() {
 	must(v1.AddToScheme(scheme))
 	must(poolv1.AddToScheme(scheme))
 	must(itv1.AddToScheme(scheme))
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	mgr, err := ctrl.NewManager(metrics.InstrumentRESTConfig(ctrl.GetConfigOrDie()), ctrl.Options{
 		Scheme:                  scheme,
 		HealthProbeBindAddress:  probeAddr,
-		Metrics:                 metricsserver.Options{BindAddress: metricsAddr, SecureServing: metricsAddr != "0"},
+		Metrics:                 metricsserver.Options{BindAddress: metricsAddr, SecureServing: true},
 		LeaderElection:          leaderElect,
 		LeaderElectionID:        "virt-controller",
 		LeaderElectionNamespace: namespace,
@@ -110,6 +112,9 @@ func main() {
 	must(mgr.AddReadyzCheck("informers", health.CacheSynced(mgr.GetCache())))
 
 	config := &clusterconfig.Source{Reader: mgr.GetClient(), Namespace: namespace, Default: clusterconfig.Config{UseEmulation: useEmulation}}
+	status := metrics.NewStatus("virt-controller")
+	must(status.AddTo(mgr))
+	must(controllermetrics.Setup(mgr, status, func(ctx context.Context) bool { return config.Get(ctx).UseEmulation }))
 	must((&vmi.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),

@@ -27,11 +27,13 @@ import (
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 	"github.com/hypernest/hypernest/components/virt-handler/consoleserver"
 	"github.com/hypernest/hypernest/components/virt-handler/deviceplugin"
+	"github.com/hypernest/hypernest/components/virt-handler/domainstats"
 	"github.com/hypernest/hypernest/components/virt-handler/heartbeat"
 	"github.com/hypernest/hypernest/components/virt-handler/servingcert"
 	"github.com/hypernest/hypernest/components/virt-handler/vmi"
 	"github.com/hypernest/hypernest/pkg/clusterconfig"
 	"github.com/hypernest/hypernest/pkg/health"
+	"github.com/hypernest/hypernest/pkg/metrics"
 	"github.com/hypernest/hypernest/pkg/version"
 	"github.com/hypernest/hypernest/pkg/wiring"
 )
@@ -47,7 +49,7 @@ func main() {
 	flag.StringVar(&kubeletPods, "kubelet-pods-dir", launcherv1.KubeletPodsDir, "the kubelet's pod folder as mounted into this container")
 	flag.StringVar(&pluginDir, "device-plugins-dir", "/var/lib/kubelet/device-plugins", "the kubelet's device plugin folder")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8080", "address of /healthz and /readyz")
-	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "address of /metrics (0 disables it)")
+	flag.StringVar(&metricsAddr, "metrics-bind-address", fmt.Sprintf(":%d", metrics.Port), "address of /metrics, served over TLS with a self-signed certificate (0 disables it)")
 	flag.BoolVar(&useEmulation, "use-emulation", false, "run guests under QEMU's TCG instead of KVM when no KubeVirt object says (its developerConfiguration.useEmulation wins)")
 	flag.StringVar(&namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the namespace Hypernest is installed in, where the KubeVirt object is (default: $POD_NAMESPACE)")
 	flag.StringVar(&caDir, "ca-dir", wiring.HandlerCADir, "folder with the CA certificate (ca.crt) virt-api's calls and this node's certificate chain to")
@@ -65,10 +67,10 @@ func main() {
 	scheme := runtime.NewScheme()
 	must(clientgoscheme.AddToScheme(scheme))
 	must(v1.AddToScheme(scheme))
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	mgr, err := ctrl.NewManager(metrics.InstrumentRESTConfig(ctrl.GetConfigOrDie()), ctrl.Options{
 		Scheme:                 scheme,
 		HealthProbeBindAddress: probeAddr,
-		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
+		Metrics:                metricsserver.Options{BindAddress: metricsAddr, SecureServing: true},
 		// Only this node's VMIs and pods: a handler's cache stays small on a big cluster.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&v1.VirtualMachineInstance{}: {Label: labels.SelectorFromSet(labels.Set{v1.NodeNameLabel: nodeName})},
@@ -87,6 +89,8 @@ func main() {
 	}
 	must(mgr.AddHealthzCheck("ping", healthz.Ping))
 	must(mgr.AddReadyzCheck("informers", health.CacheSynced(mgr.GetCache())))
+	must(metrics.NewStatus("virt-handler").AddTo(mgr))
+	metrics.RegisterInfo()
 	must(mgr.AddReadyzCheck("device-plugins", func(_ *http.Request) error {
 		for _, p := range plugins {
 			if !p.Ready() {
@@ -105,6 +109,7 @@ func main() {
 		Config:         (&clusterconfig.Source{Reader: mgr.GetClient(), Namespace: namespace, Default: clusterconfig.Config{UseEmulation: useEmulation}}).Get,
 	}
 	must(vmis.SetupWithManager(mgr))
+	metrics.Registry.MustRegister(&domainstats.Collector{Node: nodeName, Reader: mgr.GetClient(), Targets: vmis.StatsTargets})
 	clientset, err := kubernetes.NewForConfig(mgr.GetConfig())
 	must(err)
 	caFile := filepath.Join(caDir, wiring.CABundleKey)

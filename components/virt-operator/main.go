@@ -23,6 +23,7 @@ import (
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	"github.com/hypernest/hypernest/components/virt-operator/kubevirt"
 	"github.com/hypernest/hypernest/pkg/health"
+	"github.com/hypernest/hypernest/pkg/metrics"
 	"github.com/hypernest/hypernest/pkg/version"
 )
 
@@ -61,10 +62,10 @@ func main() {
 			byObject[obj] = cache.ByObject{Label: managed.Label, Namespaces: map[string]cache.Config{namespace: {}}}
 		}
 	}
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	mgr, err := ctrl.NewManager(metrics.InstrumentRESTConfig(ctrl.GetConfigOrDie()), ctrl.Options{
 		Scheme:                  scheme,
 		HealthProbeBindAddress:  ":8080",
-		Metrics:                 metricsserver.Options{BindAddress: "0"},
+		Metrics:                 metricsserver.Options{BindAddress: fmt.Sprintf(":%d", metrics.Port), SecureServing: true},
 		LeaderElection:          leaderElect,
 		LeaderElectionID:        "virt-operator",
 		LeaderElectionNamespace: namespace,
@@ -77,6 +78,7 @@ func main() {
 	must(err)
 	must(mgr.AddHealthzCheck("ping", healthz.Ping))
 	must(mgr.AddReadyzCheck("informers", health.CacheSynced(mgr.GetCache())))
+	must(metrics.NewStatus("virt-operator").AddTo(mgr))
 	must((&kubevirt.Reconciler{
 		Client:          mgr.GetClient(),
 		Recorder:        mgr.GetEventRecorderFor("virt-operator"),

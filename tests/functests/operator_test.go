@@ -85,6 +85,20 @@ var _ = Describe("virt-operator: Hypernest from the KubeVirt object", Ordered, f
 		Expect(kv.Status.ObservedDeploymentConfig).To(ContainSubstring(`"tag":"` + installCfg.ImageTag + `"`))
 		Expect(kv.Status.DefaultArchitecture).NotTo(BeEmpty())
 		Expect(install.WaitReady(ctx, crClient, installCfg, componentTimeout, func(string) {})).To(Succeed())
+
+		By("virt-operator serves its metrics: leading, ready, its work queue and its API requests")
+		Eventually(func(g Gomega) {
+			families := scrapeComponent(ctx, g, install.OperatorName)
+			g.Expect(gauge(families, "kubevirt_virt_operator_leading_status", nil)).To(Equal(1.0))
+			g.Expect(gauge(families, "kubevirt_virt_operator_ready_status", nil)).To(Equal(1.0))
+			g.Expect(total(families, "kubevirt_workqueue_adds_total", map[string]string{"name": "virt-operator"})).To(BeNumerically(">", 0))
+			g.Expect(total(families, "kubevirt_rest_client_requests_total", map[string]string{"resource": "deployments", "verb": "CREATE", "code": "201"})).To(BeNumerically(">", 0))
+			emulation := 0.0
+			if installCfg.UseEmulation {
+				emulation = 1
+			}
+			g.Expect(gauge(families, "kubevirt_configuration_emulation_enabled", nil)).To(Equal(emulation), "the KubeVirt object's useEmulation")
+		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(2 * time.Second).Should(Succeed())
 	})
 
 	It("puts back a deleted virt-controller Deployment", func(ctx SpecContext) {

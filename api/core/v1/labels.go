@@ -17,6 +17,13 @@ const (
 	DomainAnnotation = "kubevirt.io/domain"
 	// VirtualMachineInstanceIDLabel on a virt-launcher pod lets Services select one VMI.
 	VirtualMachineInstanceIDLabel = "vmi.kubevirt.io/id"
+	// OSAnnotation, WorkloadAnnotation and FlavorAnnotation describe a VM's guest as
+	// templates (common-templates, the console's catalogue) write them; the os,
+	// workload and flavor labels of kubevirt_vmi_info and kubevirt_vm_info come from
+	// them.
+	OSAnnotation       = "vm.kubevirt.io/os"
+	WorkloadAnnotation = "vm.kubevirt.io/workload"
+	FlavorAnnotation   = "vm.kubevirt.io/flavor"
 	// VirtualMachineLabel is the label KubeVirt's examples put on VMs and their templates.
 	VirtualMachineLabel = "kubevirt.io/vm"
 	// VirtualMachineNameLabel on a VMI names the VM that created it.

@@ -15,6 +15,10 @@ const GroupName = "instancetype.kubevirt.io"
 // SchemeGroupVersion is instancetype.kubevirt.io/v1beta1.
 var SchemeGroupVersion = schema.GroupVersion{Group: GroupName, Version: "v1beta1"}
 
+// VendorLabel on an instance type or preference names who publishes it (KubeVirt's
+// common-instancetypes say "kubevirt.io"); metrics name only KubeVirt's and Red Hat's.
+const VendorLabel = "instancetype.kubevirt.io/vendor"
+
 // Kinds, as VMs name them in spec.instancetype.kind and spec.preference.kind.
 const (
 	VirtualMachineInstancetypeKind        = "VirtualMachineInstancetype"

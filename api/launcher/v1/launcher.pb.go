@@ -594,7 +594,10 @@ type DomainStatus struct {
 	Plumbing []*InterfacePlumbing `protobuf:"bytes,8,rep,name=plumbing,proto3" json:"plumbing,omitempty"`
 	// disk_errors: while the domain is paused with reason "IOError" (its disks' error
 	// policy is "stop"), the disks libvirt reports the error on.
-	DiskErrors    []*DiskError `protobuf:"bytes,9,rep,name=disk_errors,json=diskErrors,proto3" json:"disk_errors,omitempty"`
+	DiskErrors []*DiskError `protobuf:"bytes,9,rep,name=disk_errors,json=diskErrors,proto3" json:"disk_errors,omitempty"`
+	// machine is the machine type QEMU runs the domain with, as libvirt expanded it
+	// (spec "q35" runs as e.g. "pc-q35-7.2"): the VMI's status.machine.type.
+	Machine       string `protobuf:"bytes,10,opt,name=machine,proto3" json:"machine,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -690,6 +693,13 @@ func (x *DomainStatus) GetDiskErrors() []*DiskError {
 		return x.DiskErrors
 	}
 	return nil
+}
+
+func (x *DomainStatus) GetMachine() string {
+	if x != nil {
+		return x.Machine
+	}
+	return ""
 }
 
 // DiskError is an I/O error libvirt reports on one of the domain's disks.
@@ -915,13 +925,23 @@ func (x *GuestOSInfo) GetMachine() string {
 	return ""
 }
 
+// DomainStats is what libvirt reports of the domain's resource use (its
+// virConnectGetAllDomainStats and virDomainMemoryStats), in libvirt's units. An optional
+// field is absent when libvirt did not report it (a guest without a balloon driver has
+// no memory figures from inside), so virt-handler serves no metric rather than a 0.
 type DomainStats struct {
-	state              protoimpl.MessageState `protogen:"open.v1"`
-	CpuTimeNanoseconds uint64                 `protobuf:"varint,1,opt,name=cpu_time_nanoseconds,json=cpuTimeNanoseconds,proto3" json:"cpu_time_nanoseconds,omitempty"`
-	MemoryActualKib    uint64                 `protobuf:"varint,2,opt,name=memory_actual_kib,json=memoryActualKib,proto3" json:"memory_actual_kib,omitempty"`
-	MemoryRssKib       uint64                 `protobuf:"varint,3,opt,name=memory_rss_kib,json=memoryRssKib,proto3" json:"memory_rss_kib,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	CpuTimeNanoseconds   uint64                 `protobuf:"varint,1,opt,name=cpu_time_nanoseconds,json=cpuTimeNanoseconds,proto3" json:"cpu_time_nanoseconds,omitempty"`
+	MemoryActualKib      uint64                 `protobuf:"varint,2,opt,name=memory_actual_kib,json=memoryActualKib,proto3" json:"memory_actual_kib,omitempty"`
+	MemoryRssKib         uint64                 `protobuf:"varint,3,opt,name=memory_rss_kib,json=memoryRssKib,proto3" json:"memory_rss_kib,omitempty"`
+	CpuUserNanoseconds   *uint64                `protobuf:"varint,4,opt,name=cpu_user_nanoseconds,json=cpuUserNanoseconds,proto3,oneof" json:"cpu_user_nanoseconds,omitempty"`
+	CpuSystemNanoseconds *uint64                `protobuf:"varint,5,opt,name=cpu_system_nanoseconds,json=cpuSystemNanoseconds,proto3,oneof" json:"cpu_system_nanoseconds,omitempty"`
+	Memory               *DomainMemoryStats     `protobuf:"bytes,6,opt,name=memory,proto3" json:"memory,omitempty"`
+	Vcpus                []*VCPUStats           `protobuf:"bytes,7,rep,name=vcpus,proto3" json:"vcpus,omitempty"`
+	Interfaces           []*InterfaceStats      `protobuf:"bytes,8,rep,name=interfaces,proto3" json:"interfaces,omitempty"`
+	Blocks               []*BlockStats          `protobuf:"bytes,9,rep,name=blocks,proto3" json:"blocks,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *DomainStats) Reset() {
@@ -975,6 +995,472 @@ func (x *DomainStats) GetMemoryRssKib() uint64 {
 	return 0
 }
 
+func (x *DomainStats) GetCpuUserNanoseconds() uint64 {
+	if x != nil && x.CpuUserNanoseconds != nil {
+		return *x.CpuUserNanoseconds
+	}
+	return 0
+}
+
+func (x *DomainStats) GetCpuSystemNanoseconds() uint64 {
+	if x != nil && x.CpuSystemNanoseconds != nil {
+		return *x.CpuSystemNanoseconds
+	}
+	return 0
+}
+
+func (x *DomainStats) GetMemory() *DomainMemoryStats {
+	if x != nil {
+		return x.Memory
+	}
+	return nil
+}
+
+func (x *DomainStats) GetVcpus() []*VCPUStats {
+	if x != nil {
+		return x.Vcpus
+	}
+	return nil
+}
+
+func (x *DomainStats) GetInterfaces() []*InterfaceStats {
+	if x != nil {
+		return x.Interfaces
+	}
+	return nil
+}
+
+func (x *DomainStats) GetBlocks() []*BlockStats {
+	if x != nil {
+		return x.Blocks
+	}
+	return nil
+}
+
+// DomainMemoryStats are the balloon's figures (KiB; faults are counts).
+type DomainMemoryStats struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	AvailableKib     *uint64                `protobuf:"varint,1,opt,name=available_kib,json=availableKib,proto3,oneof" json:"available_kib,omitempty"`
+	UnusedKib        *uint64                `protobuf:"varint,2,opt,name=unused_kib,json=unusedKib,proto3,oneof" json:"unused_kib,omitempty"`
+	UsableKib        *uint64                `protobuf:"varint,3,opt,name=usable_kib,json=usableKib,proto3,oneof" json:"usable_kib,omitempty"`
+	DiskCachesKib    *uint64                `protobuf:"varint,4,opt,name=disk_caches_kib,json=diskCachesKib,proto3,oneof" json:"disk_caches_kib,omitempty"`
+	SwapInKib        *uint64                `protobuf:"varint,5,opt,name=swap_in_kib,json=swapInKib,proto3,oneof" json:"swap_in_kib,omitempty"`
+	SwapOutKib       *uint64                `protobuf:"varint,6,opt,name=swap_out_kib,json=swapOutKib,proto3,oneof" json:"swap_out_kib,omitempty"`
+	MajorFaults      *uint64                `protobuf:"varint,7,opt,name=major_faults,json=majorFaults,proto3,oneof" json:"major_faults,omitempty"`
+	MinorFaults      *uint64                `protobuf:"varint,8,opt,name=minor_faults,json=minorFaults,proto3,oneof" json:"minor_faults,omitempty"`
+	ActualBalloonKib *uint64                `protobuf:"varint,9,opt,name=actual_balloon_kib,json=actualBalloonKib,proto3,oneof" json:"actual_balloon_kib,omitempty"`
+	RssKib           *uint64                `protobuf:"varint,10,opt,name=rss_kib,json=rssKib,proto3,oneof" json:"rss_kib,omitempty"`
+	// domain_kib is the domain's current memory (balloon.current).
+	DomainKib     *uint64 `protobuf:"varint,11,opt,name=domain_kib,json=domainKib,proto3,oneof" json:"domain_kib,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DomainMemoryStats) Reset() {
+	*x = DomainMemoryStats{}
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DomainMemoryStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DomainMemoryStats) ProtoMessage() {}
+
+func (x *DomainMemoryStats) ProtoReflect() protoreflect.Message {
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DomainMemoryStats.ProtoReflect.Descriptor instead.
+func (*DomainMemoryStats) Descriptor() ([]byte, []int) {
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *DomainMemoryStats) GetAvailableKib() uint64 {
+	if x != nil && x.AvailableKib != nil {
+		return *x.AvailableKib
+	}
+	return 0
+}
+
+func (x *DomainMemoryStats) GetUnusedKib() uint64 {
+	if x != nil && x.UnusedKib != nil {
+		return *x.UnusedKib
+	}
+	return 0
+}
+
+func (x *DomainMemoryStats) GetUsableKib() uint64 {
+	if x != nil && x.UsableKib != nil {
+		return *x.UsableKib
+	}
+	return 0
+}
+
+func (x *DomainMemoryStats) GetDiskCachesKib() uint64 {
+	if x != nil && x.DiskCachesKib != nil {
+		return *x.DiskCachesKib
+	}
+	return 0
+}
+
+func (x *DomainMemoryStats) GetSwapInKib() uint64 {
+	if x != nil && x.SwapInKib != nil {
+		return *x.SwapInKib
+	}
+	return 0
+}
+
+func (x *DomainMemoryStats) GetSwapOutKib() uint64 {
+	if x != nil && x.SwapOutKib != nil {
+		return *x.SwapOutKib
+	}
+	return 0
+}
+
+func (x *DomainMemoryStats) GetMajorFaults() uint64 {
+	if x != nil && x.MajorFaults != nil {
+		return *x.MajorFaults
+	}
+	return 0
+}
+
+func (x *DomainMemoryStats) GetMinorFaults() uint64 {
+	if x != nil && x.MinorFaults != nil {
+		return *x.MinorFaults
+	}
+	return 0
+}
+
+func (x *DomainMemoryStats) GetActualBalloonKib() uint64 {
+	if x != nil && x.ActualBalloonKib != nil {
+		return *x.ActualBalloonKib
+	}
+	return 0
+}
+
+func (x *DomainMemoryStats) GetRssKib() uint64 {
+	if x != nil && x.RssKib != nil {
+		return *x.RssKib
+	}
+	return 0
+}
+
+func (x *DomainMemoryStats) GetDomainKib() uint64 {
+	if x != nil && x.DomainKib != nil {
+		return *x.DomainKib
+	}
+	return 0
+}
+
+// VCPUStats is one vCPU's (times in nanoseconds).
+type VCPUStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// state is libvirt's: 0 offline, 1 running, 2 blocked.
+	State            *int32  `protobuf:"varint,2,opt,name=state,proto3,oneof" json:"state,omitempty"`
+	TimeNanoseconds  *uint64 `protobuf:"varint,3,opt,name=time_nanoseconds,json=timeNanoseconds,proto3,oneof" json:"time_nanoseconds,omitempty"`
+	WaitNanoseconds  *uint64 `protobuf:"varint,4,opt,name=wait_nanoseconds,json=waitNanoseconds,proto3,oneof" json:"wait_nanoseconds,omitempty"`
+	DelayNanoseconds *uint64 `protobuf:"varint,5,opt,name=delay_nanoseconds,json=delayNanoseconds,proto3,oneof" json:"delay_nanoseconds,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *VCPUStats) Reset() {
+	*x = VCPUStats{}
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VCPUStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VCPUStats) ProtoMessage() {}
+
+func (x *VCPUStats) ProtoReflect() protoreflect.Message {
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VCPUStats.ProtoReflect.Descriptor instead.
+func (*VCPUStats) Descriptor() ([]byte, []int) {
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *VCPUStats) GetId() uint32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *VCPUStats) GetState() int32 {
+	if x != nil && x.State != nil {
+		return *x.State
+	}
+	return 0
+}
+
+func (x *VCPUStats) GetTimeNanoseconds() uint64 {
+	if x != nil && x.TimeNanoseconds != nil {
+		return *x.TimeNanoseconds
+	}
+	return 0
+}
+
+func (x *VCPUStats) GetWaitNanoseconds() uint64 {
+	if x != nil && x.WaitNanoseconds != nil {
+		return *x.WaitNanoseconds
+	}
+	return 0
+}
+
+func (x *VCPUStats) GetDelayNanoseconds() uint64 {
+	if x != nil && x.DelayNanoseconds != nil {
+		return *x.DelayNanoseconds
+	}
+	return 0
+}
+
+// InterfaceStats is one NIC's; name is the VMI's interface name (from the device
+// alias), or libvirt's device name when the NIC has no alias.
+type InterfaceStats struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	RxBytes       *uint64                `protobuf:"varint,2,opt,name=rx_bytes,json=rxBytes,proto3,oneof" json:"rx_bytes,omitempty"`
+	RxPackets     *uint64                `protobuf:"varint,3,opt,name=rx_packets,json=rxPackets,proto3,oneof" json:"rx_packets,omitempty"`
+	RxErrors      *uint64                `protobuf:"varint,4,opt,name=rx_errors,json=rxErrors,proto3,oneof" json:"rx_errors,omitempty"`
+	RxDropped     *uint64                `protobuf:"varint,5,opt,name=rx_dropped,json=rxDropped,proto3,oneof" json:"rx_dropped,omitempty"`
+	TxBytes       *uint64                `protobuf:"varint,6,opt,name=tx_bytes,json=txBytes,proto3,oneof" json:"tx_bytes,omitempty"`
+	TxPackets     *uint64                `protobuf:"varint,7,opt,name=tx_packets,json=txPackets,proto3,oneof" json:"tx_packets,omitempty"`
+	TxErrors      *uint64                `protobuf:"varint,8,opt,name=tx_errors,json=txErrors,proto3,oneof" json:"tx_errors,omitempty"`
+	TxDropped     *uint64                `protobuf:"varint,9,opt,name=tx_dropped,json=txDropped,proto3,oneof" json:"tx_dropped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InterfaceStats) Reset() {
+	*x = InterfaceStats{}
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InterfaceStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InterfaceStats) ProtoMessage() {}
+
+func (x *InterfaceStats) ProtoReflect() protoreflect.Message {
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InterfaceStats.ProtoReflect.Descriptor instead.
+func (*InterfaceStats) Descriptor() ([]byte, []int) {
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *InterfaceStats) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *InterfaceStats) GetRxBytes() uint64 {
+	if x != nil && x.RxBytes != nil {
+		return *x.RxBytes
+	}
+	return 0
+}
+
+func (x *InterfaceStats) GetRxPackets() uint64 {
+	if x != nil && x.RxPackets != nil {
+		return *x.RxPackets
+	}
+	return 0
+}
+
+func (x *InterfaceStats) GetRxErrors() uint64 {
+	if x != nil && x.RxErrors != nil {
+		return *x.RxErrors
+	}
+	return 0
+}
+
+func (x *InterfaceStats) GetRxDropped() uint64 {
+	if x != nil && x.RxDropped != nil {
+		return *x.RxDropped
+	}
+	return 0
+}
+
+func (x *InterfaceStats) GetTxBytes() uint64 {
+	if x != nil && x.TxBytes != nil {
+		return *x.TxBytes
+	}
+	return 0
+}
+
+func (x *InterfaceStats) GetTxPackets() uint64 {
+	if x != nil && x.TxPackets != nil {
+		return *x.TxPackets
+	}
+	return 0
+}
+
+func (x *InterfaceStats) GetTxErrors() uint64 {
+	if x != nil && x.TxErrors != nil {
+		return *x.TxErrors
+	}
+	return 0
+}
+
+func (x *InterfaceStats) GetTxDropped() uint64 {
+	if x != nil && x.TxDropped != nil {
+		return *x.TxDropped
+	}
+	return 0
+}
+
+// BlockStats is one disk's; name is the VMI's disk name (from the device alias), or
+// libvirt's target device when the disk has no alias. Times are in nanoseconds.
+type BlockStats struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	Name                 string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	ReadRequests         *uint64                `protobuf:"varint,2,opt,name=read_requests,json=readRequests,proto3,oneof" json:"read_requests,omitempty"`
+	ReadBytes            *uint64                `protobuf:"varint,3,opt,name=read_bytes,json=readBytes,proto3,oneof" json:"read_bytes,omitempty"`
+	ReadTimeNanoseconds  *uint64                `protobuf:"varint,4,opt,name=read_time_nanoseconds,json=readTimeNanoseconds,proto3,oneof" json:"read_time_nanoseconds,omitempty"`
+	WriteRequests        *uint64                `protobuf:"varint,5,opt,name=write_requests,json=writeRequests,proto3,oneof" json:"write_requests,omitempty"`
+	WriteBytes           *uint64                `protobuf:"varint,6,opt,name=write_bytes,json=writeBytes,proto3,oneof" json:"write_bytes,omitempty"`
+	WriteTimeNanoseconds *uint64                `protobuf:"varint,7,opt,name=write_time_nanoseconds,json=writeTimeNanoseconds,proto3,oneof" json:"write_time_nanoseconds,omitempty"`
+	FlushRequests        *uint64                `protobuf:"varint,8,opt,name=flush_requests,json=flushRequests,proto3,oneof" json:"flush_requests,omitempty"`
+	FlushTimeNanoseconds *uint64                `protobuf:"varint,9,opt,name=flush_time_nanoseconds,json=flushTimeNanoseconds,proto3,oneof" json:"flush_time_nanoseconds,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *BlockStats) Reset() {
+	*x = BlockStats{}
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlockStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlockStats) ProtoMessage() {}
+
+func (x *BlockStats) ProtoReflect() protoreflect.Message {
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlockStats.ProtoReflect.Descriptor instead.
+func (*BlockStats) Descriptor() ([]byte, []int) {
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *BlockStats) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *BlockStats) GetReadRequests() uint64 {
+	if x != nil && x.ReadRequests != nil {
+		return *x.ReadRequests
+	}
+	return 0
+}
+
+func (x *BlockStats) GetReadBytes() uint64 {
+	if x != nil && x.ReadBytes != nil {
+		return *x.ReadBytes
+	}
+	return 0
+}
+
+func (x *BlockStats) GetReadTimeNanoseconds() uint64 {
+	if x != nil && x.ReadTimeNanoseconds != nil {
+		return *x.ReadTimeNanoseconds
+	}
+	return 0
+}
+
+func (x *BlockStats) GetWriteRequests() uint64 {
+	if x != nil && x.WriteRequests != nil {
+		return *x.WriteRequests
+	}
+	return 0
+}
+
+func (x *BlockStats) GetWriteBytes() uint64 {
+	if x != nil && x.WriteBytes != nil {
+		return *x.WriteBytes
+	}
+	return 0
+}
+
+func (x *BlockStats) GetWriteTimeNanoseconds() uint64 {
+	if x != nil && x.WriteTimeNanoseconds != nil {
+		return *x.WriteTimeNanoseconds
+	}
+	return 0
+}
+
+func (x *BlockStats) GetFlushRequests() uint64 {
+	if x != nil && x.FlushRequests != nil {
+		return *x.FlushRequests
+	}
+	return 0
+}
+
+func (x *BlockStats) GetFlushTimeNanoseconds() uint64 {
+	if x != nil && x.FlushTimeNanoseconds != nil {
+		return *x.FlushTimeNanoseconds
+	}
+	return 0
+}
+
 var File_api_launcher_v1_launcher_proto protoreflect.FileDescriptor
 
 const file_api_launcher_v1_launcher_proto_rawDesc = "" +
@@ -1014,7 +1500,7 @@ const file_api_launcher_v1_launcher_proto_rawDesc = "" +
 	" \x01(\tR\x05podIp\x12\x1b\n" +
 	"\tserver_ip\x18\v \x01(\tR\bserverIp\"C\n" +
 	"\x0fShutdownRequest\x120\n" +
-	"\x14grace_period_seconds\x18\x01 \x01(\x03R\x12gracePeriodSeconds\"\xd0\x03\n" +
+	"\x14grace_period_seconds\x18\x01 \x01(\x03R\x12gracePeriodSeconds\"\xea\x03\n" +
 	"\fDomainStatus\x128\n" +
 	"\x05state\x18\x01 \x01(\x0e2\".hypernest.launcher.v1.DomainStateR\x05state\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x17\n" +
@@ -1028,7 +1514,9 @@ const file_api_launcher_v1_launcher_proto_rawDesc = "" +
 	"\x0fagent_connected\x18\a \x01(\bR\x0eagentConnected\x12D\n" +
 	"\bplumbing\x18\b \x03(\v2(.hypernest.launcher.v1.InterfacePlumbingR\bplumbing\x12A\n" +
 	"\vdisk_errors\x18\t \x03(\v2 .hypernest.launcher.v1.DiskErrorR\n" +
-	"diskErrors\">\n" +
+	"diskErrors\x12\x18\n" +
+	"\amachine\x18\n" +
+	" \x01(\tR\amachine\">\n" +
 	"\tDiskError\x12\x16\n" +
 	"\x06volume\x18\x01 \x01(\tR\x06volume\x12\x19\n" +
 	"\bno_space\x18\x02 \x01(\bR\anoSpace\"o\n" +
@@ -1047,11 +1535,106 @@ const file_api_launcher_v1_launcher_proto_rawDesc = "" +
 	"\n" +
 	"version_id\x18\x06 \x01(\tR\tversionId\x12%\n" +
 	"\x0ekernel_version\x18\a \x01(\tR\rkernelVersion\x12\x18\n" +
-	"\amachine\x18\b \x01(\tR\amachine\"\x91\x01\n" +
+	"\amachine\x18\b \x01(\tR\amachine\"\xb3\x04\n" +
 	"\vDomainStats\x120\n" +
 	"\x14cpu_time_nanoseconds\x18\x01 \x01(\x04R\x12cpuTimeNanoseconds\x12*\n" +
 	"\x11memory_actual_kib\x18\x02 \x01(\x04R\x0fmemoryActualKib\x12$\n" +
-	"\x0ememory_rss_kib\x18\x03 \x01(\x04R\fmemoryRssKib*\x80\x01\n" +
+	"\x0ememory_rss_kib\x18\x03 \x01(\x04R\fmemoryRssKib\x125\n" +
+	"\x14cpu_user_nanoseconds\x18\x04 \x01(\x04H\x00R\x12cpuUserNanoseconds\x88\x01\x01\x129\n" +
+	"\x16cpu_system_nanoseconds\x18\x05 \x01(\x04H\x01R\x14cpuSystemNanoseconds\x88\x01\x01\x12@\n" +
+	"\x06memory\x18\x06 \x01(\v2(.hypernest.launcher.v1.DomainMemoryStatsR\x06memory\x126\n" +
+	"\x05vcpus\x18\a \x03(\v2 .hypernest.launcher.v1.VCPUStatsR\x05vcpus\x12E\n" +
+	"\n" +
+	"interfaces\x18\b \x03(\v2%.hypernest.launcher.v1.InterfaceStatsR\n" +
+	"interfaces\x129\n" +
+	"\x06blocks\x18\t \x03(\v2!.hypernest.launcher.v1.BlockStatsR\x06blocksB\x17\n" +
+	"\x15_cpu_user_nanosecondsB\x19\n" +
+	"\x17_cpu_system_nanoseconds\"\xfc\x04\n" +
+	"\x11DomainMemoryStats\x12(\n" +
+	"\ravailable_kib\x18\x01 \x01(\x04H\x00R\favailableKib\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"unused_kib\x18\x02 \x01(\x04H\x01R\tunusedKib\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"usable_kib\x18\x03 \x01(\x04H\x02R\tusableKib\x88\x01\x01\x12+\n" +
+	"\x0fdisk_caches_kib\x18\x04 \x01(\x04H\x03R\rdiskCachesKib\x88\x01\x01\x12#\n" +
+	"\vswap_in_kib\x18\x05 \x01(\x04H\x04R\tswapInKib\x88\x01\x01\x12%\n" +
+	"\fswap_out_kib\x18\x06 \x01(\x04H\x05R\n" +
+	"swapOutKib\x88\x01\x01\x12&\n" +
+	"\fmajor_faults\x18\a \x01(\x04H\x06R\vmajorFaults\x88\x01\x01\x12&\n" +
+	"\fminor_faults\x18\b \x01(\x04H\aR\vminorFaults\x88\x01\x01\x121\n" +
+	"\x12actual_balloon_kib\x18\t \x01(\x04H\bR\x10actualBalloonKib\x88\x01\x01\x12\x1c\n" +
+	"\arss_kib\x18\n" +
+	" \x01(\x04H\tR\x06rssKib\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"domain_kib\x18\v \x01(\x04H\n" +
+	"R\tdomainKib\x88\x01\x01B\x10\n" +
+	"\x0e_available_kibB\r\n" +
+	"\v_unused_kibB\r\n" +
+	"\v_usable_kibB\x12\n" +
+	"\x10_disk_caches_kibB\x0e\n" +
+	"\f_swap_in_kibB\x0f\n" +
+	"\r_swap_out_kibB\x0f\n" +
+	"\r_major_faultsB\x0f\n" +
+	"\r_minor_faultsB\x15\n" +
+	"\x13_actual_balloon_kibB\n" +
+	"\n" +
+	"\b_rss_kibB\r\n" +
+	"\v_domain_kib\"\x92\x02\n" +
+	"\tVCPUStats\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\rR\x02id\x12\x19\n" +
+	"\x05state\x18\x02 \x01(\x05H\x00R\x05state\x88\x01\x01\x12.\n" +
+	"\x10time_nanoseconds\x18\x03 \x01(\x04H\x01R\x0ftimeNanoseconds\x88\x01\x01\x12.\n" +
+	"\x10wait_nanoseconds\x18\x04 \x01(\x04H\x02R\x0fwaitNanoseconds\x88\x01\x01\x120\n" +
+	"\x11delay_nanoseconds\x18\x05 \x01(\x04H\x03R\x10delayNanoseconds\x88\x01\x01B\b\n" +
+	"\x06_stateB\x13\n" +
+	"\x11_time_nanosecondsB\x13\n" +
+	"\x11_wait_nanosecondsB\x14\n" +
+	"\x12_delay_nanoseconds\"\xaa\x03\n" +
+	"\x0eInterfaceStats\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
+	"\brx_bytes\x18\x02 \x01(\x04H\x00R\arxBytes\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"rx_packets\x18\x03 \x01(\x04H\x01R\trxPackets\x88\x01\x01\x12 \n" +
+	"\trx_errors\x18\x04 \x01(\x04H\x02R\brxErrors\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"rx_dropped\x18\x05 \x01(\x04H\x03R\trxDropped\x88\x01\x01\x12\x1e\n" +
+	"\btx_bytes\x18\x06 \x01(\x04H\x04R\atxBytes\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"tx_packets\x18\a \x01(\x04H\x05R\ttxPackets\x88\x01\x01\x12 \n" +
+	"\ttx_errors\x18\b \x01(\x04H\x06R\btxErrors\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"tx_dropped\x18\t \x01(\x04H\aR\ttxDropped\x88\x01\x01B\v\n" +
+	"\t_rx_bytesB\r\n" +
+	"\v_rx_packetsB\f\n" +
+	"\n" +
+	"_rx_errorsB\r\n" +
+	"\v_rx_droppedB\v\n" +
+	"\t_tx_bytesB\r\n" +
+	"\v_tx_packetsB\f\n" +
+	"\n" +
+	"_tx_errorsB\r\n" +
+	"\v_tx_dropped\"\xc2\x04\n" +
+	"\n" +
+	"BlockStats\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12(\n" +
+	"\rread_requests\x18\x02 \x01(\x04H\x00R\freadRequests\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"read_bytes\x18\x03 \x01(\x04H\x01R\treadBytes\x88\x01\x01\x127\n" +
+	"\x15read_time_nanoseconds\x18\x04 \x01(\x04H\x02R\x13readTimeNanoseconds\x88\x01\x01\x12*\n" +
+	"\x0ewrite_requests\x18\x05 \x01(\x04H\x03R\rwriteRequests\x88\x01\x01\x12$\n" +
+	"\vwrite_bytes\x18\x06 \x01(\x04H\x04R\n" +
+	"writeBytes\x88\x01\x01\x129\n" +
+	"\x16write_time_nanoseconds\x18\a \x01(\x04H\x05R\x14writeTimeNanoseconds\x88\x01\x01\x12*\n" +
+	"\x0eflush_requests\x18\b \x01(\x04H\x06R\rflushRequests\x88\x01\x01\x129\n" +
+	"\x16flush_time_nanoseconds\x18\t \x01(\x04H\aR\x14flushTimeNanoseconds\x88\x01\x01B\x10\n" +
+	"\x0e_read_requestsB\r\n" +
+	"\v_read_bytesB\x18\n" +
+	"\x16_read_time_nanosecondsB\x11\n" +
+	"\x0f_write_requestsB\x0e\n" +
+	"\f_write_bytesB\x19\n" +
+	"\x17_write_time_nanosecondsB\x11\n" +
+	"\x0f_flush_requestsB\x19\n" +
+	"\x17_flush_time_nanoseconds*\x80\x01\n" +
 	"\vDomainState\x12\x1c\n" +
 	"\x18DOMAIN_STATE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tNO_DOMAIN\x10\x01\x12\v\n" +
@@ -1087,7 +1670,7 @@ func file_api_launcher_v1_launcher_proto_rawDescGZIP() []byte {
 }
 
 var file_api_launcher_v1_launcher_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_api_launcher_v1_launcher_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_api_launcher_v1_launcher_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_api_launcher_v1_launcher_proto_goTypes = []any{
 	(DomainState)(0),                  // 0: hypernest.launcher.v1.DomainState
 	(*GuestAgentInfoResponse)(nil),    // 1: hypernest.launcher.v1.GuestAgentInfoResponse
@@ -1103,6 +1686,10 @@ var file_api_launcher_v1_launcher_proto_goTypes = []any{
 	(*GuestInterface)(nil),            // 11: hypernest.launcher.v1.GuestInterface
 	(*GuestOSInfo)(nil),               // 12: hypernest.launcher.v1.GuestOSInfo
 	(*DomainStats)(nil),               // 13: hypernest.launcher.v1.DomainStats
+	(*DomainMemoryStats)(nil),         // 14: hypernest.launcher.v1.DomainMemoryStats
+	(*VCPUStats)(nil),                 // 15: hypernest.launcher.v1.VCPUStats
+	(*InterfaceStats)(nil),            // 16: hypernest.launcher.v1.InterfaceStats
+	(*BlockStats)(nil),                // 17: hypernest.launcher.v1.BlockStats
 }
 var file_api_launcher_v1_launcher_proto_depIdxs = []int32{
 	7,  // 0: hypernest.launcher.v1.SyncRequest.interfaces:type_name -> hypernest.launcher.v1.InterfacePlumbing
@@ -1112,33 +1699,37 @@ var file_api_launcher_v1_launcher_proto_depIdxs = []int32{
 	12, // 4: hypernest.launcher.v1.DomainStatus.guest_os:type_name -> hypernest.launcher.v1.GuestOSInfo
 	7,  // 5: hypernest.launcher.v1.DomainStatus.plumbing:type_name -> hypernest.launcher.v1.InterfacePlumbing
 	10, // 6: hypernest.launcher.v1.DomainStatus.disk_errors:type_name -> hypernest.launcher.v1.DiskError
-	5,  // 7: hypernest.launcher.v1.Launcher.Sync:input_type -> hypernest.launcher.v1.SyncRequest
-	3,  // 8: hypernest.launcher.v1.Launcher.Pause:input_type -> hypernest.launcher.v1.Empty
-	3,  // 9: hypernest.launcher.v1.Launcher.Unpause:input_type -> hypernest.launcher.v1.Empty
-	8,  // 10: hypernest.launcher.v1.Launcher.Shutdown:input_type -> hypernest.launcher.v1.ShutdownRequest
-	3,  // 11: hypernest.launcher.v1.Launcher.Kill:input_type -> hypernest.launcher.v1.Empty
-	3,  // 12: hypernest.launcher.v1.Launcher.GetDomain:input_type -> hypernest.launcher.v1.Empty
-	3,  // 13: hypernest.launcher.v1.Launcher.GetStats:input_type -> hypernest.launcher.v1.Empty
-	3,  // 14: hypernest.launcher.v1.Launcher.Ping:input_type -> hypernest.launcher.v1.Empty
-	3,  // 15: hypernest.launcher.v1.Launcher.WatchDomain:input_type -> hypernest.launcher.v1.Empty
-	3,  // 16: hypernest.launcher.v1.Launcher.GuestAgentInfo:input_type -> hypernest.launcher.v1.Empty
-	3,  // 17: hypernest.launcher.v1.Launcher.BootstrapSentinel:input_type -> hypernest.launcher.v1.Empty
-	4,  // 18: hypernest.launcher.v1.Launcher.Sync:output_type -> hypernest.launcher.v1.Result
-	4,  // 19: hypernest.launcher.v1.Launcher.Pause:output_type -> hypernest.launcher.v1.Result
-	4,  // 20: hypernest.launcher.v1.Launcher.Unpause:output_type -> hypernest.launcher.v1.Result
-	4,  // 21: hypernest.launcher.v1.Launcher.Shutdown:output_type -> hypernest.launcher.v1.Result
-	4,  // 22: hypernest.launcher.v1.Launcher.Kill:output_type -> hypernest.launcher.v1.Result
-	9,  // 23: hypernest.launcher.v1.Launcher.GetDomain:output_type -> hypernest.launcher.v1.DomainStatus
-	13, // 24: hypernest.launcher.v1.Launcher.GetStats:output_type -> hypernest.launcher.v1.DomainStats
-	4,  // 25: hypernest.launcher.v1.Launcher.Ping:output_type -> hypernest.launcher.v1.Result
-	9,  // 26: hypernest.launcher.v1.Launcher.WatchDomain:output_type -> hypernest.launcher.v1.DomainStatus
-	1,  // 27: hypernest.launcher.v1.Launcher.GuestAgentInfo:output_type -> hypernest.launcher.v1.GuestAgentInfoResponse
-	2,  // 28: hypernest.launcher.v1.Launcher.BootstrapSentinel:output_type -> hypernest.launcher.v1.BootstrapSentinelResponse
-	18, // [18:29] is the sub-list for method output_type
-	7,  // [7:18] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	14, // 7: hypernest.launcher.v1.DomainStats.memory:type_name -> hypernest.launcher.v1.DomainMemoryStats
+	15, // 8: hypernest.launcher.v1.DomainStats.vcpus:type_name -> hypernest.launcher.v1.VCPUStats
+	16, // 9: hypernest.launcher.v1.DomainStats.interfaces:type_name -> hypernest.launcher.v1.InterfaceStats
+	17, // 10: hypernest.launcher.v1.DomainStats.blocks:type_name -> hypernest.launcher.v1.BlockStats
+	5,  // 11: hypernest.launcher.v1.Launcher.Sync:input_type -> hypernest.launcher.v1.SyncRequest
+	3,  // 12: hypernest.launcher.v1.Launcher.Pause:input_type -> hypernest.launcher.v1.Empty
+	3,  // 13: hypernest.launcher.v1.Launcher.Unpause:input_type -> hypernest.launcher.v1.Empty
+	8,  // 14: hypernest.launcher.v1.Launcher.Shutdown:input_type -> hypernest.launcher.v1.ShutdownRequest
+	3,  // 15: hypernest.launcher.v1.Launcher.Kill:input_type -> hypernest.launcher.v1.Empty
+	3,  // 16: hypernest.launcher.v1.Launcher.GetDomain:input_type -> hypernest.launcher.v1.Empty
+	3,  // 17: hypernest.launcher.v1.Launcher.GetStats:input_type -> hypernest.launcher.v1.Empty
+	3,  // 18: hypernest.launcher.v1.Launcher.Ping:input_type -> hypernest.launcher.v1.Empty
+	3,  // 19: hypernest.launcher.v1.Launcher.WatchDomain:input_type -> hypernest.launcher.v1.Empty
+	3,  // 20: hypernest.launcher.v1.Launcher.GuestAgentInfo:input_type -> hypernest.launcher.v1.Empty
+	3,  // 21: hypernest.launcher.v1.Launcher.BootstrapSentinel:input_type -> hypernest.launcher.v1.Empty
+	4,  // 22: hypernest.launcher.v1.Launcher.Sync:output_type -> hypernest.launcher.v1.Result
+	4,  // 23: hypernest.launcher.v1.Launcher.Pause:output_type -> hypernest.launcher.v1.Result
+	4,  // 24: hypernest.launcher.v1.Launcher.Unpause:output_type -> hypernest.launcher.v1.Result
+	4,  // 25: hypernest.launcher.v1.Launcher.Shutdown:output_type -> hypernest.launcher.v1.Result
+	4,  // 26: hypernest.launcher.v1.Launcher.Kill:output_type -> hypernest.launcher.v1.Result
+	9,  // 27: hypernest.launcher.v1.Launcher.GetDomain:output_type -> hypernest.launcher.v1.DomainStatus
+	13, // 28: hypernest.launcher.v1.Launcher.GetStats:output_type -> hypernest.launcher.v1.DomainStats
+	4,  // 29: hypernest.launcher.v1.Launcher.Ping:output_type -> hypernest.launcher.v1.Result
+	9,  // 30: hypernest.launcher.v1.Launcher.WatchDomain:output_type -> hypernest.launcher.v1.DomainStatus
+	1,  // 31: hypernest.launcher.v1.Launcher.GuestAgentInfo:output_type -> hypernest.launcher.v1.GuestAgentInfoResponse
+	2,  // 32: hypernest.launcher.v1.Launcher.BootstrapSentinel:output_type -> hypernest.launcher.v1.BootstrapSentinelResponse
+	22, // [22:33] is the sub-list for method output_type
+	11, // [11:22] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_api_launcher_v1_launcher_proto_init() }
@@ -1146,13 +1737,18 @@ func file_api_launcher_v1_launcher_proto_init() {
 	if File_api_launcher_v1_launcher_proto != nil {
 		return
 	}
+	file_api_launcher_v1_launcher_proto_msgTypes[12].OneofWrappers = []any{}
+	file_api_launcher_v1_launcher_proto_msgTypes[13].OneofWrappers = []any{}
+	file_api_launcher_v1_launcher_proto_msgTypes[14].OneofWrappers = []any{}
+	file_api_launcher_v1_launcher_proto_msgTypes[15].OneofWrappers = []any{}
+	file_api_launcher_v1_launcher_proto_msgTypes[16].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_launcher_v1_launcher_proto_rawDesc), len(file_api_launcher_v1_launcher_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   13,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -263,6 +263,7 @@ func (a *API) streamTo(kind string) func(http.ResponseWriter, *http.Request, typ
 			_ = backend.Close()
 			return
 		}
+		defer countConnection(kind, name)()
 		log := a.Log.WithValues("vmi", name.String(), "stream", kind)
 		log.Info("stream opened")
 		pipe := stream.Pipe

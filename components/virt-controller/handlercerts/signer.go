@@ -28,8 +28,11 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/hypernest/hypernest/pkg/metrics"
 	"github.com/hypernest/hypernest/pkg/pki"
 	"github.com/hypernest/hypernest/pkg/wiring"
 )
@@ -70,6 +73,7 @@ func (s *Signer) SetupWithManager(mgr ctrl.Manager) error {
 	})
 	return ctrl.NewControllerManagedBy(mgr).Named("virt-handler-certificates").
 		For(&certificatesv1.CertificateSigningRequest{}, builder.WithPredicates(ours)).
+		WithOptions(controller.Options{NewQueue: metrics.Queue[reconcile.Request]("virt-controller-handler-certificates")}).
 		Complete(s)
 }
 

@@ -39,6 +39,7 @@ import (
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	poolv1 "github.com/hypernest/hypernest/api/pool/v1beta1"
 	"github.com/hypernest/hypernest/components/virt-controller/expectations"
+	"github.com/hypernest/hypernest/pkg/metrics"
 )
 
 // burstReplicas caps the VMs created or deleted in one pass; 250 is KubeVirt's burst
@@ -82,7 +83,7 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager, workers int) error {
 		For(&poolv1.VirtualMachinePool{}).
 		Owns(&v1.VirtualMachine{}).
 		Watches(&v1.VirtualMachineInstance{}, handler.EnqueueRequestsFromMapFunc(r.poolOfVMI)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, NewQueue: metrics.Queue[reconcile.Request]("virt-controller-pool")}).
 		Complete(r)
 }
 

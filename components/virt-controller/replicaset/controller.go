@@ -26,6 +26,7 @@ import (
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	"github.com/hypernest/hypernest/components/virt-controller/expectations"
+	"github.com/hypernest/hypernest/pkg/metrics"
 )
 
 // burstReplicas caps the VMIs created or deleted in one pass, so that a replica set
@@ -60,7 +61,7 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager, workers int) error {
 		For(&v1.VirtualMachineInstanceReplicaSet{}).
 		Owns(&v1.VirtualMachineInstance{}).
 		Watches(&v1.VirtualMachineInstance{}, handler.EnqueueRequestsFromMapFunc(r.replicaSetsForOrphan)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, NewQueue: metrics.Queue[reconcile.Request]("virt-controller-replicaset")}).
 		Complete(r)
 }
 

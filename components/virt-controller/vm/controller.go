@@ -21,12 +21,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	itv1 "github.com/hypernest/hypernest/api/instancetype/v1beta1"
 	"github.com/hypernest/hypernest/components/virt-controller/expectations"
 	vmicontroller "github.com/hypernest/hypernest/components/virt-controller/vmi"
 	"github.com/hypernest/hypernest/pkg/instancetype"
+	"github.com/hypernest/hypernest/pkg/metrics"
 )
 
 // Start-failure backoff: after the n-th consecutive failed start the VM waits
@@ -68,7 +70,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 		Named("vm").
 		For(&v1.VirtualMachine{}).
 		Owns(&v1.VirtualMachineInstance{}).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, NewQueue: metrics.Queue[reconcile.Request]("virt-controller-vm")}).
 		Complete(r)
 }
 

@@ -21,12 +21,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	"github.com/hypernest/hypernest/api/core/v1/validation"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 	"github.com/hypernest/hypernest/components/virt-controller/expectations"
 	"github.com/hypernest/hypernest/components/virt-controller/services"
+	"github.com/hypernest/hypernest/pkg/metrics"
 )
 
 // PodScheduledCondition mirrors the launcher pod's PodScheduled condition on the VMI, as
@@ -74,7 +76,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 		Owns(&k8sv1.Pod{}).
 		// A VMI waits for the claims it names; their arrival wakes it.
 		Watches(&k8sv1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.vmisForClaim)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, NewQueue: metrics.Queue[reconcile.Request]("virt-controller-vmi")}).
 		Complete(r)
 }
 
@@ -150,21 +152,7 @@ func (r *Reconciler) reconcileStarting(ctx context.Context, vmi *v1.VirtualMachi
 			v1.FinishVMI(&vmi.Status, v1.Failed, v1.PodNotExistsReason)
 			return ctrl.Result{}, nil
 		}
-		claims, err := r.lookupClaims(ctx, vmi)
-		var missing *missingClaimError
-		if errors.As(err, &missing) {
-			// The claim's own event wakes the VMI (SetupWithManager).
-			if c := v1.VMICondition(&vmi.Status, v1.VirtualMachineInstanceSynchronized); c == nil || c.Reason != ReasonPVCNotFound {
-				r.Recorder.Event(vmi, k8sv1.EventTypeNormal, ReasonPVCNotFound, missing.Error())
-			}
-			v1.SetVMICondition(&vmi.Status, v1.VirtualMachineInstanceSynchronized, k8sv1.ConditionFalse, ReasonPVCNotFound, missing.Error())
-			return ctrl.Result{}, nil
-		}
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		setClaimStatus(vmi, claims)
-		return ctrl.Result{}, r.createPod(ctx, vmi, claims)
+		return r.startPod(ctx, vmi)
 	}
 
 	v1.SetVMIPhase(&vmi.Status, v1.Scheduling)
@@ -178,11 +166,7 @@ func (r *Reconciler) reconcileStarting(ctx context.Context, vmi *v1.VirtualMachi
 		if err := r.deletePods(ctx, vmi, []k8sv1.Pod{*pod}); err != nil {
 			return ctrl.Result{}, err
 		}
-		claims, err := r.lookupClaims(ctx, vmi)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		return ctrl.Result{}, r.createPod(ctx, vmi, claims)
+		return r.startPod(ctx, vmi)
 	case pod.Status.Phase == k8sv1.PodFailed || pod.Status.Phase == k8sv1.PodSucceeded:
 		r.Recorder.Eventf(vmi, k8sv1.EventTypeWarning, reasonLauncherFailed, "The virt-launcher pod %s ended (%s) before the VMI started", pod.Name, pod.Status.Phase)
 		v1.FinishVMI(&vmi.Status, v1.Failed, reasonLauncherFailed)
@@ -255,6 +239,26 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, vmi *v1.VirtualMachine
 		log.FromContext(ctx).Info("the guest outlived its grace period; deleting its pod")
 	}
 	return ctrl.Result{}, r.deletePods(ctx, vmi, live)
+}
+
+// startPod makes the VMI's launcher pod once its claims exist (a missing one is reported
+// and waited for).
+func (r *Reconciler) startPod(ctx context.Context, vmi *v1.VirtualMachineInstance) (ctrl.Result, error) {
+	claims, err := r.lookupClaims(ctx, vmi)
+	var missing *missingClaimError
+	if errors.As(err, &missing) {
+		// The claim's own event wakes the VMI (SetupWithManager).
+		if c := v1.VMICondition(&vmi.Status, v1.VirtualMachineInstanceSynchronized); c == nil || c.Reason != ReasonPVCNotFound {
+			r.Recorder.Event(vmi, k8sv1.EventTypeNormal, ReasonPVCNotFound, missing.Error())
+		}
+		v1.SetVMICondition(&vmi.Status, v1.VirtualMachineInstanceSynchronized, k8sv1.ConditionFalse, ReasonPVCNotFound, missing.Error())
+		return ctrl.Result{}, nil
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	setClaimStatus(vmi, claims)
+	return ctrl.Result{}, r.createPod(ctx, vmi, claims)
 }
 
 func (r *Reconciler) createPod(ctx context.Context, vmi *v1.VirtualMachineInstance, claims map[string]*k8sv1.PersistentVolumeClaim) error {

@@ -23,6 +23,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -32,9 +33,11 @@ import (
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	"github.com/hypernest/hypernest/api/core/v1/defaults"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
+	"github.com/hypernest/hypernest/components/virt-handler/domainstats"
 	"github.com/hypernest/hypernest/components/virt-handler/launcherclient"
 	"github.com/hypernest/hypernest/components/virt-handler/network"
 	"github.com/hypernest/hypernest/pkg/clusterconfig"
+	"github.com/hypernest/hypernest/pkg/metrics"
 )
 
 // Retry intervals. The launcher answers within a second of its pod starting, and a
@@ -106,6 +109,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
 		})).
 		WatchesRawSource(source.Channel(r.changes, &handler.EnqueueRequestForObject{})).
+		WithOptions(controller.Options{NewQueue: metrics.Queue[reconcile.Request]("virt-handler-vm")}).
 		Complete(r)
 }
 
@@ -332,6 +336,10 @@ func (r *Reconciler) applyDomain(vmi *v1.VirtualMachineInstance, pod *k8sv1.Pod,
 			s.GuestOSInfo = v1.VirtualMachineInstanceGuestOSInfo{Name: os.Name, KernelRelease: os.KernelRelease, Version: os.Version,
 				PrettyName: os.PrettyName, VersionID: os.VersionId, KernelVersion: os.KernelVersion, Machine: os.Machine, ID: os.Id}
 		}
+		// As KubeVirt: the machine type the domain runs with, expanded by libvirt.
+		if d.Machine != "" {
+			s.Machine = &v1.Machine{Type: d.Machine}
+		}
 		plumbing := d.Plumbing
 		if len(plumbing) == 0 {
 			plumbing = l.plumbing // a launcher that does not report its wiring
@@ -536,4 +544,19 @@ func (r *Reconciler) Lookup(ctx context.Context, name types.NamespacedName) (*Ru
 		Launcher:   l.client,
 		SocketsDir: launcherv1.SocketsDirOnNode(r.KubeletPodsDir, string(l.podUID)),
 	}, nil
+}
+
+// StatsTargets are the VMIs whose launchers this handler is connected to, for the
+// domain statistics a scrape asks for.
+func (r *Reconciler) StatsTargets() []domainstats.Target {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	targets := make([]domainstats.Target, 0, len(r.launchers))
+	for _, l := range r.launchers {
+		c := l.client
+		targets = append(targets, domainstats.Target{VMI: l.name, Stats: func(ctx context.Context) (*launcherv1.DomainStats, error) {
+			return c.GetStats(ctx, &launcherv1.Empty{})
+		}})
+	}
+	return targets
 }

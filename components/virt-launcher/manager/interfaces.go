@@ -28,3 +28,13 @@ func interfacesFromXML(xml string) []*launcherv1.GuestInterface {
 	}
 	return out
 }
+
+// machineFromXML is the machine type of a running domain's XML (libvirt writes the
+// expanded name there once the domain is defined).
+func machineFromXML(xml string) string {
+	var dom libvirtxml.Domain
+	if err := dom.Unmarshal(xml); err != nil || dom.OS == nil || dom.OS.Type == nil {
+		return ""
+	}
+	return dom.OS.Type.Machine
+}

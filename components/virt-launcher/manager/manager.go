@@ -281,28 +281,6 @@ func (m *Manager) withDomain(op func(*libvirt.Domain) error) error {
 	return nil
 }
 
-// Stats reports the domain's CPU time and memory.
-func (m *Manager) Stats() (*launcherv1.DomainStats, error) {
-	d, err := m.lookup()
-	if err != nil {
-		return nil, err
-	}
-	defer d.Free()
-	info, err := d.GetInfo()
-	if err != nil {
-		return nil, err
-	}
-	stats := &launcherv1.DomainStats{CpuTimeNanoseconds: info.CpuTime, MemoryActualKib: info.Memory}
-	if mem, err := d.MemoryStats(uint32(libvirt.DOMAIN_MEMORY_STAT_NR), 0); err == nil {
-		for _, s := range mem {
-			if s.Tag == int32(libvirt.DOMAIN_MEMORY_STAT_RSS) {
-				stats.MemoryRssKib = s.Val
-			}
-		}
-	}
-	return stats, nil
-}
-
 // Status returns the domain's current status.
 func (m *Manager) Status() *launcherv1.DomainStatus {
 	m.mu.Lock()
@@ -351,6 +329,7 @@ func (m *Manager) refresh() {
 		}
 		if xml, err := d.GetXMLDesc(0); err == nil {
 			status.Interfaces = interfacesFromXML(xml)
+			status.Machine = machineFromXML(xml)
 			if status.State == launcherv1.DomainState_PAUSED && status.Reason == launcherv1.ReasonPausedIOError {
 				if errs, err := d.GetDiskErrors(0); err == nil {
 					status.DiskErrors = diskErrors(xml, errs)

@@ -85,7 +85,7 @@ func APIObjects(cfg Config, caBundle []byte) []client.Object {
 			Replicas: ptr.To(cfg.replicas()),
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{v1.AppLabel: wiring.APIName}},
 			Template: k8sv1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels(labels)},
 				Spec: k8sv1.PodSpec{
 					ServiceAccountName: wiring.APIName,
 					PriorityClassName:  "system-cluster-critical",
@@ -99,8 +99,10 @@ func APIObjects(cfg Config, caBundle []byte) []client.Object {
 							"--handler-port=" + itoa(wiring.HandlerConsolePort),
 							"--handler-server-name=" + wiring.HandlerServerName,
 						},
-						Env:             []k8sv1.EnvVar{podNamespaceEnv()},
-						Ports:           []k8sv1.ContainerPort{{Name: "https", ContainerPort: wiring.APIPort}},
+						Env: []k8sv1.EnvVar{podNamespaceEnv()},
+						// One port for the API and /metrics (KubeVirt declares 8443 twice,
+						// and the API server warns of the duplicate).
+						Ports:           []k8sv1.ContainerPort{metricsContainerPort()},
 						SecurityContext: restrictedContainerSecurity(),
 						Resources: k8sv1.ResourceRequirements{Requests: k8sv1.ResourceList{
 							k8sv1.ResourceCPU: mustQuantity("5m"), k8sv1.ResourceMemory: mustQuantity("32Mi"),

@@ -163,47 +163,39 @@ func CreateOrUpdate(ctx context.Context, c client.Client, obj client.Object) err
 	}
 	obj.SetResourceVersion(current.GetResourceVersion())
 	// Annotations others keep on the object (kubectl's last-applied configuration, a
-	// deployment's revision) stay; the installation only sets its own.
-	annotations := obj.GetAnnotations()
-	for k, val := range current.GetAnnotations() {
-		if _, ours := annotations[k]; !ours {
-			if annotations == nil {
-				annotations = map[string]string{}
-			}
-			annotations[k] = val
-		}
+	// deployment's revision) and on a workload's pod template (`kubectl rollout restart`'s
+	// restartedAt: dropping it would roll the pods a second time, seconds after the
+	// restart, cutting the consoles and calls they had just taken) stay; the
+	// installation only sets its own.
+	obj.SetAnnotations(keepOthers(obj.GetAnnotations(), current.GetAnnotations()))
+	if want, have := podTemplate(obj), podTemplate(current); want != nil && have != nil {
+		want.Annotations = keepOthers(want.Annotations, have.Annotations)
 	}
-	obj.SetAnnotations(annotations)
-	keepRestart(obj, current)
 	return describe(obj, c.Update(ctx, obj))
 }
 
-// restartedAtAnnotation is what `kubectl rollout restart` sets on a pod template.
-const restartedAtAnnotation = "kubectl.kubernetes.io/restartedAt"
+// keepOthers adds to ours the annotations of stored that ours does not set.
+func keepOthers(ours, stored map[string]string) map[string]string {
+	for k, val := range stored {
+		if _, set := ours[k]; !set {
+			if ours == nil {
+				ours = map[string]string{}
+			}
+			ours[k] = val
+		}
+	}
+	return ours
+}
 
-// keepRestart carries a `kubectl rollout restart` of a component (an admin's, or make
-// cluster-sync's after importing images under the same tag) over into the template the
-// operator writes. Without it the operator's next pass drops the annotation and rolls
-// the pods a second time, seconds later, cutting the consoles and calls the first
-// restart's pods had just taken.
-func keepRestart(obj, current client.Object) {
-	var want, have *k8sv1.PodTemplateSpec
+// podTemplate is a workload's pod template, or nil for other kinds.
+func podTemplate(obj client.Object) *k8sv1.PodTemplateSpec {
 	switch o := obj.(type) {
 	case *appsv1.Deployment:
-		want, have = &o.Spec.Template, &current.(*appsv1.Deployment).Spec.Template
+		return &o.Spec.Template
 	case *appsv1.DaemonSet:
-		want, have = &o.Spec.Template, &current.(*appsv1.DaemonSet).Spec.Template
-	default:
-		return
+		return &o.Spec.Template
 	}
-	restartedAt, ok := have.Annotations[restartedAtAnnotation]
-	if !ok {
-		return
-	}
-	if want.Annotations == nil {
-		want.Annotations = map[string]string{}
-	}
-	want.Annotations[restartedAtAnnotation] = restartedAt
+	return nil
 }
 
 // roleFieldOwner is the field manager virt-operator writes roles as.

@@ -79,7 +79,7 @@ func ControllerObjects(cfg Config) []client.Object {
 			Replicas: ptr.To(cfg.replicas()),
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{v1.AppLabel: ControllerName}},
 			Template: k8sv1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels(labels)},
 				Spec: k8sv1.PodSpec{
 					ServiceAccountName: ControllerName,
 					PriorityClassName:  "system-cluster-critical",
@@ -90,6 +90,7 @@ func ControllerObjects(cfg Config) []client.Object {
 						ImagePullPolicy: cfg.ImagePullPolicy,
 						Args:            args,
 						Env:             []k8sv1.EnvVar{podNamespaceEnv()},
+						Ports:           []k8sv1.ContainerPort{metricsContainerPort()},
 						SecurityContext: restrictedContainerSecurity(),
 						Resources: k8sv1.ResourceRequirements{Requests: k8sv1.ResourceList{
 							k8sv1.ResourceCPU: mustQuantity("10m"), k8sv1.ResourceMemory: mustQuantity("64Mi"),

@@ -76,7 +76,7 @@ func HandlerObjects(cfg Config) (*k8sv1.ServiceAccount, *rbacv1.ClusterRole, *rb
 		Spec: appsv1.DaemonSetSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{v1.AppLabel: wiring.HandlerName}},
 			Template: k8sv1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels(labels)},
 				Spec: k8sv1.PodSpec{
 					ServiceAccountName: wiring.HandlerName,
 					// The node's PID namespace: launchers' processes (and so their network
@@ -98,7 +98,7 @@ func HandlerObjects(cfg Config) (*k8sv1.ServiceAccount, *rbacv1.ClusterRole, *rb
 						Resources: k8sv1.ResourceRequirements{Requests: k8sv1.ResourceList{
 							k8sv1.ResourceCPU: mustQuantity("10m"), k8sv1.ResourceMemory: mustQuantity("64Mi"),
 						}},
-						Ports:          []k8sv1.ContainerPort{{Name: "console", ContainerPort: wiring.HandlerConsolePort}},
+						Ports:          []k8sv1.ContainerPort{{Name: "console", ContainerPort: wiring.HandlerConsolePort}, metricsContainerPort()},
 						ReadinessProbe: &k8sv1.Probe{ProbeHandler: k8sv1.ProbeHandler{HTTPGet: &k8sv1.HTTPGetAction{Path: "/readyz", Port: intstrFromInt(8080)}}},
 						VolumeMounts: []k8sv1.VolumeMount{
 							{Name: "ca", MountPath: wiring.HandlerCADir, ReadOnly: true},

@@ -78,5 +78,6 @@ func Objects(cfg Config, pki []*k8sv1.Secret) []client.Object {
 	objs = append(objs, ControllerObjects(cfg)...)
 	objs = append(objs, APIObjects(cfg, CABundle(pki))...)
 	objs = append(objs, UserRoles()...)
+	objs = append(objs, PrometheusService(cfg))
 	return objs
 }

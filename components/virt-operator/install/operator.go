@@ -98,7 +98,7 @@ func OperatorObjects(cfg Config) []client.Object {
 			Replicas: ptr.To[int32](1),
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: k8sv1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels(labels)},
 				Spec: k8sv1.PodSpec{
 					ServiceAccountName: OperatorName,
 					PriorityClassName:  "system-cluster-critical",
@@ -109,8 +109,9 @@ func OperatorObjects(cfg Config) []client.Object {
 						ImagePullPolicy: cfg.ImagePullPolicy,
 						// The components' images default to the operator's own registry and
 						// tag; the KubeVirt object may override them.
-						Args: []string{"--image-registry=" + cfg.ImageRegistry, "--image-tag=" + cfg.ImageTag},
-						Env:  []k8sv1.EnvVar{podNamespaceEnv()},
+						Args:  []string{"--image-registry=" + cfg.ImageRegistry, "--image-tag=" + cfg.ImageTag},
+						Env:   []k8sv1.EnvVar{podNamespaceEnv()},
+						Ports: []k8sv1.ContainerPort{metricsContainerPort()},
 						Resources: k8sv1.ResourceRequirements{Requests: k8sv1.ResourceList{
 							k8sv1.ResourceCPU: mustQuantity("10m"), k8sv1.ResourceMemory: mustQuantity("64Mi"),
 						}},

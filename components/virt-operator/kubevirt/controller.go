@@ -22,6 +22,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -31,6 +32,7 @@ import (
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	"github.com/hypernest/hypernest/components/virt-operator/install"
 	"github.com/hypernest/hypernest/manifests/crds"
+	"github.com/hypernest/hypernest/pkg/metrics"
 	"github.com/hypernest/hypernest/pkg/wiring"
 )
 
@@ -68,7 +70,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	for _, obj := range ManagedTypes() {
 		b = b.Watches(obj, toKubeVirt, managed)
 	}
-	return b.Complete(r)
+	return b.WithOptions(controller.Options{NewQueue: metrics.Queue[reconcile.Request]("virt-operator")}).Complete(r)
 }
 
 // ManagedTypes are the kinds of installed objects the operator watches for drift: every
@@ -121,6 +123,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		return ctrl.Result{}, nil
 	}
 	cfg := r.config(ctx, kv)
+	emulationEnabled.Set(metrics.BoolValue(useEmulation(kv)))
 	if kv.DeletionTimestamp != nil {
 		return r.reconcileDelete(ctx, kv, cfg)
 	}

@@ -147,6 +147,28 @@ var _ = Describe("virt-launcher", func() {
 		Eventually(console).WithTimeout(bootTimeout).Should(gbytes.Say("printed from cloud-init userdata"))
 		Eventually(console).WithTimeout(bootTimeout).Should(gbytes.Say("demo-guest: ready"))
 
+		status, err := p.client.GetDomain(context.Background(), &launcherv1.Empty{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(status.Machine).To(HavePrefix("pc-q35-"), "the machine type as libvirt expanded q35")
+
+		By("the domain's statistics name the VMI's disks and count what the guest did")
+		stats, err := p.client.GetStats(context.Background(), &launcherv1.Empty{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(stats.CpuTimeNanoseconds).To(BeNumerically(">", 0))
+		Expect(stats.MemoryRssKib).To(BeNumerically(">", 0))
+		Expect(stats.Memory.GetDomainKib()).To(BeEquivalentTo(128*1024), "the guest's 128Mi, balloon.current")
+		Expect(stats.Vcpus).To(HaveLen(1))
+		Expect(stats.Vcpus[0].GetTimeNanoseconds()).To(BeNumerically(">", 0))
+		Expect(stats.Vcpus[0].State).NotTo(BeNil())
+		names := map[string]*launcherv1.BlockStats{}
+		for _, b := range stats.Blocks {
+			names[b.Name] = b
+		}
+		Expect(names).To(HaveKey("containerdisk"), "the disk's VMI name (alias ua-containerdisk), not its target device")
+		Expect(names).To(HaveKey("cloudinitdisk"))
+		Expect(names["containerdisk"].GetReadRequests()).To(BeNumerically(">", 0), "the guest read its boot disk")
+		Expect(names["containerdisk"].GetReadBytes()).To(BeNumerically(">", 0))
+
 		By("a second sync of the same VMI changes nothing")
 		p.sync(nocloudVMI())
 		Expect(p.state()).To(Equal(launcherv1.DomainState_RUNNING))
