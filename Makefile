@@ -205,6 +205,6 @@ functest-nested: ## Run only the nested cluster test (clusterctl, node image VMs
 ##@ Benchmarks
 
 .PHONY: bench
-bench: ## Print performance figures (local cluster start, daemon memory, pod and VMI start, a nested cluster's start and node memory).
+bench: ## Print performance figures (local cluster start, daemon memory, pod and VMI start, a nested cluster's start and node memory); VMI figures also as JSON in $BENCH_OUT (default _out/bench/latest.json).
 	@hack/bench/cluster.sh
 	@hack/bench/nested.sh

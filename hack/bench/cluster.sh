@@ -4,7 +4,11 @@
 #  - warm cluster-up: the second start, to node Ready
 #  - idle RSS of every daemon
 #  - create -> Running latency of 20 pods created at once
-#  - VMIs (all components): create -> Running, boot, launcher memory; bursts of 10 and 50
+#  - VMIs (all components): create -> Running, boot, launcher memory; a burst of 10
+#    booting guests, bursts of 10 and 100 paused ones (VMI_BURSTS); CPU-seconds per VMI
+#    start, virt-controller's memory, OOM kills
+# and writes the VMI figures as JSON with stable keys to $BENCH_OUT (default
+# _out/bench/latest.json), with the latency distribution as an SVG beside it.
 # It needs the node to itself: it refuses to run while a local cluster is up.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../cluster/common.sh"
@@ -32,7 +36,8 @@ hack/cluster/down.sh >/dev/null 2>&1
 
 log "warm start"
 hack/cluster/up.sh 2>/dev/null
-report "warm cluster-up: to node Ready" "$(up_timing node_ready) s (DNS ready: $(up_timing all_ready) s)"
+warm_up_s="$(up_timing node_ready)"
+report "warm cluster-up: to node Ready" "$warm_up_s s (DNS ready: $(up_timing all_ready) s)"
 
 log "letting the cluster settle for 20 s, then reading RSS"
 sleep 20
@@ -45,10 +50,17 @@ log "pod create -> Running latency, 20 pods at once"
 hack/cluster/sync.sh >/dev/null 2>&1
 report "20 pods create -> Running" "$(go run ./hack/bench/podlatency --kubeconfig "$HN_KUBECONFIG" --pods 20 --image "$HN_TESTSERVER_IMAGE")"
 
-log "VMIs: create -> Running, TCG boot to the cloud-init marker, launcher memory (3 VMIs); bursts of 10 and 50"
+bursts="${VMI_BURSTS:-10,100}"
+bench_out="${BENCH_OUT:-$HYPERNEST_ROOT/_out/bench/latest.json}"
+log "VMIs: create -> Running, TCG boot to the cloud-init marker, launcher memory (3 VMIs); bursts of $bursts"
 conformance="${HYPERNEST_CONFORMANCE_DIR:-$HYPERNEST_ROOT/../shared/conformance/kubevirt-examples}"
 vmi_rc=0
-vmi_report="$(go run ./hack/bench/vmi --kubeconfig "$HN_KUBECONFIG" --conformance "$conformance" --count 3 --bursts 10,50 2>&1)" || vmi_rc=$?
+vmi_log="$(mktemp)"
+# Shown as it runs (the bursts take minutes), and again in the summary.
+go run ./hack/bench/vmi --kubeconfig "$HN_KUBECONFIG" --conformance "$conformance" --count 3 --bursts "$bursts" \
+  --json "$bench_out" --cluster-up-warm-s "$warm_up_s" 2>&1 | tee "$vmi_log" || vmi_rc=$?
+vmi_report="$(cat "$vmi_log")"
+rm -f "$vmi_log"
 
 echo
 echo "Local cluster benchmark ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"

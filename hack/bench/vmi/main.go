@@ -3,12 +3,15 @@
 //   - one at a time, N VMIs from KubeVirt's vmi-nocloud.yaml: create to Running (the
 //     domain started), Running to the cloud-init marker on the serial console (a TCG
 //     boot), and the launcher pod's memory working set against its request;
-//   - bursts of VMIs created at once: create to Running, P50 and P95.
+//   - bursts of VMIs created at once: create to Running, P50 and P95 (from the VMIs'
+//     phase transition timestamps and from virt-controller's histogram metric), the
+//     machine's CPU time per VMI start, virt-controller's memory;
 //
-// It prints figures; it judges nothing. It must run on the node (it reads cgroups and
-// the console).
+// and writes the figures as JSON with stable keys (--json, make bench's $BENCH_OUT) and
+// the latency distribution as an SVG beside it. It prints figures; it judges nothing.
+// It must run on the node (it reads cgroups, /proc and the console).
 //
-//	vmi --kubeconfig admin.kubeconfig --conformance ../shared/conformance/kubevirt-examples --count 3 --bursts 10,50
+//	vmi --kubeconfig admin.kubeconfig --conformance ../shared/conformance/kubevirt-examples --count 3 --bursts 10,100 --json _out/bench/latest.json
 package main
 
 import (
@@ -18,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,7 +33,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -52,15 +58,38 @@ func main() {
 	kubeconfig := flag.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the local cluster")
 	conformance := flag.String("conformance", "", "folder with KubeVirt's example manifests")
 	count := flag.Int("count", 3, "VMIs to run, one after the other")
-	bursts := flag.String("bursts", "10,50", "sizes of the bursts of VMIs created at once (comma-separated; empty: none)")
+	bursts := flag.String("bursts", "10,100", "sizes of the bursts of VMIs created at once (comma-separated; empty: none); bursts above 10 run paused guests only")
+	jsonOut := flag.String("json", envOr("BENCH_OUT", "_out/bench/latest.json"), "where to write the figures as JSON (an SVG of the latency distribution goes beside it)")
+	warmUp := flag.Float64("cluster-up-warm-s", -1, "the warm cluster-up time measured before, to record with the rest (-1: not measured)")
 	flag.Parse()
-	if err := run(*kubeconfig, *conformance, *count, *bursts); err != nil {
+	rec := &record{Date: time.Now().UTC().Format(time.RFC3339), Machine: machineName(), Cores: goruntime.NumCPU(), LoadAverage: loadAverage()}
+	if *warmUp >= 0 {
+		rec.ClusterUpWarmS = ptr.To(*warmUp)
+	}
+	err := run(*kubeconfig, *conformance, *count, *bursts, rec, svgPath(*jsonOut))
+	if werr := rec.write(*jsonOut); werr != nil {
+		fmt.Fprintln(os.Stderr, "vmi bench: writing", *jsonOut+":", werr)
+	} else {
+		fmt.Printf("figures written to %s and %s\n", *jsonOut, svgPath(*jsonOut))
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "vmi bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(kubeconfig, conformance string, count int, bursts string) error {
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}
+
+func svgPath(jsonPath string) string {
+	return strings.TrimSuffix(jsonPath, filepath.Ext(jsonPath)) + ".svg"
+}
+
+func run(kubeconfig, conformance string, count int, bursts string, rec *record, svgOut string) error {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return err
@@ -69,15 +98,30 @@ func run(kubeconfig, conformance string, count int, bursts string) error {
 	_ = clientgoscheme.AddToScheme(scheme)
 	_ = apiextensionsv1.AddToScheme(scheme)
 	_ = hnscheme.AddToScheme(scheme)
+	// Each distinct admission warning once (the paused guests' small memory draws one per
+	// VMI from virt-api), not one per request.
+	cfg.WarningHandler = rest.NewWarningWriter(os.Stderr, rest.WarningWriterOptions{Deduplicate: true})
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return err
 	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
 	ctx := context.Background()
+	oomBefore, oomErr := oomKills()
+	countOOMKills := func() {
+		if after, err := oomKills(); err == nil && oomErr == nil {
+			rec.OOMKills = ptr.To(after - oomBefore)
+		}
+	}
+	defer countOOMKills() // also when a step fails
 	icfg := install.Config{Namespace: "kubevirt", ImageRegistry: "localhost/hypernest", ImageTag: "devel", ImagePullPolicy: k8sv1.PullIfNotPresent, UseEmulation: true, SingleReplica: true}
 	if err := setup(ctx, c, icfg); err != nil {
 		return err
 	}
+	rec.Emulated = icfg.UseEmulation
 	data, err := os.ReadFile(filepath.Join(conformance, "vmi-nocloud.yaml"))
 	if err != nil {
 		return err
@@ -108,7 +152,15 @@ func run(kubeconfig, conformance string, count int, bursts string) error {
 			return err
 		}
 	}
-	report(samples)
+	report(samples, rec)
+
+	// The cluster's own background CPU use, taken from each burst's CPU time.
+	idleRate, err := idleCPURate(10 * time.Second)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("idle cluster: %.2f CPU-seconds per second\n", idleRate)
+	var plots []series
 
 	var failures []string
 	for _, field := range strings.Split(bursts, ",") {
@@ -125,13 +177,57 @@ func run(kubeconfig, conformance string, count int, bursts string) error {
 				// the control plane's latency is measured with paused guests there.
 				continue
 			}
-			lost, err := burst(ctx, c, template, ns.Name, n, paused)
+			var before buckets
+			if paused {
+				before, _ = runningHistogram(ctx, cs, icfg.Namespace)
+			}
+			b, err := burst(ctx, c, template, ns.Name, n, paused, idleRate)
 			if err != nil {
 				return fmt.Errorf("burst of %d: %w", n, err)
 			}
-			failures = append(failures, lost...)
+			failures = append(failures, b.failures...)
+			if !paused {
+				rec.BootingBurstN = n
+				if len(b.seconds) > 0 {
+					rec.BootingBurstP50 = ptr.To(percentile(b.seconds, 50))
+				}
+				plots = append(plots, series{label: fmt.Sprintf("%d VMIs at once, booting guests", n), color: "#d62728", seconds: b.seconds})
+				continue
+			}
+			plots = append(plots, series{label: fmt.Sprintf("%d VMIs at once, paused guests", n), color: burstColor(n), seconds: b.seconds})
+			if n < rec.VMICount {
+				continue
+			}
+			// The largest burst of paused guests is the record's.
+			rec.VMICount, rec.VMIsRunning = n, len(b.seconds)
+			if len(b.seconds) > 0 {
+				rec.CreateToRunningP50 = ptr.To(percentile(b.seconds, 50))
+				rec.CreateToRunningP95 = ptr.To(percentile(b.seconds, 95))
+				rec.CreateToRunningMax = ptr.To(b.seconds[len(b.seconds)-1])
+			}
+			rec.CPUSecondsPerVMIStart = ptr.To(b.cpuPerVMI)
+			rec.ControllerRSS = b.controllerRSS
+			if after, err := runningHistogram(ctx, cs, icfg.Namespace); err == nil && before != nil {
+				d := after.minus(before)
+				if q, ok := d.quantile(0.5); ok {
+					rec.HistogramP50 = ptr.To(q)
+				}
+				if q, ok := d.quantile(0.95); ok {
+					rec.HistogramP95 = ptr.To(q)
+				}
+				fmt.Printf("  from virt-controller's histogram: p50 %s p95 %s\n", orDash(rec.HistogramP50), orDash(rec.HistogramP95))
+			} else if err != nil {
+				fmt.Printf("  virt-controller's histogram: %v\n", err)
+			}
 		}
 	}
+	if len(plots) > 0 {
+		if err := writeCDF(svgOut, fmt.Sprintf("Hypernest: VMI create -> Running, %s, %s", rec.Machine, emulation(rec.Emulated)), plots); err != nil {
+			return err
+		}
+	}
+	countOOMKills()
+	printRecord(rec)
 	if len(failures) > 0 {
 		// Every figure is printed; the run still fails, so nobody quotes a burst in which
 		// a VMI was lost as if all had run.
@@ -150,7 +246,25 @@ const burstTimeout = 10 * time.Minute
 // leaves the path to Running (ends as Succeeded or Failed, or is not Running in time)
 // is given up on and returned as a failure with its name and reason; the figures are
 // those of the VMIs that ran.
-func burst(ctx context.Context, c client.Client, template *v1.VirtualMachineInstance, ns string, n int, paused bool) ([]string, error) {
+// burstResult is what one burst measured.
+type burstResult struct {
+	failures []string
+	// seconds from each VMI's create call to the poll that saw it Running (every
+	// 100 ms; the VMIs' own transition timestamps have whole seconds only), sorted.
+	seconds []float64
+	// cpuPerVMI is the machine's busy CPU time from the first create to the last VMI
+	// Running, less the idle cluster's, per VMI.
+	cpuPerVMI     float64
+	controllerRSS *float64
+}
+
+// pausedGuestMemory sizes the guests of paused bursts: they never run, so their size
+// changes nothing measured, and 100 launcher pods reserving 128 MiB guests plus their
+// overhead would not fit this 24 GiB node (the scheduler would hold the rest Pending).
+var pausedGuestMemory = resource.MustParse("16Mi")
+
+func burst(ctx context.Context, c client.Client, template *v1.VirtualMachineInstance, ns string, n int, paused bool, idleRate float64) (burstResult, error) {
+	var result burstResult
 	var vmis []*v1.VirtualMachineInstance
 	created := map[string]time.Time{}
 	for i := 0; i < n; i++ {
@@ -161,20 +275,25 @@ func burst(ctx context.Context, c client.Client, template *v1.VirtualMachineInst
 		vmi.Spec.Domain.Resources.Requests = k8sv1.ResourceList{k8sv1.ResourceCPU: resource.MustParse("10m")}
 		if paused {
 			vmi.Spec.StartStrategy = ptr.To(v1.StartStrategyPaused)
+			vmi.Spec.Domain.Memory = &v1.Memory{Guest: &pausedGuestMemory}
 		}
 		vmis = append(vmis, vmi)
+	}
+	busyBefore, err := busyCPUSeconds()
+	if err != nil {
+		return result, err
 	}
 	start := time.Now()
 	for _, vmi := range vmis {
 		if err := c.Create(ctx, vmi); err != nil {
-			return nil, err
+			return result, err
 		}
 		created[vmi.Name] = time.Now()
 	}
 	running := map[string]time.Duration{}
 	lost := map[string]string{}
 	last := map[string]*v1.VirtualMachineInstance{}
-	err := wait(burstTimeout, func() (bool, error) {
+	err = wait(burstTimeout, func() (bool, error) {
 		list := &v1.VirtualMachineInstanceList{}
 		if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
 			return false, err
@@ -212,6 +331,20 @@ func burst(ctx context.Context, c client.Client, template *v1.VirtualMachineInst
 		}
 	}
 	all := time.Since(start)
+	if busyAfter, err := busyCPUSeconds(); err == nil && len(running) > 0 {
+		result.cpuPerVMI = max(busyAfter-busyBefore-idleRate*all.Seconds(), 0) / float64(len(running))
+	}
+	if pods, err := listPods(ctx, c, "kubevirt", map[string]string{v1.AppLabel: "virt-controller"}); err == nil {
+		var rss int64
+		for _, p := range pods {
+			if b, err := podRSS(string(p.UID)); err == nil {
+				rss += b
+			}
+		}
+		if rss > 0 {
+			result.controllerRSS = ptr.To(float64(rss) / (1 << 20))
+		}
+	}
 	var d []float64
 	for _, v := range running {
 		d = append(d, v.Seconds())
@@ -221,28 +354,34 @@ func burst(ctx context.Context, c client.Client, template *v1.VirtualMachineInst
 	if paused {
 		kind = "paused guests"
 	}
+	result.seconds = d
 	if len(d) > 0 {
-		fmt.Printf("burst of %d VMIs (%s) create->Running: p50 %.1fs p95 %.1fs max %.1fs (%d of %d Running after %.1fs)\n",
-			n, kind, percentile(d, 50), percentile(d, 95), d[len(d)-1], len(d), n, all.Seconds())
+		fmt.Printf("burst of %d VMIs (%s) create->Running: p50 %.1fs p95 %.1fs max %.1fs (%d of %d Running after %.1fs); %.2f CPU-s per VMI start\n",
+			n, kind, percentile(d, 50), percentile(d, 95), d[len(d)-1], len(d), n, all.Seconds(), result.cpuPerVMI)
 	}
-	var failures []string
 	for _, vmi := range vmis {
 		if why, ok := lost[vmi.Name]; ok {
 			fmt.Printf("  FAILED: %s\n", why)
-			failures = append(failures, why)
+			result.failures = append(result.failures, why)
 		}
 	}
 	for _, vmi := range vmis {
 		if err := c.Delete(ctx, vmi); err != nil && !apierrors.IsNotFound(err) {
-			return failures, err
+			return result, err
 		}
 	}
 	for _, vmi := range vmis {
 		if err := deleteAndWait(ctx, c, vmi); err != nil {
-			return failures, err
+			return result, err
 		}
 	}
-	return failures, nil
+	return result, nil
+}
+
+func listPods(ctx context.Context, c client.Client, namespace string, labels map[string]string) ([]k8sv1.Pod, error) {
+	pods := &k8sv1.PodList{}
+	err := c.List(ctx, pods, client.InNamespace(namespace), client.MatchingLabels(labels))
+	return pods.Items, err
 }
 
 // percentile by the nearest-rank method over sorted values.
@@ -345,17 +484,15 @@ func waitForConsole(pod *k8sv1.Pod, marker string, timeout time.Duration) error 
 // podWorkingSet is what the kubelet calls the pod's working set: memory usage minus
 // inactive file pages, from the pod's memory cgroup (v1 on this host).
 func podWorkingSet(podUID string) (int64, error) {
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/memory/kubepods*/pod" + podUID)
-	more, _ := filepath.Glob("/sys/fs/cgroup/memory/kubepods*/*/pod" + podUID)
-	dirs = append(dirs, more...)
-	if len(dirs) == 0 {
-		return 0, fmt.Errorf("no memory cgroup for pod %s", podUID)
-	}
-	usage, err := readInt(filepath.Join(dirs[0], "memory.usage_in_bytes"))
+	dir, err := podMemoryCgroup(podUID)
 	if err != nil {
 		return 0, err
 	}
-	stat, err := os.ReadFile(filepath.Join(dirs[0], "memory.stat"))
+	usage, err := readInt(filepath.Join(dir, "memory.usage_in_bytes"))
+	if err != nil {
+		return 0, err
+	}
+	stat, err := os.ReadFile(filepath.Join(dir, "memory.stat"))
 	if err != nil {
 		return 0, err
 	}
@@ -393,7 +530,7 @@ func wait(timeout time.Duration, cond func() (bool, error)) error {
 	}
 }
 
-func report(samples []sample) {
+func report(samples []sample, rec *record) {
 	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
 	var running, marker []float64
 	var overheadSum, overheadMax, wsMax float64
@@ -412,10 +549,62 @@ func report(samples []sample) {
 	sort.Float64s(running)
 	sort.Float64s(marker)
 	s0 := samples[0]
+	rec.SingleCreateToRunning = ptr.To(running[len(running)/2])
+	rec.OverheadMiBMean = ptr.To(overheadSum / float64(len(samples)))
+	rec.OverheadMiBMax = ptr.To(overheadMax)
+	rec.ReservedOverheadMiB = ptr.To(mib(s0.request - s0.guest))
 	fmt.Printf("vmis=%d (vmi-nocloud.yaml, 128Mi guest, TCG, one at a time)\n", len(samples))
 	fmt.Printf("create->Running (domain started): median %.2fs max %.2fs\n", running[len(running)/2], running[len(running)-1])
 	fmt.Printf("running->cloud-init marker on the console (TCG boot): median %.1fs max %.1fs\n", marker[len(marker)/2], marker[len(marker)-1])
 	fmt.Printf("launcher pod memory request: %.0f MiB = guest %.0f MiB + reserved overhead %.0f MiB\n", mib(s0.request), mib(s0.guest), mib(s0.request-s0.guest))
 	fmt.Printf("measured working set: max %.0f MiB; minus guest memory: mean %.0f MiB, max %.0f MiB; pods over their request: %d of %d\n",
 		wsMax, overheadSum/float64(len(samples)), overheadMax, exceeded, len(samples))
+}
+
+func burstColor(n int) string {
+	if n >= 100 {
+		return "#1f77b4"
+	}
+	return "#2ca02c"
+}
+
+func emulation(emulated bool) string {
+	if emulated {
+		return "QEMU TCG (no KVM)"
+	}
+	return "KVM"
+}
+
+func orDash(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fs", *v)
+}
+
+// printRecord prints the record beside KubeVirt's published figures
+// (../shared/anchors/ANCHORS.md) and the issue's goals.
+func printRecord(r *record) {
+	f := func(v *float64, unit string) string {
+		if v == nil {
+			return "not measured"
+		}
+		return fmt.Sprintf("%.2f %s", *v, unit)
+	}
+	fmt.Printf("\n%-52s %-22s %s\n", "figure ("+emulation(r.Emulated)+", "+r.Machine+")", "Hypernest", "KubeVirt (KVM, larger machines) / goal")
+	row := func(name, ours, theirs string) { fmt.Printf("%-52s %-22s %s\n", name, ours, theirs) }
+	row("one VMI create -> Running", f(r.SingleCreateToRunning, "s"), "- / goal <= 1 s")
+	row(fmt.Sprintf("%d VMIs at once, create -> Running P50", r.VMICount), f(r.CreateToRunningP50, "s"), fmt.Sprintf("%.0f s (100 VMIs) / goal <= 10 s", kubeVirtP50))
+	row(fmt.Sprintf("%d VMIs at once, create -> Running P95", r.VMICount), f(r.CreateToRunningP95, "s"), fmt.Sprintf("%.0f s (100 VMIs) / goal <= 20 s", kubeVirtP95))
+	row("  the same from the histogram metric, P50 / P95", orDash(r.HistogramP50)+" / "+orDash(r.HistogramP95), "")
+	row("CPU-seconds per VMI start (whole machine)", f(r.CPUSecondsPerVMIStart, "s"), "- / goal <= 0.5 s")
+	row("launcher overhead, measured, mean / max", f(r.OverheadMiBMean, "MiB")+" / "+f(r.OverheadMiBMax, "MiB"), "")
+	row("launcher overhead, reserved", f(r.ReservedOverheadMiB, "MiB"), "240 MiB + 8 MiB per vCPU / goal <= 130 MiB (TCG)")
+	oom := "not measured"
+	if r.OOMKills != nil {
+		oom = fmt.Sprint(*r.OOMKills)
+	}
+	row("OOM kills during the run", oom, "- / goal 0")
+	row("virt-controller RSS after the burst", f(r.ControllerRSS, "MiB"), "")
+	row("KWOK: VMIs scheduled on fake nodes", "not measured yet", "8,000 in <= 15 min / goal 10,000 in <= 5 min")
 }
