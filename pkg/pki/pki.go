@@ -1,7 +1,7 @@
 // Package pki holds what Hypernest's certificate issuers share: the lifetimes, serial
-// numbers, making and reading a CA, and signing a checked certificate request. virt-operator issues the CA and
-// virt-api's certificate; virt-controller signs each virt-handler's, from its node's
-// request (as kube-controller-manager signs kubelets').
+// numbers, making and reading a CA, and signing a checked certificate request.
+// virt-operator issues the CA and virt-api's certificate; virt-controller signs each
+// virt-handler's, from its node's request (as kube-controller-manager signs kubelets').
 package pki
 
 import (
