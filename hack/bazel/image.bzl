@@ -1,7 +1,8 @@
 """hypernest_image: a reproducible container image tarball built by //hack/image-builder.
 
 The image is an OCI image layout in a tarball (what `ctr images import` loads), with:
-  - one base layer of Debian packages' files (debs, from a lock in rpm/), if any;
+  - one base layer of Debian packages' files (debs, from a lock in rpm/), if any, less
+    the paths deb_excludes names;
   - one layer per entry of files (label -> absolute path in the image);
 all with fixed timestamps and root ownership, so the same inputs give the same digest.
 Besides <name>.tar the rule writes <name>.digest: "<tag> <digest>" per tag.
@@ -14,6 +15,7 @@ def _hypernest_image_impl(ctx):
     args.add("--output", tarball)
     args.add_all(ctx.attr.repo_tags, before_each = "--tag")
     args.add_all(ctx.files.debs, before_each = "--deb")
+    args.add_all(ctx.attr.deb_excludes, before_each = "--deb-exclude")
     inputs = list(ctx.files.debs)
     for target, dest in ctx.attr.files.items():
         files = target.files.to_list()
@@ -44,6 +46,7 @@ hypernest_image = rule(
     attrs = {
         "repo_tags": attr.string_list(mandatory = True, doc = "Image references, e.g. localhost/hypernest/virt-handler:devel"),
         "debs": attr.label_list(allow_files = [".deb"], doc = "Debian packages for the base layer, e.g. @rpm_launcher//:debs"),
+        "deb_excludes": attr.string_list(doc = "Absolute paths the packages provide that the base layer leaves out (a folder: all of it)"),
         "files": attr.label_keyed_string_dict(allow_files = True, doc = "File -> absolute path in the image"),
         "entrypoint": attr.string_list(),
         "cmd": attr.string_list(),

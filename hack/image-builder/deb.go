@@ -30,12 +30,17 @@ var mergedUsr = []string{"bin", "sbin", "lib", "lib32", "lib64", "libx32"}
 // debLayerTar unpacks the data of the given .deb files (later ones win on conflicts, as
 // later-installed packages would) into one reproducible layer, laid out as a merged-/usr
 // Debian 12 root. Maintainer scripts are not run: images take files, not installations.
-func debLayerTar(debs []string) ([]byte, error) {
+// excludes are absolute paths left out, each with everything below it; one that matches
+// nothing is an error, so a list that no longer fits the packages is noticed.
+func debLayerTar(debs, excludes []string) ([]byte, error) {
 	entries := map[string]*debEntry{}
 	for _, deb := range debs {
 		if err := unpackDeb(deb, entries); err != nil {
 			return nil, fmt.Errorf("%s: %w", deb, err)
 		}
+	}
+	if err := exclude(entries, excludes); err != nil {
+		return nil, err
 	}
 	for _, dir := range mergedUsr {
 		if _, ok := entries["usr/"+dir]; ok {
@@ -83,6 +88,27 @@ func debLayerTar(debs []string) ([]byte, error) {
 		}
 	}
 	return buf.Bytes(), tw.Close()
+}
+
+// exclude deletes each excluded path, and everything below it, from entries.
+func exclude(entries map[string]*debEntry, excludes []string) error {
+	for _, ex := range excludes {
+		if !path.IsAbs(ex) {
+			return fmt.Errorf("--deb-exclude %q: want an absolute path", ex)
+		}
+		p := mergePath(strings.TrimPrefix(path.Clean(ex), "/"))
+		matched := false
+		for name := range entries {
+			if name == p || strings.HasPrefix(name, p+"/") {
+				delete(entries, name)
+				matched = true
+			}
+		}
+		if !matched {
+			return fmt.Errorf("--deb-exclude %s: no package provides it; drop it from the image's deb_excludes", ex)
+		}
+	}
+	return nil
 }
 
 // mergePath moves a path under one of the merged top-level folders into /usr.

@@ -8,7 +8,8 @@
 //
 // Each --layer is a folder whose contents become the image's filesystem root, or
 // SRC=DEST to place one file or folder at DEST. Layers are stacked in order, on top of
-// one layer made of the --deb packages' files (a merged-/usr Debian root), if any.
+// one layer made of the --deb packages' files (a merged-/usr Debian root), if any, less
+// the paths --deb-exclude names.
 // Every --tag names the same image (one image, several names).
 package main
 
@@ -44,9 +45,10 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func main() {
-	var tags, debs, layers, entrypoint, cmd, env, labels stringList
+	var tags, debs, debExcludes, layers, entrypoint, cmd, env, labels stringList
 	flag.Var(&tags, "tag", "image reference to tag the image with, e.g. localhost/hypernest/pause:v1; repeat for more (required)")
 	flag.Var(&debs, "deb", "a Debian package whose files go into the base layer; repeat for more")
+	flag.Var(&debExcludes, "deb-exclude", "an absolute path the packages provide that the base layer leaves out (a folder: all of it); repeat for more")
 	output := flag.String("output", "", "path of the image tarball to write (required)")
 	user := flag.String("user", "", "user the image runs as, e.g. 65532:65532")
 	workdir := flag.String("workdir", "", "working directory")
@@ -60,7 +62,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "image-builder: --tag, --output and at least one --layer or --deb are required (see -h)")
 		os.Exit(2)
 	}
-	digest, err := build(tags, *output, debs, layers, imageConfig{entrypoint, cmd, env, labels, *user, *workdir})
+	digest, err := build(tags, *output, debs, debExcludes, layers, imageConfig{entrypoint, cmd, env, labels, *user, *workdir})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "image-builder: %s: %v\n", tags[0], err)
 		os.Exit(1)
@@ -75,7 +77,7 @@ type imageConfig struct {
 	user, workdir                string
 }
 
-func build(tags []string, output string, debs, layerSpecs []string, cfg imageConfig) (v1.Hash, error) {
+func build(tags []string, output string, debs, debExcludes, layerSpecs []string, cfg imageConfig) (v1.Hash, error) {
 	var refList []name.Tag
 	for _, tag := range tags {
 		ref, err := name.NewTag(tag)
@@ -86,7 +88,7 @@ func build(tags []string, output string, debs, layerSpecs []string, cfg imageCon
 	}
 	var layerData [][]byte
 	if len(debs) > 0 {
-		data, err := debLayerTar(debs)
+		data, err := debLayerTar(debs, debExcludes)
 		if err != nil {
 			return v1.Hash{}, fmt.Errorf("package layer: %w", err)
 		}
