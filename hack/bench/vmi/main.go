@@ -181,7 +181,7 @@ func run(kubeconfig, conformance string, count int, bursts string, rec *record, 
 			if paused {
 				before, _ = runningHistogram(ctx, cs, icfg.Namespace)
 			}
-			b, err := burst(ctx, c, template, ns.Name, n, paused, idleRate)
+			b, err := burst(ctx, c, cs, template, ns.Name, n, paused, idleRate)
 			if err != nil {
 				return fmt.Errorf("burst of %d: %w", n, err)
 			}
@@ -206,6 +206,8 @@ func run(kubeconfig, conformance string, count int, bursts string, rec *record, 
 				rec.CreateToRunningMax = ptr.To(b.seconds[len(b.seconds)-1])
 			}
 			rec.CPUSecondsPerVMIStart = ptr.To(b.cpuPerVMI)
+			rec.CPUSecondsPerVMIByProcess = b.cpuByProcess
+			rec.APIWritesPerVMIStart = b.apiWrites
 			rec.ControllerRSS = b.controllerRSS
 			if after, err := runningHistogram(ctx, cs, icfg.Namespace); err == nil && before != nil {
 				d := after.minus(before)
@@ -256,6 +258,10 @@ type burstResult struct {
 	// Running, less the idle cluster's, per VMI.
 	cpuPerVMI     float64
 	controllerRSS *float64
+	// cpuByProcess is cpuPerVMI split by process group (idle use included).
+	cpuByProcess map[string]float64
+	// apiWrites is the API server's write requests (every client's) per VMI.
+	apiWrites *float64
 }
 
 // pausedGuestMemory sizes the guests of paused bursts: they never run, so their size
@@ -263,7 +269,7 @@ type burstResult struct {
 // overhead would not fit this 24 GiB node (the scheduler would hold the rest Pending).
 var pausedGuestMemory = resource.MustParse("16Mi")
 
-func burst(ctx context.Context, c client.Client, template *v1.VirtualMachineInstance, ns string, n int, paused bool, idleRate float64) (burstResult, error) {
+func burst(ctx context.Context, c client.Client, cs kubernetes.Interface, template *v1.VirtualMachineInstance, ns string, n int, paused bool, idleRate float64) (burstResult, error) {
 	var result burstResult
 	var vmis []*v1.VirtualMachineInstance
 	created := map[string]time.Time{}
@@ -282,6 +288,11 @@ func burst(ctx context.Context, c client.Client, template *v1.VirtualMachineInst
 	busyBefore, err := busyCPUSeconds()
 	if err != nil {
 		return result, err
+	}
+	procsBefore := readProcessTimes()
+	writesBefore, err := apiWrites(ctx, cs)
+	if err != nil {
+		fmt.Printf("  %v\n", err)
 	}
 	start := time.Now()
 	for _, vmi := range vmis {
@@ -331,8 +342,17 @@ func burst(ctx context.Context, c client.Client, template *v1.VirtualMachineInst
 		}
 	}
 	all := time.Since(start)
-	if busyAfter, err := busyCPUSeconds(); err == nil && len(running) > 0 {
+	procsAfter := readProcessTimes()
+	busyAfter, busyErr := busyCPUSeconds()
+	writesAfter, writesErr := apiWrites(ctx, cs)
+	var byGroup map[string]float64
+	if busyErr == nil && len(running) > 0 {
 		result.cpuPerVMI = max(busyAfter-busyBefore-idleRate*all.Seconds(), 0) / float64(len(running))
+		byGroup = cpuByGroup(procsBefore, procsAfter)
+		result.cpuByProcess = map[string]float64{}
+		for g, s := range byGroup {
+			result.cpuByProcess[g] = s / float64(len(running))
+		}
 	}
 	if pods, err := listPods(ctx, c, "kubevirt", map[string]string{v1.AppLabel: "virt-controller"}); err == nil {
 		var rss int64
@@ -358,6 +378,12 @@ func burst(ctx context.Context, c client.Client, template *v1.VirtualMachineInst
 	if len(d) > 0 {
 		fmt.Printf("burst of %d VMIs (%s) create->Running: p50 %.1fs p95 %.1fs max %.1fs (%d of %d Running after %.1fs); %.2f CPU-s per VMI start\n",
 			n, kind, percentile(d, 50), percentile(d, 95), d[len(d)-1], len(d), n, all.Seconds(), result.cpuPerVMI)
+	}
+	if byGroup != nil {
+		printCPUProfile(byGroup, busyAfter-busyBefore, len(running))
+	}
+	if writesErr == nil && writesBefore != nil && len(running) > 0 {
+		result.apiWrites = ptr.To(printAPIWrites(writesBefore, writesAfter, len(running)))
 	}
 	for _, vmi := range vmis {
 		if why, ok := lost[vmi.Name]; ok {

@@ -33,6 +33,13 @@ type record struct {
 	// containerd, runc, launchers, libvirt, QEMU) during the burst, less the idle
 	// cluster's rate, per VMI.
 	CPUSecondsPerVMIStart *float64 `json:"cpu_s_per_vmi_start"`
+	// The same burst's CPU time by process group (etcd, kube-apiserver, kubelet,
+	// containerd and the CNI plugins it ran, the shims and runc, virt-*, libvirtd, QEMU,
+	// kernel threads, ...) per VMI, the idle cluster's use included.
+	CPUSecondsPerVMIByProcess map[string]float64 `json:"cpu_s_per_vmi_start_by_process"`
+	// The API server's write requests (create, update, patch, delete; every client's,
+	// events included) during the burst, per VMI.
+	APIWritesPerVMIStart *float64 `json:"api_writes_per_vmi_start"`
 	// Launcher pod working set less guest memory, one VMI at a time after its boot.
 	OverheadMiBMean *float64 `json:"overhead_mib_mean"`
 	OverheadMiBMax  *float64 `json:"overhead_mib_max"`
