@@ -18,7 +18,7 @@ import (
 var _ = Describe("VMI replica sets (virt-controller, virt-api)", Ordered, func() {
 	BeforeAll(func(ctx SpecContext) { installHypernest(ctx) })
 
-	It("runs KubeVirt's vmi-replicaset-cirros.yaml: 3 VMIs Ready, scaled to 1 through the scale subresource, a lost VMI replaced, all gone with the set", func(ctx SpecContext) {
+	It("runs KubeVirt's vmi-replicaset-cirros.yaml: 3 VMIs Ready, scaled to 5 and to 1 through the scale subresource, a lost VMI replaced, all gone with the set", func(ctx SpecContext) {
 		ns := newTestNamespace()
 		obj, err := framework.DecodeExample("vmi-replicaset-cirros.yaml")
 		Expect(err).NotTo(HaveOccurred())
@@ -34,14 +34,27 @@ var _ = Describe("VMI replica sets (virt-controller, virt-api)", Ordered, func()
 			g.Expect(replicaSetVMIs(ctx, g, got)).To(HaveLen(3))
 		}).WithContext(ctx).WithTimeout(2 * vmiTimeout).WithPolling(2 * time.Second).Should(Succeed())
 
-		By("kubectl scale's request: the scale subresource set to 1")
-		scale := &autoscalingv1.Scale{}
+		// kubectl scale's requests: read the scale subresource, write it with the new count.
+		scaleTo := func(replicas int32) {
+			Eventually(func(g Gomega) {
+				scale := &autoscalingv1.Scale{}
+				g.Expect(crClient.SubResource("scale").Get(ctx, rs, scale)).To(Succeed())
+				g.Expect(scale.Status.Selector).To(Equal("kubevirt.io/vmReplicaSet=vmi-replicaset-cirros"))
+				scale.Spec.Replicas = replicas
+				g.Expect(crClient.SubResource("scale").Update(ctx, rs, client.WithSubResourceBody(scale))).To(Succeed())
+			}).WithContext(ctx).WithTimeout(apiTimeout).Should(Succeed())
+		}
+		By("scaled up to 5 through the scale subresource: five VMIs Ready")
+		scaleTo(5)
 		Eventually(func(g Gomega) {
-			g.Expect(crClient.SubResource("scale").Get(ctx, rs, scale)).To(Succeed())
-			g.Expect(scale.Status.Selector).To(Equal("kubevirt.io/vmReplicaSet=vmi-replicaset-cirros"))
-			scale.Spec.Replicas = 1
-			g.Expect(crClient.SubResource("scale").Update(ctx, rs, client.WithSubResourceBody(scale))).To(Succeed())
-		}).WithContext(ctx).WithTimeout(apiTimeout).Should(Succeed())
+			got := &v1.VirtualMachineInstanceReplicaSet{}
+			g.Expect(crClient.Get(ctx, client.ObjectKeyFromObject(rs), got)).To(Succeed())
+			g.Expect(got.Status.ReadyReplicas).To(BeEquivalentTo(5), "status: %s", toJSON(got.Status))
+			g.Expect(replicaSetVMIs(ctx, g, got)).To(HaveLen(5))
+		}).WithContext(ctx).WithTimeout(2 * vmiTimeout).WithPolling(2 * time.Second).Should(Succeed())
+
+		By("scaled down to 1")
+		scaleTo(1)
 		var kept v1.VirtualMachineInstance
 		Eventually(func(g Gomega) {
 			got := &v1.VirtualMachineInstanceReplicaSet{}
