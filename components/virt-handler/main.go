@@ -29,6 +29,7 @@ import (
 	"github.com/hypernest/hypernest/components/virt-handler/deviceplugin"
 	"github.com/hypernest/hypernest/components/virt-handler/domainstats"
 	"github.com/hypernest/hypernest/components/virt-handler/heartbeat"
+	"github.com/hypernest/hypernest/components/virt-handler/qemucaps"
 	"github.com/hypernest/hypernest/components/virt-handler/servingcert"
 	"github.com/hypernest/hypernest/components/virt-handler/vmi"
 	"github.com/hypernest/hypernest/pkg/clusterconfig"
@@ -41,6 +42,7 @@ import (
 func main() {
 	var (
 		nodeName, kubeletPods, pluginDir, probeAddr, metricsAddr, caDir, namespace string
+		capabilitiesDir, launcherImage                                             string
 		consolePort                                                                int
 		useEmulation                                                               bool
 		zapOpts                                                                    zap.Options
@@ -54,6 +56,8 @@ func main() {
 	flag.StringVar(&namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the namespace Hypernest is installed in, where the KubeVirt object is (default: $POD_NAMESPACE)")
 	flag.StringVar(&caDir, "ca-dir", wiring.HandlerCADir, "folder with the CA certificate (ca.crt) virt-api's calls and this node's certificate chain to")
 	flag.IntVar(&consolePort, "console-server-port", wiring.HandlerConsolePort, "port of the HTTPS server virt-api calls for pause, console and VNC")
+	flag.StringVar(&capabilitiesDir, "qemu-capabilities-dir", wiring.QEMUCapabilitiesDir, "folder where the qemu-capabilities init container left libvirt's QEMU capabilities cache")
+	flag.StringVar(&launcherImage, "launcher-image", "", "the launcher image the qemu-capabilities init container probed; launchers of another image get no cache")
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	log := zap.New(zap.UseFlagOptions(&zapOpts)).WithName("virt-handler")
@@ -100,13 +104,21 @@ func main() {
 		return nil
 	}))
 
+	capabilities, err := qemucaps.Load(capabilitiesDir, launcherImage)
+	if err != nil {
+		// Launchers probe QEMU themselves: slower starts, nothing lost.
+		log.Error(err, "reading the QEMU capabilities probe's output; launchers will probe QEMU themselves")
+	}
+	log.Info("QEMU capabilities cache for launchers", "image", launcherImage, "files", len(capabilities.Files))
+
 	vmis := &vmi.Reconciler{
-		Client:         mgr.GetClient(),
-		Log:            log.WithName("vmi"),
-		Recorder:       mgr.GetEventRecorderFor("virt-handler"),
-		NodeName:       nodeName,
-		KubeletPodsDir: kubeletPods,
-		Config:         (&clusterconfig.Source{Reader: mgr.GetClient(), Namespace: namespace, Default: clusterconfig.Config{UseEmulation: useEmulation}}).Get,
+		Client:           mgr.GetClient(),
+		Log:              log.WithName("vmi"),
+		Recorder:         mgr.GetEventRecorderFor("virt-handler"),
+		NodeName:         nodeName,
+		KubeletPodsDir:   kubeletPods,
+		Config:           (&clusterconfig.Source{Reader: mgr.GetClient(), Namespace: namespace, Default: clusterconfig.Config{UseEmulation: useEmulation}}).Get,
+		QEMUCapabilities: capabilities,
 	}
 	must(vmis.SetupWithManager(mgr))
 	metrics.Registry.MustRegister(&domainstats.Collector{Node: nodeName, Reader: mgr.GetClient(), Targets: vmis.StatsTargets})

@@ -29,10 +29,19 @@ func main() {
 	flag.DurationVar(&cfg.FinalGrace, "final-grace", 10*time.Second, "how long to keep answering after the domain is gone")
 	flag.DurationVar(&cfg.TerminationGrace, "termination-grace", 30*time.Second, "how long SIGTERM gives the guest to shut down (the VMI's terminationGracePeriodSeconds)")
 	flag.BoolVar(&cfg.Verbose, "v", false, "verbose logging, including libvirt's")
+	probeDir := flag.String("probe-qemu-capabilities", "", "probe QEMU once, leave libvirt's capabilities cache in this folder and exit (virt-handler's qemu-capabilities init container)")
 	flag.Parse()
 
 	log := zap.New(zap.UseDevMode(cfg.Verbose)).WithName("virt-launcher")
 	log.Info("starting", "version", version.Get().String())
+	if *probeDir != "" {
+		// A failed probe only costs speed (every launcher probes QEMU itself), so it
+		// must not keep virt-handler from starting: report and exit 0.
+		if err := launcher.ProbeQEMUCapabilities(context.Background(), log, cfg.Libvirtd, *probeDir); err != nil {
+			log.Error(err, "probing QEMU's capabilities failed; launchers on this node will probe QEMU themselves")
+		}
+		return
+	}
 	cfg.Network = dhcp.NewServer(log.WithName("dhcp"))
 	code, err := launcher.Run(context.Background(), log, cfg)
 	if err != nil {

@@ -45,6 +45,11 @@ const (
 	ControllerCADir = "/etc/virt-controller/ca"
 )
 
+// QEMUCapabilitiesDir is where virt-handler's qemu-capabilities init container leaves
+// libvirt's QEMU capabilities cache for virt-handler to send to launchers (an emptyDir
+// of the virt-handler pod).
+const QEMUCapabilitiesDir = "/var/run/kubevirt-qemu-capabilities"
+
 // Certificate Secrets.
 const (
 	// CASecretName holds the CA that signs every Hypernest certificate (tls.crt,

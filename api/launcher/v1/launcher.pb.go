@@ -346,8 +346,15 @@ type LaunchOptions struct {
 	UseEmulation bool `protobuf:"varint,1,opt,name=use_emulation,json=useEmulation,proto3" json:"use_emulation,omitempty"`
 	// default_machine_type replaces an empty spec.domain.machine.type (default q35).
 	DefaultMachineType string `protobuf:"bytes,2,opt,name=default_machine_type,json=defaultMachineType,proto3" json:"default_machine_type,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// qemu_capabilities seeds libvirt's QEMU capabilities cache before the first define, so
+	// the launcher's libvirtd does not probe QEMU again: file name (<sha256 of the
+	// emulator's path>.xml) -> content. virt-handler's qemu-capabilities init container
+	// probes once per node from this same launcher image (never a VM's launcher, whose
+	// QEMU a guest may own). libvirt still checks each entry (its own version, the ctimes
+	// of libvirtd and QEMU, KVM use) and probes anew when one does not match.
+	QemuCapabilities map[string][]byte `protobuf:"bytes,3,rep,name=qemu_capabilities,json=qemuCapabilities,proto3" json:"qemu_capabilities,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *LaunchOptions) Reset() {
@@ -392,6 +399,13 @@ func (x *LaunchOptions) GetDefaultMachineType() string {
 		return x.DefaultMachineType
 	}
 	return ""
+}
+
+func (x *LaunchOptions) GetQemuCapabilities() map[string][]byte {
+	if x != nil {
+		return x.QemuCapabilities
+	}
+	return nil
 }
 
 // InterfacePlumbing describes what virt-handler prepared in the pod's network namespace
@@ -1480,10 +1494,14 @@ const file_api_launcher_v1_launcher_proto_rawDesc = "" +
 	"\n" +
 	"interfaces\x18\x02 \x03(\v2(.hypernest.launcher.v1.InterfacePlumbingR\n" +
 	"interfaces\x12>\n" +
-	"\aoptions\x18\x03 \x01(\v2$.hypernest.launcher.v1.LaunchOptionsR\aoptions\"f\n" +
+	"\aoptions\x18\x03 \x01(\v2$.hypernest.launcher.v1.LaunchOptionsR\aoptions\"\x94\x02\n" +
 	"\rLaunchOptions\x12#\n" +
 	"\ruse_emulation\x18\x01 \x01(\bR\fuseEmulation\x120\n" +
-	"\x14default_machine_type\x18\x02 \x01(\tR\x12defaultMachineType\"\xab\x02\n" +
+	"\x14default_machine_type\x18\x02 \x01(\tR\x12defaultMachineType\x12g\n" +
+	"\x11qemu_capabilities\x18\x03 \x03(\v2:.hypernest.launcher.v1.LaunchOptions.QemuCapabilitiesEntryR\x10qemuCapabilities\x1aC\n" +
+	"\x15QemuCapabilitiesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"\xab\x02\n" +
 	"\x11InterfacePlumbing\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03tap\x18\x02 \x01(\tR\x03tap\x12\x10\n" +
@@ -1670,7 +1688,7 @@ func file_api_launcher_v1_launcher_proto_rawDescGZIP() []byte {
 }
 
 var file_api_launcher_v1_launcher_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_api_launcher_v1_launcher_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_api_launcher_v1_launcher_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_api_launcher_v1_launcher_proto_goTypes = []any{
 	(DomainState)(0),                  // 0: hypernest.launcher.v1.DomainState
 	(*GuestAgentInfoResponse)(nil),    // 1: hypernest.launcher.v1.GuestAgentInfoResponse
@@ -1690,46 +1708,48 @@ var file_api_launcher_v1_launcher_proto_goTypes = []any{
 	(*VCPUStats)(nil),                 // 15: hypernest.launcher.v1.VCPUStats
 	(*InterfaceStats)(nil),            // 16: hypernest.launcher.v1.InterfaceStats
 	(*BlockStats)(nil),                // 17: hypernest.launcher.v1.BlockStats
+	nil,                               // 18: hypernest.launcher.v1.LaunchOptions.QemuCapabilitiesEntry
 }
 var file_api_launcher_v1_launcher_proto_depIdxs = []int32{
 	7,  // 0: hypernest.launcher.v1.SyncRequest.interfaces:type_name -> hypernest.launcher.v1.InterfacePlumbing
 	6,  // 1: hypernest.launcher.v1.SyncRequest.options:type_name -> hypernest.launcher.v1.LaunchOptions
-	0,  // 2: hypernest.launcher.v1.DomainStatus.state:type_name -> hypernest.launcher.v1.DomainState
-	11, // 3: hypernest.launcher.v1.DomainStatus.interfaces:type_name -> hypernest.launcher.v1.GuestInterface
-	12, // 4: hypernest.launcher.v1.DomainStatus.guest_os:type_name -> hypernest.launcher.v1.GuestOSInfo
-	7,  // 5: hypernest.launcher.v1.DomainStatus.plumbing:type_name -> hypernest.launcher.v1.InterfacePlumbing
-	10, // 6: hypernest.launcher.v1.DomainStatus.disk_errors:type_name -> hypernest.launcher.v1.DiskError
-	14, // 7: hypernest.launcher.v1.DomainStats.memory:type_name -> hypernest.launcher.v1.DomainMemoryStats
-	15, // 8: hypernest.launcher.v1.DomainStats.vcpus:type_name -> hypernest.launcher.v1.VCPUStats
-	16, // 9: hypernest.launcher.v1.DomainStats.interfaces:type_name -> hypernest.launcher.v1.InterfaceStats
-	17, // 10: hypernest.launcher.v1.DomainStats.blocks:type_name -> hypernest.launcher.v1.BlockStats
-	5,  // 11: hypernest.launcher.v1.Launcher.Sync:input_type -> hypernest.launcher.v1.SyncRequest
-	3,  // 12: hypernest.launcher.v1.Launcher.Pause:input_type -> hypernest.launcher.v1.Empty
-	3,  // 13: hypernest.launcher.v1.Launcher.Unpause:input_type -> hypernest.launcher.v1.Empty
-	8,  // 14: hypernest.launcher.v1.Launcher.Shutdown:input_type -> hypernest.launcher.v1.ShutdownRequest
-	3,  // 15: hypernest.launcher.v1.Launcher.Kill:input_type -> hypernest.launcher.v1.Empty
-	3,  // 16: hypernest.launcher.v1.Launcher.GetDomain:input_type -> hypernest.launcher.v1.Empty
-	3,  // 17: hypernest.launcher.v1.Launcher.GetStats:input_type -> hypernest.launcher.v1.Empty
-	3,  // 18: hypernest.launcher.v1.Launcher.Ping:input_type -> hypernest.launcher.v1.Empty
-	3,  // 19: hypernest.launcher.v1.Launcher.WatchDomain:input_type -> hypernest.launcher.v1.Empty
-	3,  // 20: hypernest.launcher.v1.Launcher.GuestAgentInfo:input_type -> hypernest.launcher.v1.Empty
-	3,  // 21: hypernest.launcher.v1.Launcher.BootstrapSentinel:input_type -> hypernest.launcher.v1.Empty
-	4,  // 22: hypernest.launcher.v1.Launcher.Sync:output_type -> hypernest.launcher.v1.Result
-	4,  // 23: hypernest.launcher.v1.Launcher.Pause:output_type -> hypernest.launcher.v1.Result
-	4,  // 24: hypernest.launcher.v1.Launcher.Unpause:output_type -> hypernest.launcher.v1.Result
-	4,  // 25: hypernest.launcher.v1.Launcher.Shutdown:output_type -> hypernest.launcher.v1.Result
-	4,  // 26: hypernest.launcher.v1.Launcher.Kill:output_type -> hypernest.launcher.v1.Result
-	9,  // 27: hypernest.launcher.v1.Launcher.GetDomain:output_type -> hypernest.launcher.v1.DomainStatus
-	13, // 28: hypernest.launcher.v1.Launcher.GetStats:output_type -> hypernest.launcher.v1.DomainStats
-	4,  // 29: hypernest.launcher.v1.Launcher.Ping:output_type -> hypernest.launcher.v1.Result
-	9,  // 30: hypernest.launcher.v1.Launcher.WatchDomain:output_type -> hypernest.launcher.v1.DomainStatus
-	1,  // 31: hypernest.launcher.v1.Launcher.GuestAgentInfo:output_type -> hypernest.launcher.v1.GuestAgentInfoResponse
-	2,  // 32: hypernest.launcher.v1.Launcher.BootstrapSentinel:output_type -> hypernest.launcher.v1.BootstrapSentinelResponse
-	22, // [22:33] is the sub-list for method output_type
-	11, // [11:22] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	18, // 2: hypernest.launcher.v1.LaunchOptions.qemu_capabilities:type_name -> hypernest.launcher.v1.LaunchOptions.QemuCapabilitiesEntry
+	0,  // 3: hypernest.launcher.v1.DomainStatus.state:type_name -> hypernest.launcher.v1.DomainState
+	11, // 4: hypernest.launcher.v1.DomainStatus.interfaces:type_name -> hypernest.launcher.v1.GuestInterface
+	12, // 5: hypernest.launcher.v1.DomainStatus.guest_os:type_name -> hypernest.launcher.v1.GuestOSInfo
+	7,  // 6: hypernest.launcher.v1.DomainStatus.plumbing:type_name -> hypernest.launcher.v1.InterfacePlumbing
+	10, // 7: hypernest.launcher.v1.DomainStatus.disk_errors:type_name -> hypernest.launcher.v1.DiskError
+	14, // 8: hypernest.launcher.v1.DomainStats.memory:type_name -> hypernest.launcher.v1.DomainMemoryStats
+	15, // 9: hypernest.launcher.v1.DomainStats.vcpus:type_name -> hypernest.launcher.v1.VCPUStats
+	16, // 10: hypernest.launcher.v1.DomainStats.interfaces:type_name -> hypernest.launcher.v1.InterfaceStats
+	17, // 11: hypernest.launcher.v1.DomainStats.blocks:type_name -> hypernest.launcher.v1.BlockStats
+	5,  // 12: hypernest.launcher.v1.Launcher.Sync:input_type -> hypernest.launcher.v1.SyncRequest
+	3,  // 13: hypernest.launcher.v1.Launcher.Pause:input_type -> hypernest.launcher.v1.Empty
+	3,  // 14: hypernest.launcher.v1.Launcher.Unpause:input_type -> hypernest.launcher.v1.Empty
+	8,  // 15: hypernest.launcher.v1.Launcher.Shutdown:input_type -> hypernest.launcher.v1.ShutdownRequest
+	3,  // 16: hypernest.launcher.v1.Launcher.Kill:input_type -> hypernest.launcher.v1.Empty
+	3,  // 17: hypernest.launcher.v1.Launcher.GetDomain:input_type -> hypernest.launcher.v1.Empty
+	3,  // 18: hypernest.launcher.v1.Launcher.GetStats:input_type -> hypernest.launcher.v1.Empty
+	3,  // 19: hypernest.launcher.v1.Launcher.Ping:input_type -> hypernest.launcher.v1.Empty
+	3,  // 20: hypernest.launcher.v1.Launcher.WatchDomain:input_type -> hypernest.launcher.v1.Empty
+	3,  // 21: hypernest.launcher.v1.Launcher.GuestAgentInfo:input_type -> hypernest.launcher.v1.Empty
+	3,  // 22: hypernest.launcher.v1.Launcher.BootstrapSentinel:input_type -> hypernest.launcher.v1.Empty
+	4,  // 23: hypernest.launcher.v1.Launcher.Sync:output_type -> hypernest.launcher.v1.Result
+	4,  // 24: hypernest.launcher.v1.Launcher.Pause:output_type -> hypernest.launcher.v1.Result
+	4,  // 25: hypernest.launcher.v1.Launcher.Unpause:output_type -> hypernest.launcher.v1.Result
+	4,  // 26: hypernest.launcher.v1.Launcher.Shutdown:output_type -> hypernest.launcher.v1.Result
+	4,  // 27: hypernest.launcher.v1.Launcher.Kill:output_type -> hypernest.launcher.v1.Result
+	9,  // 28: hypernest.launcher.v1.Launcher.GetDomain:output_type -> hypernest.launcher.v1.DomainStatus
+	13, // 29: hypernest.launcher.v1.Launcher.GetStats:output_type -> hypernest.launcher.v1.DomainStats
+	4,  // 30: hypernest.launcher.v1.Launcher.Ping:output_type -> hypernest.launcher.v1.Result
+	9,  // 31: hypernest.launcher.v1.Launcher.WatchDomain:output_type -> hypernest.launcher.v1.DomainStatus
+	1,  // 32: hypernest.launcher.v1.Launcher.GuestAgentInfo:output_type -> hypernest.launcher.v1.GuestAgentInfoResponse
+	2,  // 33: hypernest.launcher.v1.Launcher.BootstrapSentinel:output_type -> hypernest.launcher.v1.BootstrapSentinelResponse
+	23, // [23:34] is the sub-list for method output_type
+	12, // [12:23] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_api_launcher_v1_launcher_proto_init() }
@@ -1748,7 +1768,7 @@ func file_api_launcher_v1_launcher_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_launcher_v1_launcher_proto_rawDesc), len(file_api_launcher_v1_launcher_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

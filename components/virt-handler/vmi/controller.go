@@ -36,6 +36,7 @@ import (
 	"github.com/hypernest/hypernest/components/virt-handler/domainstats"
 	"github.com/hypernest/hypernest/components/virt-handler/launcherclient"
 	"github.com/hypernest/hypernest/components/virt-handler/network"
+	"github.com/hypernest/hypernest/components/virt-handler/qemucaps"
 	"github.com/hypernest/hypernest/pkg/clusterconfig"
 	"github.com/hypernest/hypernest/pkg/metrics"
 )
@@ -69,6 +70,9 @@ type Reconciler struct {
 	// Config is the cluster configuration (developerConfiguration.useEmulation: guests
 	// under TCG), read when a guest starts.
 	Config func(context.Context) clusterconfig.Config
+	// QEMUCapabilities is libvirt's QEMU capabilities cache from this node's probe, sent
+	// to launchers of the probed image so their libvirtd does not probe QEMU again.
+	QEMUCapabilities *qemucaps.Cache
 
 	mu        sync.Mutex
 	launchers map[types.UID]*launcher
@@ -199,7 +203,7 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 
 	if domain.State == launcherv1.DomainState_NO_DOMAIN {
-		if err := r.start(callCtx, vmi, l, newStatus); err != nil {
+		if err := r.start(callCtx, vmi, pod, l, newStatus); err != nil {
 			log.Error(err, "starting the domain")
 			v1.SetVMICondition(newStatus, v1.VirtualMachineInstanceSynchronized, k8sv1.ConditionFalse, "SyncFailed", err.Error())
 			r.Recorder.Eventf(vmi, k8sv1.EventTypeWarning, "SyncFailed", "%v", err)
@@ -264,7 +268,7 @@ func (r *Reconciler) recordDiskErrors(vmi *v1.VirtualMachineInstance, errs []*la
 }
 
 // start wires the network and has the launcher define and start the domain.
-func (r *Reconciler) start(ctx context.Context, vmi *v1.VirtualMachineInstance, l *launcher, status *v1.VirtualMachineInstanceStatus) error {
+func (r *Reconciler) start(ctx context.Context, vmi *v1.VirtualMachineInstance, pod *k8sv1.Pod, l *launcher, status *v1.VirtualMachineInstanceStatus) error {
 	spec := vmi.DeepCopy()
 	defaults.SetVirtualMachineInstanceSpecDefaults(&spec.Spec)
 	pid, err := l.client.PID(ctx)
@@ -283,7 +287,10 @@ func (r *Reconciler) start(ctx context.Context, vmi *v1.VirtualMachineInstance, 
 	res, err := l.client.Sync(ctx, &launcherv1.SyncRequest{
 		Vmi:        data,
 		Interfaces: plumbing,
-		Options:    &launcherv1.LaunchOptions{UseEmulation: r.Config(ctx).UseEmulation},
+		Options: &launcherv1.LaunchOptions{
+			UseEmulation:     r.Config(ctx).UseEmulation,
+			QemuCapabilities: r.QEMUCapabilities.For(launcherImage(pod)),
+		},
 	})
 	if err != nil {
 		return err
@@ -297,12 +304,20 @@ func (r *Reconciler) start(ctx context.Context, vmi *v1.VirtualMachineInstance, 
 	return nil
 }
 
-// applyDomain maps the domain's state onto the VMI's status.
-func (r *Reconciler) applyDomain(vmi *v1.VirtualMachineInstance, pod *k8sv1.Pod, l *launcher, d *launcherv1.DomainStatus, s *v1.VirtualMachineInstanceStatus) {
+// launcherImage is the image of the pod's compute container.
+func launcherImage(pod *k8sv1.Pod) string {
 	for _, c := range pod.Spec.Containers {
 		if c.Name == launcherv1.ComputeContainerName {
-			s.LauncherContainerImageVersion = c.Image
+			return c.Image
 		}
+	}
+	return ""
+}
+
+// applyDomain maps the domain's state onto the VMI's status.
+func (r *Reconciler) applyDomain(vmi *v1.VirtualMachineInstance, pod *k8sv1.Pod, l *launcher, d *launcherv1.DomainStatus, s *v1.VirtualMachineInstanceStatus) {
+	if image := launcherImage(pod); image != "" {
+		s.LauncherContainerImageVersion = image
 	}
 	notMigratable := "live migration is not supported by Hypernest yet"
 	switch d.State {

@@ -6,11 +6,14 @@ package libvirtd
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -38,6 +41,58 @@ func Environment(privateDir string) map[string]string {
 		"XDG_CONFIG_HOME": filepath.Join(base, "c"),
 		"XDG_CACHE_HOME":  filepath.Join(base, "k"),
 	}
+}
+
+// QEMUCapabilitiesDir is where the daemon keeps its QEMU capabilities cache: one file per
+// emulator, named by the sha256 of the emulator's path (libvirt's virFileCache).
+func QEMUCapabilitiesDir(privateDir string) string {
+	return filepath.Join(Environment(privateDir)["XDG_CACHE_HOME"], "libvirt", "qemu", "cache", "capabilities")
+}
+
+// maxCapabilitiesFile bounds one cache file: QEMU 7.2's x86_64 entry is about 85 KB.
+const maxCapabilitiesFile = 4 << 20
+
+// capabilitiesFileName is what libvirt names a cache file: sha256 hex of the emulator path.
+var capabilitiesFileName = regexp.MustCompile(`^[0-9a-f]{64}\.xml$`)
+
+// SeedQEMUCapabilities writes cache files into the daemon's QEMU capabilities cache, so
+// its first define finds them instead of probing QEMU. It writes none that exists
+// already, and refuses names that are not libvirt's and oversized files. It must run
+// before the daemon first looks an emulator up (the first define): libvirt keeps what it
+// has loaded or probed in memory and does not read the folder again.
+func SeedQEMUCapabilities(privateDir string, files map[string][]byte) (int, error) {
+	if len(files) == 0 {
+		return 0, nil
+	}
+	dir := QEMUCapabilitiesDir(privateDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return 0, err
+	}
+	written := 0
+	for name, content := range files {
+		if !capabilitiesFileName.MatchString(name) {
+			return written, fmt.Errorf("QEMU capabilities file %q: not a libvirt cache file name (<sha256>.xml)", name)
+		}
+		if len(content) > maxCapabilitiesFile {
+			return written, fmt.Errorf("QEMU capabilities file %s: %d bytes, more than %d", name, len(content), maxCapabilitiesFile)
+		}
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return written, err
+		}
+		_, werr := f.Write(content)
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return written, werr
+		}
+		written++
+	}
+	return written, nil
 }
 
 // Daemon is a running libvirtd.

@@ -21,6 +21,7 @@ import (
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 	"github.com/hypernest/hypernest/components/virt-launcher/disks"
 	"github.com/hypernest/hypernest/components/virt-launcher/domain"
+	"github.com/hypernest/hypernest/components/virt-launcher/libvirtd"
 )
 
 // ErrNoDomain is returned by commands that need a domain before Sync created one.
@@ -179,6 +180,13 @@ func (m *Manager) Sync(ctx context.Context, vmi *v1.VirtualMachineInstance, ifac
 	xml, err := dom.Marshal()
 	if err != nil {
 		return err
+	}
+	// Before the first define: libvirt looks the emulator up there, and probes QEMU
+	// (about 0.2 CPU-s and 2 s on a TCG node) unless its cache holds a valid entry.
+	if n, err := libvirtd.SeedQEMUCapabilities(m.preparer.PrivateDir, opts.GetQemuCapabilities()); err != nil {
+		m.log.Error(err, "seeding libvirt's QEMU capabilities cache; libvirt probes QEMU itself")
+	} else if n > 0 {
+		m.log.V(1).Info("seeded libvirt's QEMU capabilities cache", "files", n)
 	}
 	m.log.V(1).Info("defining domain", "xml", xml)
 	d, err := m.conn.DomainDefineXML(xml)

@@ -67,7 +67,7 @@ func HandlerObjects(cfg Config) (*k8sv1.ServiceAccount, *rbacv1.ClusterRole, *rb
 	hostPath := func(name, path string, kind k8sv1.HostPathType) k8sv1.Volume {
 		return k8sv1.Volume{Name: name, VolumeSource: k8sv1.VolumeSource{HostPath: &k8sv1.HostPathVolumeSource{Path: path, Type: &kind}}}
 	}
-	args := []string{}
+	args := []string{"--launcher-image=" + cfg.Image(LauncherName)}
 	if cfg.UseEmulation {
 		args = append(args, "--use-emulation")
 	}
@@ -84,6 +84,30 @@ func HandlerObjects(cfg Config) (*k8sv1.ServiceAccount, *rbacv1.ClusterRole, *rb
 					HostPID:           true,
 					PriorityClassName: "system-node-critical",
 					Tolerations:       []k8sv1.Toleration{{Operator: k8sv1.TolerationOpExists}},
+					// libvirt's QEMU capabilities, probed once per node by the launcher
+					// image itself, as its user and under its seccomp profile, in a
+					// container no guest ever ran in; virt-handler seeds every launcher's
+					// libvirt with them, so no launcher probes QEMU again (see
+					// components/virt-handler/qemucaps). A failed probe exits 0: launchers
+					// then probe, as before.
+					InitContainers: []k8sv1.Container{{
+						Name:            "qemu-capabilities",
+						Image:           cfg.Image(LauncherName),
+						ImagePullPolicy: cfg.ImagePullPolicy,
+						Args:            []string{"--probe-qemu-capabilities=" + wiring.QEMUCapabilitiesDir},
+						SecurityContext: &k8sv1.SecurityContext{
+							RunAsUser:                ptr.To[int64](launcherv1.LauncherUID),
+							RunAsGroup:               ptr.To[int64](launcherv1.LauncherUID),
+							RunAsNonRoot:             ptr.To(true),
+							AllowPrivilegeEscalation: ptr.To(false),
+							Capabilities:             &k8sv1.Capabilities{Drop: []k8sv1.Capability{"ALL"}},
+							SeccompProfile:           &k8sv1.SeccompProfile{Type: k8sv1.SeccompProfileTypeRuntimeDefault},
+						},
+						Resources: k8sv1.ResourceRequirements{Requests: k8sv1.ResourceList{
+							k8sv1.ResourceCPU: mustQuantity("10m"), k8sv1.ResourceMemory: mustQuantity("64Mi"),
+						}},
+						VolumeMounts: []k8sv1.VolumeMount{{Name: "qemu-capabilities", MountPath: wiring.QEMUCapabilitiesDir}},
+					}},
 					Containers: []k8sv1.Container{{
 						Name:            wiring.HandlerName,
 						Image:           cfg.Image(wiring.HandlerName),
@@ -104,12 +128,14 @@ func HandlerObjects(cfg Config) (*k8sv1.ServiceAccount, *rbacv1.ClusterRole, *rb
 							{Name: "ca", MountPath: wiring.HandlerCADir, ReadOnly: true},
 							{Name: "kubelet-pods", MountPath: launcherv1.KubeletPodsDir, MountPropagation: ptr.To(k8sv1.MountPropagationHostToContainer)},
 							{Name: "device-plugins", MountPath: "/var/lib/kubelet/device-plugins"},
+							{Name: "qemu-capabilities", MountPath: wiring.QEMUCapabilitiesDir, ReadOnly: true},
 						},
 					}},
 					Volumes: []k8sv1.Volume{
 						{Name: "ca", VolumeSource: k8sv1.VolumeSource{Secret: &k8sv1.SecretVolumeSource{SecretName: wiring.HandlerCASecretName}}},
 						hostPath("kubelet-pods", launcherv1.KubeletPodsDir, k8sv1.HostPathDirectory),
 						hostPath("device-plugins", "/var/lib/kubelet/device-plugins", k8sv1.HostPathDirectory),
+						{Name: "qemu-capabilities", VolumeSource: k8sv1.VolumeSource{EmptyDir: &k8sv1.EmptyDirVolumeSource{}}},
 					},
 				},
 			},

@@ -5,14 +5,18 @@ package launcher_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -128,7 +132,11 @@ func nocloudVMI() []byte {
 }
 
 func (p *pod) sync(vmi []byte) {
-	r, err := p.client.Sync(context.Background(), &launcherv1.SyncRequest{Vmi: vmi, Options: &launcherv1.LaunchOptions{UseEmulation: true}})
+	p.syncWith(vmi, &launcherv1.LaunchOptions{UseEmulation: true})
+}
+
+func (p *pod) syncWith(vmi []byte, opts *launcherv1.LaunchOptions) {
+	r, err := p.client.Sync(context.Background(), &launcherv1.SyncRequest{Vmi: vmi, Options: opts})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(r.Message).To(BeEmpty())
 	Expect(r.Ok).To(BeTrue())
@@ -243,6 +251,51 @@ var _ = Describe("virt-launcher", func() {
 			// pretend the absent case was seen.
 			AddReportEntry("sentinel already present at the first read; the absent case was not observed this run")
 		}
+	})
+
+	It("probes QEMU's capabilities once for virt-handler, and a launcher seeded with them does not probe again; a stale seed is probed anew", func() {
+		By("the probe, as virt-handler's qemu-capabilities init container runs it")
+		out := filepath.Join(newPod().root, "qemu-capabilities")
+		Expect(os.Mkdir(out, 0o755)).To(Succeed())
+		Expect(os.Chown(out, framework.Nobody, framework.Nobody)).To(Succeed())
+		probe := exec.Command(launcherBinary, "--probe-qemu-capabilities", out)
+		probe.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: framework.Nobody, Gid: framework.Nobody}}
+		session, err := gexec.Start(probe, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(session).WithTimeout(2 * time.Minute).Should(gexec.Exit(0))
+		Expect(session.Err).To(gbytes.Say("probed QEMU's capabilities"))
+		// libvirt names the file by the sha256 of the emulator's path.
+		name := fmt.Sprintf("%x.xml", sha256.Sum256([]byte("/usr/bin/qemu-system-x86_64")))
+		entries, err := os.ReadDir(out)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(entries).To(HaveLen(1), "only the cache file stays; the probe's libvirt folder is removed")
+		Expect(entries[0].Name()).To(Equal(name))
+		probed, err := os.ReadFile(filepath.Join(out, name))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(probed)).To(ContainSubstring("<emulator>/usr/bin/qemu-system-x86_64</emulator>"))
+
+		// A marker libvirt's parser skips: a file libvirt judged stale is probed anew
+		// and rewritten without it.
+		const marker = "<!-- seeded by virt-handler -->"
+		startSeeded := func(content []byte) string {
+			p := newPod()
+			p.start()
+			p.syncWith(nocloudVMI(), &launcherv1.LaunchOptions{UseEmulation: true, QemuCapabilities: map[string][]byte{name: content}})
+			Expect(p.state()).To(Or(Equal(launcherv1.DomainState_RUNNING), Equal(launcherv1.DomainState_PAUSED)))
+			// libvirt's cache folder under the launcher's XDG_CACHE_HOME (private/v/k).
+			cached, err := os.ReadFile(filepath.Join(p.private, "v", "k", "libvirt", "qemu", "cache", "capabilities", name))
+			Expect(err).NotTo(HaveOccurred())
+			return string(cached)
+		}
+		By("a launcher seeded with the probe's file starts its domain from it: libvirt kept it")
+		Expect(startSeeded(append(slices.Clone(probed), marker...))).To(HaveSuffix(marker))
+
+		By("a seed from another QEMU build (another ctime) is probed anew: the domain still starts")
+		stale := regexp.MustCompile(`<qemuctime>\d+</qemuctime>`).ReplaceAll(probed, []byte("<qemuctime>1</qemuctime>"))
+		Expect(stale).NotTo(Equal(probed))
+		cached := startSeeded(append(stale, marker...))
+		Expect(cached).NotTo(ContainSubstring(marker))
+		Expect(cached).NotTo(ContainSubstring("<qemuctime>1</qemuctime>"))
 	})
 
 	It("destroys the domain on Kill", func() {
