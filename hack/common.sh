@@ -32,6 +32,10 @@ GAZELLE_VERSION=v0.42.0
 BAZEL_CACHE_DIR="$HYPERNEST_CACHE/bazel"
 BAZEL_TOOLS_DIR="$BAZEL_CACHE_DIR/tools-gazelle-$GAZELLE_VERSION"
 
+# KWOK (fake nodes for make bench's density run), built from the Go module proxy.
+KWOK_VERSION="${KWOK_VERSION:-v0.7.0}"
+KWOK_BIN="${KWOK_BIN:-$HYPERNEST_CACHE/kwok/$KWOK_VERSION/kwok}"
+
 # Where hack/kube-binaries.sh puts kube-apiserver, kubectl, etcd, ... for KUBE_VERSION.
 # envtest reads the same folder through KUBEBUILDER_ASSETS.
 KUBE_BIN_DIR="${KUBE_BIN_DIR:-$HYPERNEST_CACHE/kube/$KUBE_VERSION-etcd-$ETCD_VERSION/bin}"

@@ -7,6 +7,9 @@
 #  - VMIs (all components): create -> Running, boot, launcher memory; a burst of 10
 #    booting guests, bursts of 10 and 100 paused ones (VMI_BURSTS); CPU-seconds per VMI
 #    start, virt-controller's memory, OOM kills
+#  - density: KWOK_VMIS (default 10,000) VMIs on KWOK_NODES (100) fake nodes played by
+#    KWOK, as KubeVirt's density test does: time until virt-controller scheduled them all,
+#    its CPU time and memory (KWOK_VMIS=0 skips it)
 # and writes the VMI figures as JSON with stable keys to $BENCH_OUT (default
 # _out/bench/latest.json), with the latency distribution as an SVG beside it.
 # It needs the node to itself: it refuses to run while a local cluster is up.
@@ -19,6 +22,12 @@ for d in "${HN_DAEMONS[@]}"; do
 done
 hack/kube-binaries.sh >/dev/null
 hack/runtime-binaries.sh >/dev/null
+kwok_vmis="${KWOK_VMIS:-10000}"
+if [ "$kwok_vmis" -gt 0 ] && [ ! -x "$KWOK_BIN" ]; then
+  log "building KWOK $KWOK_VERSION from the Go module proxy into $KWOK_BIN (once; a few minutes)"
+  GOBIN="$(dirname "$KWOK_BIN")" GOFLAGS=-buildvcs=false go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" \
+    || die "building KWOK failed (see above); KWOK_VMIS=0 skips the density run"
+fi
 trap 'hack/cluster/down.sh --quiet >/dev/null 2>&1 || true' EXIT
 
 results=()
@@ -57,8 +66,10 @@ conformance="${HYPERNEST_CONFORMANCE_DIR:-$HYPERNEST_ROOT/../shared/conformance/
 vmi_rc=0
 vmi_log="$(mktemp)"
 # Shown as it runs (the bursts take minutes), and again in the summary.
+kwok_args=()
+[ "$kwok_vmis" -eq 0 ] || kwok_args=(--kwok-binary "$KWOK_BIN" --kwok-vmis "$kwok_vmis" --kwok-nodes "${KWOK_NODES:-100}")
 go run ./hack/bench/vmi --kubeconfig "$HN_KUBECONFIG" --conformance "$conformance" --count 3 --bursts "$bursts" \
-  --json "$bench_out" --cluster-up-warm-s "$warm_up_s" 2>&1 | tee "$vmi_log" || vmi_rc=$?
+  --json "$bench_out" --cluster-up-warm-s "$warm_up_s" "${kwok_args[@]}" 2>&1 | tee "$vmi_log" || vmi_rc=$?
 vmi_report="$(cat "$vmi_log")"
 rm -f "$vmi_log"
 

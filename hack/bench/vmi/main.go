@@ -61,12 +61,16 @@ func main() {
 	bursts := flag.String("bursts", "10,100", "sizes of the bursts of VMIs created at once (comma-separated; empty: none); bursts above 10 run paused guests only")
 	jsonOut := flag.String("json", envOr("BENCH_OUT", "_out/bench/latest.json"), "where to write the figures as JSON (an SVG of the latency distribution goes beside it)")
 	warmUp := flag.Float64("cluster-up-warm-s", -1, "the warm cluster-up time measured before, to record with the rest (-1: not measured)")
+	var kwok kwokOptions
+	flag.StringVar(&kwok.binary, "kwok-binary", "", "KWOK's controller binary: run the density benchmark on fake nodes (empty: skip it)")
+	flag.IntVar(&kwok.nodes, "kwok-nodes", 100, "fake nodes for the density benchmark (110 pods each)")
+	flag.IntVar(&kwok.vmis, "kwok-vmis", 10000, "VMIs for the density benchmark")
 	flag.Parse()
 	rec := &record{Date: time.Now().UTC().Format(time.RFC3339), Machine: machineName(), Cores: goruntime.NumCPU(), LoadAverage: loadAverage()}
 	if *warmUp >= 0 {
 		rec.ClusterUpWarmS = ptr.To(*warmUp)
 	}
-	err := run(*kubeconfig, *conformance, *count, *bursts, rec, svgPath(*jsonOut))
+	err := run(*kubeconfig, *conformance, *count, *bursts, kwok, rec, svgPath(*jsonOut))
 	if werr := rec.write(*jsonOut); werr != nil {
 		fmt.Fprintln(os.Stderr, "vmi bench: writing", *jsonOut+":", werr)
 	} else {
@@ -89,7 +93,13 @@ func svgPath(jsonPath string) string {
 	return strings.TrimSuffix(jsonPath, filepath.Ext(jsonPath)) + ".svg"
 }
 
-func run(kubeconfig, conformance string, count int, bursts string, rec *record, svgOut string) error {
+// kwokOptions are the density benchmark's flags.
+type kwokOptions struct {
+	binary      string
+	nodes, vmis int
+}
+
+func run(kubeconfig, conformance string, count int, bursts string, kwok kwokOptions, rec *record, svgOut string) error {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return err
@@ -226,6 +236,28 @@ func run(kubeconfig, conformance string, count int, bursts string, rec *record, 
 	if len(plots) > 0 {
 		if err := writeCDF(svgOut, fmt.Sprintf("Hypernest: VMI create -> Running, %s, %s", rec.Machine, emulation(rec.Emulated)), plots); err != nil {
 			return err
+		}
+	}
+	if kwok.binary != "" {
+		// Thousands of creates: no client-side rate limit (client-go's default of 5 per
+		// second would measure the benchmark); the API server's priority and fairness rules.
+		fast := rest.CopyConfig(cfg)
+		fast.QPS = -1
+		fc, err := client.New(fast, client.Options{Scheme: scheme})
+		if err != nil {
+			return err
+		}
+		k, err := kwokDensity(ctx, fast, kubeconfig, fc, scheme, kwok.binary, kwok.nodes, kwok.vmis)
+		if err != nil {
+			failures = append(failures, "KWOK density: "+err.Error())
+		}
+		if k.runCount > 0 {
+			rec.KWOKVMIs, rec.KWOKNodes = ptr.To(k.scheduledCount), ptr.To(k.nodes)
+			rec.KWOKScheduledS = ptr.To(k.scheduled.Seconds())
+			rec.KWOKControllerCPUS, rec.KWOKControllerRSS = ptr.To(k.controllerCPU), k.controllerRSS
+			if k.runCount == k.vmis {
+				rec.KWOKRunningS = ptr.To(k.running.Seconds())
+			}
 		}
 	}
 	countOOMKills()
@@ -632,5 +664,15 @@ func printRecord(r *record) {
 	}
 	row("OOM kills during the run", oom, "- / goal 0")
 	row("virt-controller RSS after the burst", f(r.ControllerRSS, "MiB"), "")
-	row("KWOK: VMIs scheduled on fake nodes", "not measured yet", "8,000 in <= 15 min / goal 10,000 in <= 5 min")
+	kwok := "not measured"
+	if r.KWOKVMIs != nil && r.KWOKScheduledS != nil {
+		kwok = fmt.Sprintf("%d in %.0f s", *r.KWOKVMIs, *r.KWOKScheduledS)
+	}
+	row("KWOK: VMIs scheduled on fake nodes", kwok, "8,000 in <= 15 min / goal 10,000 in <= 5 min")
+	if r.KWOKRunningS != nil {
+		row("  all of them Running (KWOK's stage, as KubeVirt's test)", f(r.KWOKRunningS, "s"), "")
+	}
+	if r.KWOKControllerCPUS != nil {
+		row("  virt-controller CPU time / RSS after", f(r.KWOKControllerCPUS, "s")+" / "+f(r.KWOKControllerRSS, "MiB"), "")
+	}
 }

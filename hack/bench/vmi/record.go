@@ -47,18 +47,25 @@ type record struct {
 	ReservedOverheadMiB *float64 `json:"reserved_overhead_mib"`
 	// Kernel OOM kills on the machine during the run (/proc/vmstat oom_kill).
 	OOMKills *int64 `json:"oom_kills"`
-	// KWOK: VMIs scheduled on fake nodes, and how long it took. Not measured yet.
-	KWOKVMIs        *int     `json:"kwok_vmis"`
-	KWOKScheduledS  *float64 `json:"kwok_scheduled_s"`
-	ControllerRSS   *float64 `json:"controller_rss_mib"`
-	ClusterUpWarmS  *float64 `json:"cluster_up_warm_s"`
-	Emulated        bool     `json:"emulated"`
-	Date            string   `json:"date"`
-	Machine         string   `json:"machine"`
-	Cores           int      `json:"cores"`
-	LoadAverage     string   `json:"load_average_at_start"`
-	BootingBurstP50 *float64 `json:"booting_burst_create_to_running_p50_s"`
-	BootingBurstN   int      `json:"booting_burst_vmis"`
+	// KWOK: VMIs virt-controller scheduled on fake nodes (launcher pod bound and
+	// running, VMI Scheduled), and how long from the first create until the last was.
+	KWOKVMIs       *int     `json:"kwok_vmis"`
+	KWOKScheduledS *float64 `json:"kwok_scheduled_s"`
+	KWOKNodes      *int     `json:"kwok_nodes"`
+	// Until KWOK's stage had set them all Running (what KubeVirt's density test waits for).
+	KWOKRunningS *float64 `json:"kwok_running_s"`
+	// virt-controller's CPU time during the density run, and its memory after it.
+	KWOKControllerCPUS *float64 `json:"kwok_virt_controller_cpu_s"`
+	KWOKControllerRSS  *float64 `json:"kwok_virt_controller_rss_mib"`
+	ControllerRSS      *float64 `json:"controller_rss_mib"`
+	ClusterUpWarmS     *float64 `json:"cluster_up_warm_s"`
+	Emulated           bool     `json:"emulated"`
+	Date               string   `json:"date"`
+	Machine            string   `json:"machine"`
+	Cores              int      `json:"cores"`
+	LoadAverage        string   `json:"load_average_at_start"`
+	BootingBurstP50    *float64 `json:"booting_burst_create_to_running_p50_s"`
+	BootingBurstN      int      `json:"booting_burst_vmis"`
 }
 
 func (r *record) write(path string) error {
