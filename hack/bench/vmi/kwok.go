@@ -214,7 +214,8 @@ func kwokDensity(ctx context.Context, cfg *rest.Config, kubeconfig string, c cli
 		}
 	}
 	if err != nil {
-		return res, fmt.Errorf("%d of %d VMIs Running after %s (%d Scheduled)", res.runCount, vmis, kwokTimeout, res.scheduledCount)
+		return res, fmt.Errorf("%d of %d VMIs Scheduled and %d Running within %s of the first create; virt-controller used %.0f CPU-s",
+			res.scheduledCount, vmis, res.runCount, kwokTimeout, res.controllerCPU)
 	}
 	fmt.Printf("kwok: %d VMIs on %d fake nodes: all Scheduled after %.1fs, all Running after %.1fs; virt-controller %.0f CPU-s, RSS %s\n",
 		vmis, nodes, res.scheduled.Seconds(), res.running.Seconds(), res.controllerCPU, orDash(res.controllerRSS))

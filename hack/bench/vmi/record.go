@@ -48,7 +48,8 @@ type record struct {
 	// Kernel OOM kills on the machine during the run (/proc/vmstat oom_kill).
 	OOMKills *int64 `json:"oom_kills"`
 	// KWOK: VMIs virt-controller scheduled on fake nodes (launcher pod bound and
-	// running, VMI Scheduled), and how long from the first create until the last was.
+	// running, VMI Scheduled), and how long from the first create until the last was;
+	// when not all were within the 15 min limit, how many were, and the limit.
 	KWOKVMIs       *int     `json:"kwok_vmis"`
 	KWOKScheduledS *float64 `json:"kwok_scheduled_s"`
 	KWOKNodes      *int     `json:"kwok_nodes"`
