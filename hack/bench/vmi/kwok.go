@@ -214,17 +214,7 @@ func kwokDensity(ctx context.Context, cfg *rest.Config, kubeconfig string, c cli
 	res.scheduledCount, res.runCount = len(scheduled), len(running)
 	res.scheduled, res.running = lastScheduled.Sub(start), lastRunning.Sub(start)
 	mu.Unlock()
-	if pods, lerr := listPods(ctx, c, "kubevirt", map[string]string{v1.AppLabel: "virt-controller"}); lerr == nil {
-		var rss int64
-		for _, p := range pods {
-			if b, err := podRSS(string(p.UID)); err == nil {
-				rss += b
-			}
-		}
-		if rss > 0 {
-			res.controllerRSS = ptr.To(float64(rss) / (1 << 20))
-		}
-	}
+	res.controllerRSS = controllerRSS(ctx, c)
 	if err != nil {
 		return res, fmt.Errorf("%d of %d VMIs Scheduled within %s of the last create; virt-controller used %.0f CPU-s",
 			res.scheduledCount, vmis, kwokTimeout, res.controllerCPU)

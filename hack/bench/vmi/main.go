@@ -395,17 +395,7 @@ func burst(ctx context.Context, c client.Client, cs kubernetes.Interface, templa
 			result.cpuByProcess[g] = s / float64(len(running))
 		}
 	}
-	if pods, err := listPods(ctx, c, "kubevirt", map[string]string{v1.AppLabel: "virt-controller"}); err == nil {
-		var rss int64
-		for _, p := range pods {
-			if b, err := podRSS(string(p.UID)); err == nil {
-				rss += b
-			}
-		}
-		if rss > 0 {
-			result.controllerRSS = ptr.To(float64(rss) / (1 << 20))
-		}
-	}
+	result.controllerRSS = controllerRSS(ctx, c)
 	var d []float64
 	for _, v := range running {
 		d = append(d, v.Seconds())
@@ -449,6 +439,24 @@ func listPods(ctx context.Context, c client.Client, namespace string, labels map
 	pods := &k8sv1.PodList{}
 	err := c.List(ctx, pods, client.InNamespace(namespace), client.MatchingLabels(labels))
 	return pods.Items, err
+}
+
+// controllerRSS is the resident memory of virt-controller's pods in MiB, nil if unknown.
+func controllerRSS(ctx context.Context, c client.Client) *float64 {
+	pods, err := listPods(ctx, c, "kubevirt", map[string]string{v1.AppLabel: "virt-controller"})
+	if err != nil {
+		return nil
+	}
+	var rss int64
+	for _, p := range pods {
+		if b, err := podRSS(string(p.UID)); err == nil {
+			rss += b
+		}
+	}
+	if rss == 0 {
+		return nil
+	}
+	return ptr.To(float64(rss) / (1 << 20))
 }
 
 // percentile by the nearest-rank method over sorted values.
