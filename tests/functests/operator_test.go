@@ -86,6 +86,20 @@ var _ = Describe("virt-operator: Hypernest from the KubeVirt object", Ordered, f
 		Expect(kv.Status.DefaultArchitecture).NotTo(BeEmpty())
 		Expect(install.WaitReady(ctx, crClient, installCfg, componentTimeout, func(string) {})).To(Succeed())
 
+		By("each virt-handler's qemu-capabilities init container probed QEMU, and its handler holds the cache for launchers")
+		handlers, err := kubeClient.CoreV1().Pods(installCfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: v1.AppLabel + "=" + wiring.HandlerName})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(handlers.Items).NotTo(BeEmpty())
+		for _, pod := range handlers.Items {
+			logs := func(container string) string {
+				data, err := kubeClient.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &k8sv1.PodLogOptions{Container: container}).DoRaw(ctx)
+				Expect(err).NotTo(HaveOccurred(), "logs of %s in %s", container, pod.Name)
+				return string(data)
+			}
+			Expect(logs("qemu-capabilities")).To(ContainSubstring("probed QEMU's capabilities"), "pod %s", pod.Name)
+			Expect(logs(wiring.HandlerName)).To(MatchRegexp(`"QEMU capabilities cache for launchers".*"files":1\b`), "pod %s", pod.Name)
+		}
+
 		By("virt-operator serves its metrics: leading, ready, its work queue and its API requests")
 		Eventually(func(g Gomega) {
 			families := scrapeComponent(ctx, g, install.OperatorName)

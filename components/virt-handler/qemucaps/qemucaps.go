@@ -17,15 +17,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
+
+	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 )
-
-// fileName is libvirt's name for a cache file: the sha256 hex of the emulator's path.
-var fileName = regexp.MustCompile(`^[0-9a-f]{64}\.xml$`)
-
-// maxFile bounds one cache file: QEMU 7.2's x86_64 entry is about 85 KB; a launcher
-// refuses more than 4 MiB.
-const maxFile = 4 << 20
 
 // Cache is the probe's output for one launcher image.
 type Cache struct {
@@ -36,43 +30,50 @@ type Cache struct {
 }
 
 // Load reads the probe's cache files from dir. A missing or empty folder (no probe, or a
-// probe that failed) gives an empty cache: launchers then probe QEMU themselves.
+// probe that failed) gives an empty cache: launchers then probe QEMU themselves. So does
+// an error, which is returned too: a cache is sent whole or not at all.
 func Load(dir, image string) (*Cache, error) {
-	c := &Cache{Image: image, Files: map[string][]byte{}}
+	empty := &Cache{Image: image}
 	if dir == "" || image == "" {
-		return c, nil
+		return empty, nil
 	}
 	entries, err := os.ReadDir(dir)
 	if os.IsNotExist(err) {
-		return c, nil
+		return empty, nil
 	}
 	if err != nil {
-		return c, fmt.Errorf("reading the QEMU capabilities folder %s: %w", dir, err)
+		return empty, fmt.Errorf("reading the QEMU capabilities folder %s: %w", dir, err)
 	}
+	files := map[string][]byte{}
+	var total int64
 	for _, e := range entries {
-		if !e.Type().IsRegular() || !fileName.MatchString(e.Name()) {
+		if !e.Type().IsRegular() || !launcherv1.IsQEMUCapabilitiesFile(e.Name()) {
 			continue
 		}
 		info, err := e.Info()
 		if err != nil {
-			return c, err
+			return empty, err
 		}
-		if info.Size() > maxFile {
-			return c, fmt.Errorf("QEMU capabilities file %s: %d bytes, more than %d", filepath.Join(dir, e.Name()), info.Size(), maxFile)
+		// Checked before reading, so an oversized file is never read whole.
+		if total += info.Size(); total > launcherv1.MaxQEMUCapabilities {
+			return empty, fmt.Errorf("QEMU capabilities in %s: more than %d bytes in all", dir, launcherv1.MaxQEMUCapabilities)
 		}
 		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
-			return c, err
+			return empty, err
 		}
-		c.Files[e.Name()] = data
+		files[e.Name()] = data
 	}
-	return c, nil
+	if err := launcherv1.CheckQEMUCapabilities(files); err != nil {
+		return empty, err
+	}
+	return &Cache{Image: image, Files: files}, nil
 }
 
 // For returns the cache files for a launcher running image: none when the probe ran
 // another image (during an upgrade) or did not run.
 func (c *Cache) For(image string) map[string][]byte {
-	if c == nil || image != c.Image || len(c.Files) == 0 {
+	if c == nil || image != c.Image {
 		return nil
 	}
 	return c.Files

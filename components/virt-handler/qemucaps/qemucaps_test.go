@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 )
 
 func TestLoad(t *testing.T) {
@@ -43,10 +45,14 @@ func TestLoad(t *testing.T) {
 	}
 
 	big := t.TempDir()
-	if err := os.WriteFile(filepath.Join(big, name), make([]byte, maxFile+1), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(big, name), make([]byte, launcherv1.MaxQEMUCapabilities+1), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(big, "img"); err == nil || !strings.Contains(err.Error(), "more than") {
-		t.Errorf("Load(oversized file) = %v, want an error", err)
+	// The small good file beside it is not sent either: all or nothing.
+	if err := os.WriteFile(filepath.Join(big, strings.Repeat("cd", 32)+".xml"), []byte("<qemuCaps/>"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Load(big, "img"); err == nil || !strings.Contains(err.Error(), "more than") || c.For("img") != nil {
+		t.Errorf("Load(oversized file) = %v, %v; want an error and an empty cache", c.For("img"), err)
 	}
 }

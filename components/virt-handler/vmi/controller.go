@@ -284,13 +284,16 @@ func (r *Reconciler) start(ctx context.Context, vmi *v1.VirtualMachineInstance, 
 	if err != nil {
 		return err
 	}
+	opts := &launcherv1.LaunchOptions{UseEmulation: r.Config(ctx).UseEmulation}
+	if opts.UseEmulation {
+		// The probe ran without /dev/kvm: a launcher that has KVM would find the cache
+		// does not match and probe anyway.
+		opts.QemuCapabilities = r.QEMUCapabilities.For(launcherImage(pod))
+	}
 	res, err := l.client.Sync(ctx, &launcherv1.SyncRequest{
 		Vmi:        data,
 		Interfaces: plumbing,
-		Options: &launcherv1.LaunchOptions{
-			UseEmulation:     r.Config(ctx).UseEmulation,
-			QemuCapabilities: r.QEMUCapabilities.For(launcherImage(pod)),
-		},
+		Options:    opts,
 	})
 	if err != nil {
 		return err

@@ -20,6 +20,10 @@ import (
 // vmiUIDNamespace is the XML namespace of the metadata element that ties a domain to its VMI.
 const vmiUIDNamespace = "https://hypernest.io/domain/1.0"
 
+// Arch is libvirt's name for the guests' architecture: the launcher image carries
+// qemu-system-x86_64 alone.
+const Arch = "x86_64"
+
 // DiskSource is the file that backs one volume's disk, prepared by the launcher.
 type DiskSource struct {
 	// Path of the file in the launcher's filesystem.
@@ -86,7 +90,7 @@ func Convert(vmi *v1.VirtualMachineInstance, opts Options) (*libvirtxml.Domain, 
 		Memory:        &libvirtxml.DomainMemory{Value: memKiB, Unit: "KiB"},
 		CurrentMemory: &libvirtxml.DomainCurrentMemory{Value: memKiB, Unit: "KiB"},
 		OS: &libvirtxml.DomainOS{
-			Type: &libvirtxml.DomainOSType{Type: "hvm", Arch: "x86_64", Machine: spec.Machine.Type},
+			Type: &libvirtxml.DomainOSType{Type: "hvm", Arch: Arch, Machine: spec.Machine.Type},
 		},
 		OnPoweroff: "destroy",
 		OnReboot:   "restart",

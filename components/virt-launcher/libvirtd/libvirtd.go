@@ -13,11 +13,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
+
+	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 )
 
 // URI is the libvirt connection URI of the launcher's daemon.
@@ -49,20 +50,18 @@ func QEMUCapabilitiesDir(privateDir string) string {
 	return filepath.Join(Environment(privateDir)["XDG_CACHE_HOME"], "libvirt", "qemu", "cache", "capabilities")
 }
 
-// maxCapabilitiesFile bounds one cache file: QEMU 7.2's x86_64 entry is about 85 KB.
-const maxCapabilitiesFile = 4 << 20
-
-// capabilitiesFileName is what libvirt names a cache file: sha256 hex of the emulator path.
-var capabilitiesFileName = regexp.MustCompile(`^[0-9a-f]{64}\.xml$`)
-
 // SeedQEMUCapabilities writes cache files into the daemon's QEMU capabilities cache, so
 // its first define finds them instead of probing QEMU. It writes none that exists
-// already, and refuses names that are not libvirt's and oversized files. It must run
+// already, and refuses a set launcherv1.CheckQEMUCapabilities refuses (names not
+// libvirt's, too many bytes) before writing any. It must run
 // before the daemon first looks an emulator up (the first define): libvirt keeps what it
 // has loaded or probed in memory and does not read the folder again.
 func SeedQEMUCapabilities(privateDir string, files map[string][]byte) (int, error) {
 	if len(files) == 0 {
 		return 0, nil
+	}
+	if err := launcherv1.CheckQEMUCapabilities(files); err != nil {
+		return 0, err
 	}
 	dir := QEMUCapabilitiesDir(privateDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -70,12 +69,6 @@ func SeedQEMUCapabilities(privateDir string, files map[string][]byte) (int, erro
 	}
 	written := 0
 	for name, content := range files {
-		if !capabilitiesFileName.MatchString(name) {
-			return written, fmt.Errorf("QEMU capabilities file %q: not a libvirt cache file name (<sha256>.xml)", name)
-		}
-		if len(content) > maxCapabilitiesFile {
-			return written, fmt.Errorf("QEMU capabilities file %s: %d bytes, more than %d", name, len(content), maxCapabilitiesFile)
-		}
 		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, fs.ErrExist) {
 			continue

@@ -166,7 +166,8 @@ func CreateOrUpdate(ctx context.Context, c client.Client, obj client.Object) err
 	// deployment's revision) and on a workload's pod template (`kubectl rollout restart`'s
 	// restartedAt: dropping it would roll the pods a second time, seconds after the
 	// restart, cutting the consoles and calls they had just taken) stay; the
-	// installation only sets its own.
+	// installation only sets its own. (So an annotation a later version stops setting
+	// would stay too: today the installation sets none on pod templates.)
 	obj.SetAnnotations(keepOthers(obj.GetAnnotations(), current.GetAnnotations()))
 	if want, have := podTemplate(obj), podTemplate(current); want != nil && have != nil {
 		want.Annotations = keepOthers(want.Annotations, have.Annotations)

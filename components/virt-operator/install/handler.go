@@ -87,9 +87,10 @@ func HandlerObjects(cfg Config) (*k8sv1.ServiceAccount, *rbacv1.ClusterRole, *rb
 					// libvirt's QEMU capabilities, probed once per node by the launcher
 					// image itself, as its user and under its seccomp profile, in a
 					// container no guest ever ran in; virt-handler seeds every launcher's
-					// libvirt with them, so no launcher probes QEMU again (see
-					// components/virt-handler/qemucaps). A failed probe exits 0: launchers
-					// then probe, as before.
+					// libvirt with them, so no launcher under emulation probes QEMU again
+					// (see components/virt-handler/qemucaps; the container has no /dev/kvm,
+					// so on KVM nodes launchers still probe). A failed probe exits 0:
+					// launchers then probe, as before.
 					InitContainers: []k8sv1.Container{{
 						Name:            "qemu-capabilities",
 						Image:           cfg.Image(LauncherName),

@@ -31,6 +31,7 @@ import (
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
+	"github.com/hypernest/hypernest/components/virt-launcher/libvirtd"
 	"github.com/hypernest/hypernest/tests/framework"
 )
 
@@ -282,8 +283,7 @@ var _ = Describe("virt-launcher", func() {
 			p.start()
 			p.syncWith(nocloudVMI(), &launcherv1.LaunchOptions{UseEmulation: true, QemuCapabilities: map[string][]byte{name: content}})
 			Expect(p.state()).To(Or(Equal(launcherv1.DomainState_RUNNING), Equal(launcherv1.DomainState_PAUSED)))
-			// libvirt's cache folder under the launcher's XDG_CACHE_HOME (private/v/k).
-			cached, err := os.ReadFile(filepath.Join(p.private, "v", "k", "libvirt", "qemu", "cache", "capabilities", name))
+			cached, err := os.ReadFile(filepath.Join(libvirtd.QEMUCapabilitiesDir(p.private), name))
 			Expect(err).NotTo(HaveOccurred())
 			return string(cached)
 		}
