@@ -3,7 +3,6 @@ package metrics
 import (
 	"net/http"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
@@ -22,10 +21,4 @@ var Registry = ctrlmetrics.Registry
 // Handler serves Registry, for servers that are not a controller-runtime metrics server.
 func Handler() http.Handler {
 	return promhttp.InstrumentMetricHandler(Registry, promhttp.HandlerFor(Registry, promhttp.HandlerOpts{}))
-}
-
-// mustRegister registers collectors of this package once, at start-up: the registry is
-// the process's, as the metrics are.
-func mustRegister(cs ...prometheus.Collector) {
-	Registry.MustRegister(cs...)
 }

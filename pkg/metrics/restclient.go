@@ -29,7 +29,7 @@ var (
 )
 
 func init() {
-	mustRegister(restRequests, restLatency)
+	Registry.MustRegister(restRequests, restLatency)
 }
 
 // InstrumentRESTConfig makes every request of the clients built from cfg count in
@@ -68,6 +68,7 @@ type requestLabels struct {
 
 func describeRequest(method string, u *url.URL) requestLabels {
 	segments := strings.Split(strings.Trim(u.Path, "/"), "/")
+	query := u.Query()
 	var prefix int
 	switch {
 	case len(segments) >= 3 && segments[0] == "api":
@@ -75,10 +76,10 @@ func describeRequest(method string, u *url.URL) requestLabels {
 	case len(segments) >= 4 && segments[0] == "apis":
 		prefix = 3
 	default:
-		return requestLabels{resource: "none", verb: "none", template: templateURL(u, segments)}
+		return requestLabels{resource: "none", verb: "none", template: templateURL(u, query, segments)}
 	}
 	rest := segments[prefix:]
-	watch := u.Query().Get("watch") == "true" || u.Query().Get("watch") == "1"
+	watch := query.Get("watch") == "true" || query.Get("watch") == "1"
 	if rest[0] == "watch" {
 		watch, rest = true, rest[1:]
 	}
@@ -87,7 +88,7 @@ func describeRequest(method string, u *url.URL) requestLabels {
 		rest = rest[2:]
 	}
 	if len(rest) == 0 {
-		return requestLabels{resource: "none", verb: "none", template: templateURL(u, segments)}
+		return requestLabels{resource: "none", verb: "none", template: templateURL(u, query, segments)}
 	}
 	named := len(rest) >= 2
 	if named {
@@ -113,16 +114,18 @@ func describeRequest(method string, u *url.URL) requestLabels {
 	case http.MethodDelete:
 		verb = "DELETE"
 	}
-	return requestLabels{resource: rest[0], verb: verb, template: templateURL(u, segments)}
+	return requestLabels{resource: rest[0], verb: verb, template: templateURL(u, query, segments)}
 }
 
-func templateURL(u *url.URL, segments []string) string {
+// templateURL is the request's URL with every query value replaced (query is its
+// parsed query, which this changes).
+func templateURL(u *url.URL, query url.Values, segments []string) string {
 	t := url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/" + strings.Join(segments, "/")}
-	if q := u.Query(); len(q) > 0 {
-		for k := range q {
-			q[k] = []string{"{value}"}
+	if len(query) > 0 {
+		for k := range query {
+			query[k] = []string{"{value}"}
 		}
-		t.RawQuery = q.Encode()
+		t.RawQuery = query.Encode()
 	}
 	return t.String()
 }

@@ -41,10 +41,10 @@ type Status struct {
 // virt-controller, virt-handler, virt-operator), both 0 until set.
 func NewStatus(component string) *Status {
 	s := &Status{ready: prometheus.NewGauge(prometheus.GaugeOpts{Name: statusName(component, "ready"), Help: readyHelp[component]})}
-	mustRegister(s.ready)
+	Registry.MustRegister(s.ready)
 	if help, ok := leadingHelp[component]; ok {
 		s.leading = prometheus.NewGauge(prometheus.GaugeOpts{Name: statusName(component, "leading"), Help: help})
-		mustRegister(s.leading)
+		Registry.MustRegister(s.leading)
 	}
 	return s
 }
@@ -102,5 +102,5 @@ func BoolValue(b bool) float64 {
 func RegisterInfo() {
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kubevirt_info", Help: "Version information."}, []string{"goversion", "kubeversion"})
 	info.WithLabelValues(runtime.Version(), version.Get().GitVersion).Set(1)
-	mustRegister(info)
+	Registry.MustRegister(info)
 }

@@ -42,7 +42,7 @@ var (
 var workqueueBuckets = prometheus.ExponentialBuckets(10e-9, 10, 10)
 
 func init() {
-	mustRegister(workqueueDepth, workqueueAdds, workqueueLatency, workqueueWorkDuration,
+	Registry.MustRegister(workqueueDepth, workqueueAdds, workqueueLatency, workqueueWorkDuration,
 		workqueueUnfinished, workqueueLongestRunning, workqueueRetries)
 }
 

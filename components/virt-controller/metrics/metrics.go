@@ -21,9 +21,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
-	"github.com/hypernest/hypernest/api/core/v1/defaults"
 	itv1 "github.com/hypernest/hypernest/api/instancetype/v1beta1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
+	pkginstancetype "github.com/hypernest/hypernest/pkg/instancetype"
 	hnmetrics "github.com/hypernest/hypernest/pkg/metrics"
 )
 
@@ -242,10 +242,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			strconv.FormatBool(evictable(vmi)), "false", podOf[vmi.UID])
 		counts[[12]string{vmi.Status.NodeName, phase, os, workload, flavor, instancetype, preference,
 			guest.KernelRelease, machine, guest.Machine, guest.Name, guest.VersionID}]++
-		// As the launcher pod was sized: from the defaulted spec.
-		spec := vmi.DeepCopy()
-		defaults.SetVirtualMachineInstanceSpecDefaults(&spec.Spec)
-		overhead := launcherv1.MemoryOverhead(spec, emulation)
+		// As the launcher pod was sized. MemoryOverhead reads what the defaults would fill
+		// in (one vCPU, the guest memory from the request) itself: no defaulted copy.
+		overhead := launcherv1.MemoryOverhead(vmi, emulation)
 		ch <- prometheus.MustNewConstMetric(overheadDesc, prometheus.GaugeValue, float64(overhead.Value()), vmi.Namespace, vmi.Name)
 	}
 	for labels, n := range counts {
@@ -273,10 +272,14 @@ func (c *collector) collectVM(ch chan<- prometheus.Metric, vm *v1.VirtualMachine
 	}
 	instancetype, preference := "", ""
 	if m := vm.Spec.Instancetype; m != nil {
-		instancetype = names.lookup(instancetypeKind(m.Kind), vm.Namespace, m.Name)
+		if kind, err := pkginstancetype.InstancetypeKind(m.Kind); err == nil {
+			instancetype = names.lookup(kind, vm.Namespace, m.Name)
+		}
 	}
 	if m := vm.Spec.Preference; m != nil {
-		preference = names.lookup(preferenceKind(m.Kind), vm.Namespace, m.Name)
+		if kind, err := pkginstancetype.PreferenceKind(m.Kind); err == nil {
+			preference = names.lookup(kind, vm.Namespace, m.Name)
+		}
 	}
 	status := vm.Status.PrintableStatus
 	group := statusGroup(status)
@@ -363,12 +366,8 @@ func evictable(vmi *v1.VirtualMachineInstance) bool {
 	if s == nil || *s != v1.EvictionStrategyLiveMigrate {
 		return true
 	}
-	for _, c := range vmi.Status.Conditions {
-		if c.Type == v1.VirtualMachineInstanceIsMigratable {
-			return c.Status == k8sv1.ConditionTrue
-		}
-	}
-	return false
+	c := v1.VMICondition(&vmi.Status, v1.VirtualMachineInstanceIsMigratable)
+	return c != nil && c.Status == k8sv1.ConditionTrue
 }
 
 // vendorNames labels instance types and preferences as KubeVirt does, keeping the
@@ -385,50 +384,49 @@ var kubeVirtVendors = map[string]bool{"kubevirt.io": true, "redhat.com": true}
 
 func (n *vendorNames) instancetype(namespace string, annotations map[string]string) string {
 	if name := annotations[v1.InstancetypeAnnotation]; name != "" {
-		return n.lookup(&itv1.VirtualMachineInstancetype{}, namespace, name)
+		return n.lookup(itv1.VirtualMachineInstancetypeKind, namespace, name)
 	}
 	if name := annotations[v1.ClusterInstancetypeAnnotation]; name != "" {
-		return n.lookup(&itv1.VirtualMachineClusterInstancetype{}, "", name)
+		return n.lookup(itv1.VirtualMachineClusterInstancetypeKind, namespace, name)
 	}
 	return ""
 }
 
 func (n *vendorNames) preference(namespace string, annotations map[string]string) string {
 	if name := annotations[v1.PreferenceAnnotation]; name != "" {
-		return n.lookup(&itv1.VirtualMachinePreference{}, namespace, name)
+		return n.lookup(itv1.VirtualMachinePreferenceKind, namespace, name)
 	}
 	if name := annotations[v1.ClusterPreferenceAnnotation]; name != "" {
-		return n.lookup(&itv1.VirtualMachineClusterPreference{}, "", name)
+		return n.lookup(itv1.VirtualMachineClusterPreferenceKind, namespace, name)
 	}
 	return ""
 }
 
-func instancetypeKind(kind string) client.Object {
-	if kind == "VirtualMachineInstancetype" || strings.EqualFold(kind, "virtualmachineinstancetype") {
-		return &itv1.VirtualMachineInstancetype{}
-	}
-	return &itv1.VirtualMachineClusterInstancetype{}
+// vendorKinds make an empty object of each kind (canonical, as pkg/instancetype spells
+// it); the cluster kinds are looked up outside any namespace.
+var vendorKinds = map[string]struct {
+	object  func() client.Object
+	cluster bool
+}{
+	itv1.VirtualMachineInstancetypeKind:        {func() client.Object { return &itv1.VirtualMachineInstancetype{} }, false},
+	itv1.VirtualMachineClusterInstancetypeKind: {func() client.Object { return &itv1.VirtualMachineClusterInstancetype{} }, true},
+	itv1.VirtualMachinePreferenceKind:          {func() client.Object { return &itv1.VirtualMachinePreference{} }, false},
+	itv1.VirtualMachineClusterPreferenceKind:   {func() client.Object { return &itv1.VirtualMachineClusterPreference{} }, true},
 }
 
-func preferenceKind(kind string) client.Object {
-	if kind == "VirtualMachinePreference" || strings.EqualFold(kind, "virtualmachinepreference") {
-		return &itv1.VirtualMachinePreference{}
-	}
-	return &itv1.VirtualMachineClusterPreference{}
-}
-
-func (n *vendorNames) lookup(obj client.Object, namespace, name string) string {
-	if _, cluster := obj.(*itv1.VirtualMachineClusterInstancetype); cluster {
+// lookup is the label for the instance type or preference of kind (canonical) named
+// name, read once per scrape.
+func (n *vendorNames) lookup(kind, namespace, name string) string {
+	k := vendorKinds[kind]
+	if k.cluster {
 		namespace = ""
 	}
-	if _, cluster := obj.(*itv1.VirtualMachineClusterPreference); cluster {
-		namespace = ""
-	}
-	key := strings.Join([]string{string(typeName(obj)), namespace, name}, "/")
+	key := strings.Join([]string{kind, namespace, name}, "/")
 	if v, ok := n.known[key]; ok {
 		return v
 	}
 	v := "<other>"
+	obj := k.object()
 	err := n.reader.Get(n.ctx, client.ObjectKey{Namespace: namespace, Name: name}, obj)
 	if err == nil && kubeVirtVendors[obj.GetLabels()[itv1.VendorLabel]] {
 		v = name
@@ -437,16 +435,4 @@ func (n *vendorNames) lookup(obj client.Object, namespace, name string) string {
 	}
 	n.known[key] = v
 	return v
-}
-
-func typeName(obj client.Object) string {
-	switch obj.(type) {
-	case *itv1.VirtualMachineInstancetype:
-		return "instancetype"
-	case *itv1.VirtualMachineClusterInstancetype:
-		return "clusterinstancetype"
-	case *itv1.VirtualMachinePreference:
-		return "preference"
-	}
-	return "clusterpreference"
 }

@@ -6,7 +6,6 @@ package domainstats
 
 import (
 	"context"
-	"maps"
 	"regexp"
 	"strconv"
 	"sync"
@@ -91,12 +90,14 @@ type emitter struct {
 	base prometheus.Labels
 }
 
+// send writes one series: the VMI's labels as the description's constant labels, extra
+// (name, value pairs) as its variable labels.
 func (e emitter) send(name, help string, kind prometheus.ValueType, value float64, extra ...string) {
-	labels := maps.Clone(e.base)
+	var keys, values []string
 	for i := 0; i+1 < len(extra); i += 2 {
-		labels[extra[i]] = extra[i+1]
+		keys, values = append(keys, extra[i]), append(values, extra[i+1])
 	}
-	e.ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(name, help, nil, labels), kind, value)
+	e.ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(name, help, keys, e.base), kind, value, values...)
 }
 
 // kib is a KiB figure in bytes; ns a nanosecond figure in seconds.

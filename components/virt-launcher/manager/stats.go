@@ -40,8 +40,11 @@ func (m *Manager) Stats() (*launcherv1.DomainStats, error) {
 	if len(all) > 0 {
 		stats = convertStats(&all[0], aliases)
 	}
-	// The RSS of QEMU, which the statistics' balloon group reports only with a balloon.
-	if mem, err := d.MemoryStats(uint32(libvirt.DOMAIN_MEMORY_STAT_NR), 0); err == nil {
+	// The RSS of QEMU: from the balloon group when libvirt could read it there, else
+	// asked for alone (a call that waits for the domain's job, so only when needed).
+	if rss := stats.GetMemory().RssKib; rss != nil {
+		stats.MemoryRssKib = *rss
+	} else if mem, err := d.MemoryStats(uint32(libvirt.DOMAIN_MEMORY_STAT_NR), 0); err == nil {
 		for _, s := range mem {
 			if s.Tag == int32(libvirt.DOMAIN_MEMORY_STAT_RSS) {
 				stats.MemoryRssKib = s.Val

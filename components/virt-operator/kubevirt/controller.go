@@ -32,6 +32,7 @@ import (
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	"github.com/hypernest/hypernest/components/virt-operator/install"
 	"github.com/hypernest/hypernest/manifests/crds"
+	"github.com/hypernest/hypernest/pkg/clusterconfig"
 	"github.com/hypernest/hypernest/pkg/metrics"
 	"github.com/hypernest/hypernest/pkg/wiring"
 )
@@ -123,7 +124,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		return ctrl.Result{}, nil
 	}
 	cfg := r.config(ctx, kv)
-	emulationEnabled.Set(metrics.BoolValue(useEmulation(kv)))
+	emulationEnabled.Set(metrics.BoolValue(clusterconfig.FromKubeVirt(kv).UseEmulation))
 	if kv.DeletionTimestamp != nil {
 		return r.reconcileDelete(ctx, kv, cfg)
 	}

@@ -3,7 +3,6 @@ package kubevirt
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	v1 "github.com/hypernest/hypernest/api/core/v1"
 	"github.com/hypernest/hypernest/pkg/metrics"
 )
 
@@ -17,9 +16,4 @@ var emulationEnabled = prometheus.NewGauge(prometheus.GaugeOpts{
 
 func init() {
 	metrics.Registry.MustRegister(emulationEnabled)
-}
-
-func useEmulation(kv *v1.KubeVirt) bool {
-	d := kv.Spec.Configuration.DeveloperConfiguration
-	return d != nil && d.UseEmulation
 }
