@@ -3,11 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"sort"
-	"strings"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -21,12 +17,11 @@ func apiWrites(ctx context.Context, cs kubernetes.Interface) (map[string]float64
 	if err != nil {
 		return nil, fmt.Errorf("reading the API server's metrics: %w", err)
 	}
-	return parseAPIWrites(string(body))
+	return parseAPIWrites(body)
 }
 
-func parseAPIWrites(text string) (map[string]float64, error) {
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(strings.NewReader(text))
+func parseAPIWrites(body []byte) (map[string]float64, error) {
+	families, err := parseMetrics(body)
 	if err != nil {
 		return nil, fmt.Errorf("parsing the API server's metrics: %w", err)
 	}
@@ -52,28 +47,19 @@ func parseAPIWrites(text string) (map[string]float64, error) {
 	return out, nil
 }
 
-// printAPIWrites prints the writes per VMI start between two readings, most first.
-func printAPIWrites(before, after map[string]float64, vmis int) (total float64) {
-	if vmis == 0 || before == nil || after == nil {
-		return 0
-	}
-	type row struct {
-		resource string
-		n        float64
-	}
-	var rows []row
+// writesBetween is the writes by resource between two readings.
+func writesBetween(before, after map[string]float64) map[string]float64 {
+	out := map[string]float64{}
 	for res, n := range after {
 		if d := n - before[res]; d > 0 {
-			rows = append(rows, row{res, d / float64(vmis)})
-			total += d / float64(vmis)
+			out[res] = d
 		}
 	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].n > rows[j].n })
-	fmt.Printf("  API writes per VMI start (every client's; %.1f in all):\n", total)
-	for _, r := range rows {
-		if r.n >= 0.05 {
-			fmt.Printf("    %-42s %6.2f\n", r.resource, r.n)
-		}
-	}
-	return total
+	return out
+}
+
+// printAPIWrites prints the writes per VMI start, most first.
+func printAPIWrites(perVMI map[string]float64) {
+	fmt.Printf("  API writes per VMI start (every client's; %.1f in all):\n", sum(perVMI))
+	printLargestFirst(perVMI, 0.05, "    %-42s %6.2f\n")
 }

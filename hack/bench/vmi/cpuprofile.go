@@ -93,17 +93,14 @@ func parseStat(s string) (processKey, processTime, bool) {
 		return processKey{}, processTime{}, false
 	}
 	comm := s[open+1 : closing]
-	// Fields after comm, numbered as in proc(5) from 3 (state).
+	// Fields after comm, numbered as in proc(5) from 3 (state) to 22 (starttime).
 	f := strings.Fields(s[closing+1:])
+	if len(f) < 22-2 {
+		return processKey{}, processTime{}, false
+	}
 	field := func(n int) float64 {
-		if n-3 >= len(f) {
-			return 0
-		}
 		v, _ := strconv.ParseFloat(f[n-3], 64)
 		return v
-	}
-	if len(f) < 20 {
-		return processKey{}, processTime{}, false
 	}
 	start, _ := strconv.ParseUint(f[22-3], 10, 64)
 	return processKey{pid: pid, start: start}, processTime{
@@ -130,31 +127,45 @@ func cpuByGroup(before, after processTimes) map[string]float64 {
 	return out
 }
 
-// printCPUProfile prints each group's CPU-seconds per VMI, largest first, and what the
-// processes do not account for (processes that ended with their parent, interrupts).
-func printCPUProfile(byGroup map[string]float64, machineBusy float64, vmis int) {
-	if vmis == 0 {
-		return
+// perVMI divides each figure by the number of VMIs.
+func perVMI(figures map[string]float64, vmis int) map[string]float64 {
+	out := make(map[string]float64, len(figures))
+	for k, v := range figures {
+		out[k] = v / float64(vmis)
 	}
-	type row struct {
-		group string
-		s     float64
+	return out
+}
+
+// sum adds a map's figures.
+func sum(figures map[string]float64) float64 {
+	var total float64
+	for _, v := range figures {
+		total += v
 	}
-	var rows []row
-	var sum float64
-	for g, s := range byGroup {
-		rows = append(rows, row{g, s})
-		sum += s
+	return total
+}
+
+// printLargestFirst prints the figures at or above least, largest first.
+func printLargestFirst(figures map[string]float64, least float64, format string) {
+	keys := make([]string, 0, len(figures))
+	for k := range figures {
+		keys = append(keys, k)
 	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].s > rows[j].s })
-	fmt.Printf("  CPU-seconds per VMI start, by process (the burst, idle use included):\n")
-	for _, r := range rows {
-		if r.s/float64(vmis) < 0.005 {
-			continue
+	sort.Slice(keys, func(i, j int) bool { return figures[keys[i]] > figures[keys[j]] })
+	for _, k := range keys {
+		if figures[k] >= least {
+			fmt.Printf(format, k, figures[k])
 		}
-		fmt.Printf("    %-42s %6.3f\n", r.group, r.s/float64(vmis))
 	}
-	if rest := machineBusy - sum; rest > 0 {
-		fmt.Printf("    %-42s %6.3f\n", "not in any process's times", rest/float64(vmis))
+}
+
+// printCPUProfile prints each group's CPU-seconds per VMI, largest first, and what the
+// processes do not account for of the machine's busy time per VMI (processes that
+// ended with their parent, interrupts).
+func printCPUProfile(byGroup map[string]float64, machineBusy float64) {
+	fmt.Printf("  CPU-seconds per VMI start, by process (the burst, idle use included):\n")
+	printLargestFirst(byGroup, 0.005, "    %-42s %6.3f\n")
+	if rest := machineBusy - sum(byGroup); rest > 0 {
+		fmt.Printf("    %-42s %6.3f\n", "not in any process's times", rest)
 	}
 }

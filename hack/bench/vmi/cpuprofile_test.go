@@ -3,7 +3,6 @@ package main
 import "testing"
 
 func TestParseStat(t *testing.T) {
-	// A comm with a space and a parenthesis, as /proc allows.
 	line := "4242 (qemu-system-x86) S 4200 4242 4242 0 -1 4194560 1 0 0 0 250 50 30 20 20 0 3 0 987654 1 1 18446744073709551615"
 	key, got, ok := parseStat(line)
 	if !ok {
@@ -15,6 +14,7 @@ func TestParseStat(t *testing.T) {
 	if got.group != "QEMU (the guests)" || got.self != 3 || got.children != 0.5 {
 		t.Errorf("parsed %+v, want QEMU with 3 s own and 0.5 s children's time", got)
 	}
+	// A comm with a parenthesis and a space, as /proc allows: it ends at the last ')'.
 	if _, odd, ok := parseStat("7 (a) b) S 1 7 7 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 5 1 1"); !ok || odd.group != "other" {
 		t.Errorf("a comm holding ') ' = %+v, %v", odd, ok)
 	}

@@ -1,16 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
 	"sort"
-	"strings"
+	"strconv"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	hnmetrics "github.com/hypernest/hypernest/pkg/metrics"
 )
 
 // buckets is a cumulative histogram: upper bound -> observations at or below it.
@@ -25,12 +29,11 @@ func runningHistogram(ctx context.Context, cs kubernetes.Interface, namespace st
 		return nil, err
 	}
 	for _, p := range pods.Items {
-		body, err := cs.CoreV1().Pods(namespace).ProxyGet("https", p.Name, "8443", "metrics", nil).DoRaw(ctx)
+		body, err := cs.CoreV1().Pods(namespace).ProxyGet("https", p.Name, strconv.Itoa(hnmetrics.Port), "metrics", nil).DoRaw(ctx)
 		if err != nil {
 			continue
 		}
-		parser := expfmt.NewTextParser(model.UTF8Validation)
-		families, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
+		families, err := parseMetrics(body)
 		if err != nil {
 			return nil, fmt.Errorf("parsing %s's metrics: %w", p.Name, err)
 		}
@@ -53,6 +56,12 @@ func runningHistogram(ctx context.Context, cs kubernetes.Interface, namespace st
 		return out, nil
 	}
 	return nil, fmt.Errorf("no leading virt-controller served its metrics")
+}
+
+// parseMetrics reads Prometheus's text format.
+func parseMetrics(body []byte) (map[string]*dto.MetricFamily, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	return parser.TextToMetricFamilies(bytes.NewReader(body))
 }
 
 // minus is what was observed between two scrapes of the same histogram.

@@ -17,9 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
-	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
@@ -122,24 +120,10 @@ func kwokDensity(ctx context.Context, cfg *rest.Config, kubeconfig string, c cli
 		})
 	}()
 
-	// Follow the VMIs through a watch, not by listing thousands every few seconds: the
-	// benchmark must not be the API server's biggest client.
-	informers, err := cache.New(cfg, cache.Options{Scheme: scheme, DefaultNamespaces: map[string]cache.Config{ns.Name: {}}})
-	if err != nil {
-		return res, err
-	}
-	informer, err := informers.GetInformer(ctx, &v1.VirtualMachineInstance{})
-	if err != nil {
-		return res, err
-	}
 	var mu sync.Mutex
 	scheduled, running := map[string]bool{}, map[string]bool{}
 	var lastScheduled, lastRunning time.Time
-	note := func(obj any) {
-		vmi, ok := obj.(*v1.VirtualMachineInstance)
-		if !ok {
-			return
-		}
+	stopWatch, err := watchVMIs(ctx, cfg, scheme, ns.Name, func(vmi *v1.VirtualMachineInstance) {
 		mu.Lock()
 		defer mu.Unlock()
 		if (vmi.Status.Phase == v1.Scheduled || vmi.Status.Phase == v1.Running) && !scheduled[vmi.Name] {
@@ -148,21 +132,13 @@ func kwokDensity(ctx context.Context, cfg *rest.Config, kubeconfig string, c cli
 		if vmi.Status.Phase == v1.Running && !running[vmi.Name] {
 			running[vmi.Name], lastRunning = true, time.Now()
 		}
-	}
-	if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    note,
-		UpdateFunc: func(_, obj any) { note(obj) },
-	}); err != nil {
+	})
+	if err != nil {
 		return res, err
 	}
-	informerCtx, stopInformer := context.WithCancel(ctx)
-	defer stopInformer()
-	go func() { _ = informers.Start(informerCtx) }()
-	if !informers.WaitForCacheSync(ctx) {
-		return res, fmt.Errorf("the VMI watch did not sync")
-	}
+	defer stopWatch()
 
-	cpuBefore := processCPU("virt-controller")
+	procsBefore := readProcessTimes()
 	start := time.Now()
 	// 16 clients creating at once: the API server, virt-api's webhooks and
 	// virt-controller are measured, not one client's round trips.
@@ -206,7 +182,7 @@ func kwokDensity(ctx context.Context, cfg *rest.Config, kubeconfig string, c cli
 	// Running is KWOK's stage catching up (what KubeVirt's test waits for), reported
 	// when it gets there within a few more minutes.
 	err = wait(kwokTimeout, func() (bool, error) { s, _ := counts(); return s == vmis, nil })
-	res.controllerCPU = processCPU("virt-controller") - cpuBefore
+	res.controllerCPU = cpuByGroup(procsBefore, readProcessTimes())["virt-controller"]
 	if err == nil {
 		_ = wait(kwokRunningGrace, func() (bool, error) { _, r := counts(); return r == vmis, nil })
 	}
@@ -275,15 +251,4 @@ func fakeVMI(namespace, name string) *v1.VirtualMachineInstance {
 
 func deleteFakeNodes(c client.Client) {
 	_ = c.DeleteAllOf(context.Background(), &k8sv1.Node{}, client.MatchingLabels{"type": "kwok"})
-}
-
-// processCPU is the CPU-seconds used so far by every process whose command is comm.
-func processCPU(comm string) float64 {
-	var total float64
-	for _, t := range readProcessTimes() {
-		if t.group == comm {
-			total += t.self + t.children
-		}
-	}
-	return total
 }

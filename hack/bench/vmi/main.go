@@ -3,9 +3,11 @@
 //   - one at a time, N VMIs from KubeVirt's vmi-nocloud.yaml: create to Running (the
 //     domain started), Running to the cloud-init marker on the serial console (a TCG
 //     boot), and the launcher pod's memory working set against its request;
-//   - bursts of VMIs created at once: create to Running, P50 and P95 (from the VMIs'
-//     phase transition timestamps and from virt-controller's histogram metric), the
-//     machine's CPU time per VMI start, virt-controller's memory;
+//   - bursts of VMIs created at once: create to Running, P50 and P95 (from the create
+//     call to the watch event showing Running, and from virt-controller's histogram
+//     metric), the machine's CPU time per VMI start by process, the API server's writes,
+//     virt-controller's memory;
+//   - KubeVirt's density test on KWOK's fake nodes (--kwok-binary);
 //
 // and writes the figures as JSON with stable keys (--json, make bench's $BENCH_OUT) and
 // the latency distribution as an SVG beside it. It prints figures; it judges nothing.
@@ -25,6 +27,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -196,7 +199,7 @@ func run(kubeconfig, conformance string, count int, bursts string, kwok kwokOpti
 			if paused {
 				before, _ = runningHistogram(ctx, cs, icfg.Namespace)
 			}
-			b, err := burst(ctx, c, cs, template, ns.Name, n, paused, idleRate)
+			b, err := burst(ctx, c, cs, cfg, scheme, template, ns.Name, n, paused, idleRate)
 			if err != nil {
 				return fmt.Errorf("burst of %d: %w", n, err)
 			}
@@ -213,17 +216,26 @@ func run(kubeconfig, conformance string, count int, bursts string, kwok kwokOpti
 			if n < rec.VMICount {
 				continue
 			}
-			// The largest burst of paused guests is the record's.
+			// The largest burst of paused guests is the record's: all of its figures
+			// together, null where it measured nothing (never a smaller burst's).
 			rec.VMICount, rec.VMIsRunning = n, len(b.seconds)
+			rec.CreateToRunningP50, rec.CreateToRunningP95, rec.CreateToRunningMax = nil, nil, nil
 			if len(b.seconds) > 0 {
 				rec.CreateToRunningP50 = ptr.To(percentile(b.seconds, 50))
 				rec.CreateToRunningP95 = ptr.To(percentile(b.seconds, 95))
 				rec.CreateToRunningMax = ptr.To(b.seconds[len(b.seconds)-1])
 			}
-			rec.CPUSecondsPerVMIStart = ptr.To(b.cpuPerVMI)
+			rec.CPUSecondsPerVMIStart = nil
+			if b.cpuByProcess != nil {
+				rec.CPUSecondsPerVMIStart = ptr.To(b.cpuPerVMI)
+			}
 			rec.CPUSecondsPerVMIByProcess = b.cpuByProcess
-			rec.APIWritesPerVMIStart = b.apiWrites
+			rec.APIWritesPerVMIStart = nil
+			if b.apiWritesByResource != nil {
+				rec.APIWritesPerVMIStart = ptr.To(sum(b.apiWritesByResource))
+			}
 			rec.ControllerRSS = b.controllerRSS
+			rec.HistogramP50, rec.HistogramP95 = nil, nil
 			if after, err := runningHistogram(ctx, cs, icfg.Namespace); err == nil && before != nil {
 				d := after.minus(before)
 				if q, ok := d.quantile(0.5); ok {
@@ -257,9 +269,9 @@ func run(kubeconfig, conformance string, count int, bursts string, kwok kwokOpti
 			failures = append(failures, "KWOK density: "+err.Error())
 		}
 		if k.scheduledCount > 0 {
-			// All scheduled: how long it took; else how many were within the time limit.
+			// How many were scheduled, and, when all were, how long it took (null when
+			// the limit passed first).
 			rec.KWOKVMIs, rec.KWOKNodes = ptr.To(k.scheduledCount), ptr.To(k.nodes)
-			rec.KWOKScheduledS = ptr.To(kwokTimeout.Seconds())
 			if k.scheduledCount == k.vmis {
 				rec.KWOKScheduledS = ptr.To(k.scheduled.Seconds())
 			}
@@ -283,26 +295,20 @@ func run(kubeconfig, conformance string, count int, bursts string, kwok kwokOpti
 // Running after this is reported lost, not waited for forever.
 const burstTimeout = 10 * time.Minute
 
-// burst creates n VMIs at once and reports create -> Running (domain started) P50/P95.
-// paused guests start with startStrategy Paused: their domains start, their vCPUs do not
-// run, so n TCG boots do not compete with the control plane for the CPUs. A VMI that
-// leaves the path to Running (ends as Succeeded or Failed, or is not Running in time)
-// is given up on and returned as a failure with its name and reason; the figures are
-// those of the VMIs that ran.
 // burstResult is what one burst measured.
 type burstResult struct {
 	failures []string
-	// seconds from each VMI's create call to the poll that saw it Running (every
-	// 100 ms; the VMIs' own transition timestamps have whole seconds only), sorted.
+	// seconds from each VMI's create call to the watch event that showed it Running
+	// (the VMIs' own transition timestamps have whole seconds only), sorted.
 	seconds []float64
 	// cpuPerVMI is the machine's busy CPU time from the first create to the last VMI
 	// Running, less the idle cluster's, per VMI.
 	cpuPerVMI     float64
 	controllerRSS *float64
-	// cpuByProcess is cpuPerVMI split by process group (idle use included).
+	// cpuByProcess is the CPU time per VMI by process group (idle use included).
 	cpuByProcess map[string]float64
-	// apiWrites is the API server's write requests (every client's) per VMI.
-	apiWrites *float64
+	// apiWritesByResource is the API server's write requests (every client's) per VMI.
+	apiWritesByResource map[string]float64
 }
 
 // pausedGuestMemory sizes the guests of paused bursts: they never run, so their size
@@ -310,7 +316,13 @@ type burstResult struct {
 // overhead would not fit this 24 GiB node (the scheduler would hold the rest Pending).
 var pausedGuestMemory = resource.MustParse("16Mi")
 
-func burst(ctx context.Context, c client.Client, cs kubernetes.Interface, template *v1.VirtualMachineInstance, ns string, n int, paused bool, idleRate float64) (burstResult, error) {
+// burst creates n VMIs at once and reports create -> Running (domain started) P50/P95.
+// paused guests start with startStrategy Paused: their domains start, their vCPUs do not
+// run, so n TCG boots do not compete with the control plane for the CPUs. A VMI that
+// leaves the path to Running (ends as Succeeded or Failed, or is not Running in time)
+// is given up on and returned as a failure with its name and reason; the figures are
+// those of the VMIs that ran.
+func burst(ctx context.Context, c client.Client, cs kubernetes.Interface, cfg *rest.Config, scheme *runtime.Scheme, template *v1.VirtualMachineInstance, ns string, n int, paused bool, idleRate float64) (burstResult, error) {
 	var result burstResult
 	var vmis []*v1.VirtualMachineInstance
 	created := map[string]time.Time{}
@@ -326,49 +338,66 @@ func burst(ctx context.Context, c client.Client, cs kubernetes.Interface, templa
 		}
 		vmis = append(vmis, vmi)
 	}
+	// What each VMI did, as the watch reported it.
+	var mu sync.Mutex
+	running := map[string]time.Duration{}
+	lost := map[string]string{}
+	last := map[string]*v1.VirtualMachineInstance{}
+	stopWatch, err := watchVMIs(ctx, cfg, scheme, ns, func(vmi *v1.VirtualMachineInstance) {
+		mu.Lock()
+		defer mu.Unlock()
+		createdAt, ok := created[vmi.Name]
+		if !ok {
+			return
+		}
+		last[vmi.Name] = vmi
+		_, ran := running[vmi.Name]
+		_, gone := lost[vmi.Name]
+		switch {
+		case ran || gone:
+		case vmi.Status.Phase == v1.Running:
+			running[vmi.Name] = time.Since(createdAt)
+		case vmi.Status.Phase.IsFinal():
+			lost[vmi.Name] = fmt.Sprintf("%s ended as %s before it ran (reason %q) after %.0fs",
+				vmi.Name, vmi.Status.Phase, vmi.Status.Reason, time.Since(createdAt).Seconds())
+		}
+	})
+	if err != nil {
+		return result, err
+	}
+	defer stopWatch()
+
+	// The readings around the burst: /proc and the API server's metrics first and last,
+	// so their own cost stays out of the machine's busy time between them.
+	procsBefore := readProcessTimes()
+	writesBefore, writesErr := apiWrites(ctx, cs)
+	if writesErr != nil {
+		fmt.Printf("  %v\n", writesErr)
+	}
 	busyBefore, err := busyCPUSeconds()
 	if err != nil {
 		return result, err
 	}
-	procsBefore := readProcessTimes()
-	writesBefore, err := apiWrites(ctx, cs)
-	if err != nil {
-		fmt.Printf("  %v\n", err)
-	}
 	start := time.Now()
 	for _, vmi := range vmis {
+		mu.Lock()
+		created[vmi.Name] = time.Now()
+		mu.Unlock()
 		if err := c.Create(ctx, vmi); err != nil {
 			return result, err
 		}
-		created[vmi.Name] = time.Now()
 	}
-	running := map[string]time.Duration{}
-	lost := map[string]string{}
-	last := map[string]*v1.VirtualMachineInstance{}
 	err = wait(burstTimeout, func() (bool, error) {
-		list := &v1.VirtualMachineInstanceList{}
-		if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
-			return false, err
-		}
-		for i := range list.Items {
-			vmi := &list.Items[i]
-			if _, ok := created[vmi.Name]; !ok {
-				continue
-			}
-			last[vmi.Name] = vmi
-			_, ran := running[vmi.Name]
-			_, gone := lost[vmi.Name]
-			switch {
-			case ran || gone:
-			case vmi.Status.Phase == v1.Running:
-				running[vmi.Name] = time.Since(created[vmi.Name])
-			case vmi.Status.Phase.IsFinal():
-				lost[vmi.Name] = fmt.Sprintf("%s ended as %s before it ran (reason %q) after %.0fs",
-					vmi.Name, vmi.Status.Phase, vmi.Status.Reason, time.Since(created[vmi.Name]).Seconds())
-			}
-		}
+		mu.Lock()
+		defer mu.Unlock()
 		return len(running)+len(lost) == n, nil
 	})
+	all := time.Since(start)
+	busyAfter, busyErr := busyCPUSeconds()
+	procsAfter := readProcessTimes()
+	writesAfter, writesAfterErr := apiWrites(ctx, cs)
+	mu.Lock()
+	defer mu.Unlock()
 	if err != nil {
 		for _, vmi := range vmis {
 			_, ran := running[vmi.Name]
@@ -382,18 +411,12 @@ func burst(ctx context.Context, c client.Client, cs kubernetes.Interface, templa
 			}
 		}
 	}
-	all := time.Since(start)
-	procsAfter := readProcessTimes()
-	busyAfter, busyErr := busyCPUSeconds()
-	writesAfter, writesErr := apiWrites(ctx, cs)
-	var byGroup map[string]float64
 	if busyErr == nil && len(running) > 0 {
 		result.cpuPerVMI = max(busyAfter-busyBefore-idleRate*all.Seconds(), 0) / float64(len(running))
-		byGroup = cpuByGroup(procsBefore, procsAfter)
-		result.cpuByProcess = map[string]float64{}
-		for g, s := range byGroup {
-			result.cpuByProcess[g] = s / float64(len(running))
-		}
+		result.cpuByProcess = perVMI(cpuByGroup(procsBefore, procsAfter), len(running))
+	}
+	if writesErr == nil && writesAfterErr == nil && len(running) > 0 {
+		result.apiWritesByResource = perVMI(writesBetween(writesBefore, writesAfter), len(running))
 	}
 	result.controllerRSS = controllerRSS(ctx, c)
 	var d []float64
@@ -410,11 +433,11 @@ func burst(ctx context.Context, c client.Client, cs kubernetes.Interface, templa
 		fmt.Printf("burst of %d VMIs (%s) create->Running: p50 %.1fs p95 %.1fs max %.1fs (%d of %d Running after %.1fs); %.2f CPU-s per VMI start\n",
 			n, kind, percentile(d, 50), percentile(d, 95), d[len(d)-1], len(d), n, all.Seconds(), result.cpuPerVMI)
 	}
-	if byGroup != nil {
-		printCPUProfile(byGroup, busyAfter-busyBefore, len(running))
+	if result.cpuByProcess != nil {
+		printCPUProfile(result.cpuByProcess, (busyAfter-busyBefore)/float64(len(running)))
 	}
-	if writesErr == nil && writesBefore != nil && len(running) > 0 {
-		result.apiWrites = ptr.To(printAPIWrites(writesBefore, writesAfter, len(running)))
+	if result.apiWritesByResource != nil {
+		printAPIWrites(result.apiWritesByResource)
 	}
 	for _, vmi := range vmis {
 		if why, ok := lost[vmi.Name]; ok {
@@ -435,20 +458,14 @@ func burst(ctx context.Context, c client.Client, cs kubernetes.Interface, templa
 	return result, nil
 }
 
-func listPods(ctx context.Context, c client.Client, namespace string, labels map[string]string) ([]k8sv1.Pod, error) {
-	pods := &k8sv1.PodList{}
-	err := c.List(ctx, pods, client.InNamespace(namespace), client.MatchingLabels(labels))
-	return pods.Items, err
-}
-
 // controllerRSS is the resident memory of virt-controller's pods in MiB, nil if unknown.
 func controllerRSS(ctx context.Context, c client.Client) *float64 {
-	pods, err := listPods(ctx, c, "kubevirt", map[string]string{v1.AppLabel: "virt-controller"})
-	if err != nil {
+	pods := &k8sv1.PodList{}
+	if err := c.List(ctx, pods, client.InNamespace("kubevirt"), client.MatchingLabels{v1.AppLabel: install.ControllerName}); err != nil {
 		return nil
 	}
 	var rss int64
-	for _, p := range pods {
+	for _, p := range pods.Items {
 		if b, err := podRSS(string(p.UID)); err == nil {
 			rss += b
 		}
@@ -682,8 +699,11 @@ func printRecord(r *record) {
 	row("OOM kills during the run", oom, "- / goal 0")
 	row("virt-controller RSS after the burst", f(r.ControllerRSS, "MiB"), "")
 	kwok := "not measured"
-	if r.KWOKVMIs != nil && r.KWOKScheduledS != nil {
+	switch {
+	case r.KWOKVMIs != nil && r.KWOKScheduledS != nil:
 		kwok = fmt.Sprintf("%d in %.0f s", *r.KWOKVMIs, *r.KWOKScheduledS)
+	case r.KWOKVMIs != nil:
+		kwok = fmt.Sprintf("%d, then the time limit", *r.KWOKVMIs)
 	}
 	row("KWOK: VMIs scheduled on fake nodes", kwok, "8,000 in <= 15 min / goal 10,000 in <= 5 min")
 	if r.KWOKRunningS != nil {

@@ -16,8 +16,8 @@ import (
 // of different dates and machines can be compared by a script. A figure not measured
 // in a run is null, never 0.
 type record struct {
-	// VMIs created at once (the largest burst of paused guests), create -> Running
-	// from the VMIs' own phaseTransitionTimestamps.
+	// VMIs created at once (the largest burst of paused guests), create -> Running:
+	// from each create call to the watch event showing the VMI Running.
 	CreateToRunningP50 *float64 `json:"vmi_create_to_running_p50_s"`
 	CreateToRunningP95 *float64 `json:"vmi_create_to_running_p95_s"`
 	CreateToRunningMax *float64 `json:"vmi_create_to_running_max_s"`
@@ -130,13 +130,14 @@ func busyCPUSeconds() (float64, error) {
 			if err != nil {
 				return 0, err
 			}
-			// idle (4th) and iowait (5th) are not work; guest time is already in user.
-			if i == 3 || i == 4 || i >= 8 {
+			// idle (4th) and iowait (5th) are not work, nor is steal (8th: other
+			// tenants' time on a virtual machine); guest time is already in user.
+			if i == 3 || i == 4 || i >= 7 {
 				continue
 			}
 			busy += n
 		}
-		return busy / 100, nil
+		return busy / clockTicks, nil
 	}
 	return 0, fmt.Errorf("/proc/stat has no cpu line")
 }
