@@ -91,6 +91,22 @@ all_executable() {
   for b in "$@"; do [ -x "$dir/$b" ] || return 1; done
 }
 
+# go_install <dir> <label> <binaries...> -- <go install args...>: builds the binaries
+# (with a heartbeat) into a scratch GOBIN and moves them into dir only when all of them
+# built; does nothing when dir has them all already.
+go_install() {
+  local dir="$1" label="$2"; shift 2
+  local bins=()
+  while [ "$1" != "--" ]; do bins+=("$1"); shift; done; shift
+  ! all_executable "$dir" "${bins[@]}" || return 0
+  local gobin; gobin="$(mktemp -d)"
+  log "building $label"
+  mkdir -p "$dir"
+  GOBIN="$gobin" with_heartbeat "build-$label" go install -trimpath "$@"
+  for b in "${bins[@]}"; do mv -f "$gobin/$b" "$dir/$b"; done
+  rm -rf "$gobin"
+}
+
 # fetch_lock <lock> <dir>: the lock's packages, downloaded once into the shared cache,
 # checked against their sha256 and linked into dir.
 fetch_lock() {

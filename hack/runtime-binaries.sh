@@ -15,22 +15,8 @@ mkdir -p "$RUNTIME_BIN_DIR" "$RUNTIME_BIN_DIR/../logs"
 export HEARTBEAT_LOG_DIR="$RUNTIME_BIN_DIR/../logs"
 export GOFLAGS="-buildvcs=false"
 
-# go_install <label> <binaries...> -- <go install args...>: installs into a scratch GOBIN and
-# moves the binaries into place only when all of them built.
-go_install() {
-  local label="$1"; shift
-  local bins=()
-  while [ "$1" != "--" ]; do bins+=("$1"); shift; done; shift
-  ! all_executable "$RUNTIME_BIN_DIR" "${bins[@]}" || return 0
-  local gobin; gobin="$(mktemp -d)"
-  log "building $label"
-  GOBIN="$gobin" with_heartbeat "build-$label" go install -trimpath "$@"
-  for b in "${bins[@]}"; do mv -f "$gobin/$b" "$RUNTIME_BIN_DIR/$b"; done
-  rm -rf "$gobin"
-}
-
 # CNI plugins: static, no cgo.
-CGO_ENABLED=0 go_install "cni-plugins-$CNI_VERSION" bridge host-local loopback portmap -- -ldflags "-s -w" \
+CGO_ENABLED=0 go_install "$RUNTIME_BIN_DIR" "cni-plugins-$CNI_VERSION" bridge host-local loopback portmap -- -ldflags "-s -w" \
   "github.com/containernetworking/plugins/plugins/main/bridge@$CNI_VERSION" \
   "github.com/containernetworking/plugins/plugins/ipam/host-local@$CNI_VERSION" \
   "github.com/containernetworking/plugins/plugins/main/loopback@$CNI_VERSION" \
@@ -40,7 +26,7 @@ CGO_ENABLED=0 go_install "cni-plugins-$CNI_VERSION" bridge host-local loopback p
 if ! pkg-config --exists libseccomp 2>/dev/null; then
   die "runc needs libseccomp-dev and pkg-config; run hack/install-deps.sh (as root)"
 fi
-CGO_ENABLED=1 go_install "runc-$RUNC_VERSION" runc -- -tags seccomp -ldflags "-s -w -X main.version=${RUNC_VERSION#v}" \
+CGO_ENABLED=1 go_install "$RUNTIME_BIN_DIR" "runc-$RUNC_VERSION" runc -- -tags seccomp -ldflags "-s -w -X main.version=${RUNC_VERSION#v}" \
   "github.com/opencontainers/runc@$RUNC_VERSION"
 
 # containerd: static; btrfs/devmapper/zfs snapshotters are not used (overlayfs is). Built
@@ -72,11 +58,11 @@ if ! all_executable "$RUNTIME_BIN_DIR" "${containerd_bins[@]}"; then
 fi
 
 # crictl: the CRI client cluster-down uses to remove pods (with their network) cleanly.
-CGO_ENABLED=0 go_install "crictl-$CRICTL_VERSION" crictl -- -ldflags "-s -w" \
+CGO_ENABLED=0 go_install "$RUNTIME_BIN_DIR" "crictl-$CRICTL_VERSION" crictl -- -ldflags "-s -w" \
   "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
 
 # CoreDNS, the cluster DNS; it runs as a pod from an image built locally from this binary.
-CGO_ENABLED=0 go_install "coredns-$COREDNS_VERSION" coredns -- -ldflags "-s -w" \
+CGO_ENABLED=0 go_install "$RUNTIME_BIN_DIR" "coredns-$COREDNS_VERSION" coredns -- -ldflags "-s -w" \
   "github.com/coredns/coredns@$COREDNS_VERSION"
 
 log "runtime binaries ready in $RUNTIME_BIN_DIR"

@@ -62,6 +62,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "image-builder: --tag, --output and at least one --layer or --deb are required (see -h)")
 		os.Exit(2)
 	}
+	if len(debExcludes) > 0 && len(debs) == 0 {
+		fmt.Fprintln(os.Stderr, "image-builder: --deb-exclude leaves paths out of the --deb packages' layer, and there are no --deb packages")
+		os.Exit(2)
+	}
 	digest, err := build(tags, *output, debs, debExcludes, layers, imageConfig{entrypoint, cmd, env, labels, *user, *workdir})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "image-builder: %s: %v\n", tags[0], err)
