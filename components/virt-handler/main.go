@@ -43,7 +43,7 @@ func main() {
 	var (
 		nodeName, kubeletPods, pluginDir, probeAddr, metricsAddr, caDir, namespace string
 		capabilitiesDir, launcherImage                                             string
-		consolePort                                                                int
+		consolePort, workers                                                       int
 		useEmulation                                                               bool
 		zapOpts                                                                    zap.Options
 	)
@@ -58,6 +58,8 @@ func main() {
 	flag.IntVar(&consolePort, "console-server-port", wiring.HandlerConsolePort, "port of the HTTPS server virt-api calls for pause, console and VNC")
 	flag.StringVar(&capabilitiesDir, "qemu-capabilities-dir", wiring.QEMUCapabilitiesDir, "folder where the qemu-capabilities init container left libvirt's QEMU capabilities cache")
 	flag.StringVar(&launcherImage, "launcher-image", "", "the launcher image the qemu-capabilities init container probed; launchers of another image get no cache")
+	// KubeVirt's virt-handler runs its VMI controller with 10 workers (vmController.Run(10, …)).
+	flag.IntVar(&workers, "workers", 10, "VMIs reconciled in parallel; a VMI is worked on by one worker at a time")
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	log := zap.New(zap.UseFlagOptions(&zapOpts)).WithName("virt-handler")
@@ -119,6 +121,7 @@ func main() {
 		KubeletPodsDir:   kubeletPods,
 		Config:           (&clusterconfig.Source{Reader: mgr.GetClient(), Namespace: namespace, Default: clusterconfig.Config{UseEmulation: useEmulation}}).Get,
 		QEMUCapabilities: capabilities,
+		Workers:          workers,
 	}
 	must(vmis.SetupWithManager(mgr))
 	metrics.Registry.MustRegister(&domainstats.Collector{Node: nodeName, Reader: mgr.GetClient(), Targets: vmis.StatsTargets})

@@ -73,6 +73,10 @@ type Reconciler struct {
 	// QEMUCapabilities is libvirt's QEMU capabilities cache from this node's probe, sent
 	// to launchers of the probed image so their libvirtd does not probe QEMU again.
 	QEMUCapabilities *qemucaps.Cache
+	// Workers is how many VMIs are reconciled at once. A domain's start waits on its
+	// launcher (define, network, QEMU's start: seconds on a busy node), so one worker
+	// would start a burst of VMIs one after another.
+	Workers int
 
 	mu        sync.Mutex
 	launchers map[types.UID]*launcher
@@ -113,7 +117,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
 		})).
 		WatchesRawSource(source.Channel(r.changes, &handler.EnqueueRequestForObject{})).
-		WithOptions(controller.Options{NewQueue: metrics.Queue[reconcile.Request]("virt-handler-vm")}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Workers, 1), NewQueue: metrics.Queue[reconcile.Request]("virt-handler-vm")}).
 		Complete(r)
 }
 

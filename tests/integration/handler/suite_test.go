@@ -122,6 +122,7 @@ var _ = BeforeSuite(func() {
 		NodeName:       nodeName,
 		KubeletPodsDir: kubeletPods,
 		Config:         func(context.Context) clusterconfig.Config { return clusterconfig.Config{UseEmulation: true} },
+		Workers:        10,
 	}).SetupWithManager(handlerMgr)).To(Succeed())
 	for _, mgr := range []ctrl.Manager{controllerMgr, handlerMgr} {
 		go func() {
