@@ -117,12 +117,7 @@ func (f Finder) instancetypeObject(ctx context.Context, namespace, name, kind st
 	if err != nil {
 		return nil, err
 	}
-	if canonical == itv1.VirtualMachineInstancetypeKind {
-		obj := &itv1.VirtualMachineInstancetype{}
-		return obj, f.Reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, obj)
-	}
-	obj := &itv1.VirtualMachineClusterInstancetype{}
-	return obj, f.Reader.Get(ctx, types.NamespacedName{Name: name}, obj)
+	return Get(ctx, f.Reader, canonical, namespace, name)
 }
 
 func (f Finder) preferenceObject(ctx context.Context, namespace, name, kind string) (client.Object, error) {
@@ -130,12 +125,36 @@ func (f Finder) preferenceObject(ctx context.Context, namespace, name, kind stri
 	if err != nil {
 		return nil, err
 	}
-	if canonical == itv1.VirtualMachinePreferenceKind {
-		obj := &itv1.VirtualMachinePreference{}
-		return obj, f.Reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, obj)
+	return Get(ctx, f.Reader, canonical, namespace, name)
+}
+
+// NewObject is an empty object of one of the four kinds, spelled canonically (as
+// InstancetypeKind and PreferenceKind give them); nil for any other kind.
+func NewObject(kind string) client.Object {
+	switch kind {
+	case itv1.VirtualMachineInstancetypeKind:
+		return &itv1.VirtualMachineInstancetype{}
+	case itv1.VirtualMachineClusterInstancetypeKind:
+		return &itv1.VirtualMachineClusterInstancetype{}
+	case itv1.VirtualMachinePreferenceKind:
+		return &itv1.VirtualMachinePreference{}
+	case itv1.VirtualMachineClusterPreferenceKind:
+		return &itv1.VirtualMachineClusterPreference{}
 	}
-	obj := &itv1.VirtualMachineClusterPreference{}
-	return obj, f.Reader.Get(ctx, types.NamespacedName{Name: name}, obj)
+	return nil
+}
+
+// Get reads the instance type or preference of kind (canonical) named name: the
+// namespaced kinds from namespace, the cluster kinds from the cluster.
+func Get(ctx context.Context, r client.Reader, kind, namespace, name string) (client.Object, error) {
+	obj := NewObject(kind)
+	if obj == nil {
+		return nil, fmt.Errorf("%q is not an instance type or preference kind", kind)
+	}
+	if kind == itv1.VirtualMachineClusterInstancetypeKind || kind == itv1.VirtualMachineClusterPreferenceKind {
+		namespace = ""
+	}
+	return obj, r.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, obj)
 }
 
 // decodeRevision reads the object a revision holds, by the kind it records.
@@ -146,17 +165,8 @@ func decodeRevision(rev *appsv1.ControllerRevision) (client.Object, error) {
 	if err := json.Unmarshal(rev.Data.Raw, &meta); err != nil {
 		return nil, fmt.Errorf("ControllerRevision %s: %w", rev.Name, err)
 	}
-	var obj client.Object
-	switch meta.Kind {
-	case itv1.VirtualMachineInstancetypeKind:
-		obj = &itv1.VirtualMachineInstancetype{}
-	case itv1.VirtualMachineClusterInstancetypeKind:
-		obj = &itv1.VirtualMachineClusterInstancetype{}
-	case itv1.VirtualMachinePreferenceKind:
-		obj = &itv1.VirtualMachinePreference{}
-	case itv1.VirtualMachineClusterPreferenceKind:
-		obj = &itv1.VirtualMachineClusterPreference{}
-	default:
+	obj := NewObject(meta.Kind)
+	if obj == nil {
 		return nil, fmt.Errorf("ControllerRevision %s holds a %q, not an instance type or preference", rev.Name, meta.Kind)
 	}
 	if err := json.Unmarshal(rev.Data.Raw, obj); err != nil {

@@ -402,32 +402,15 @@ func (n *vendorNames) preference(namespace string, annotations map[string]string
 	return ""
 }
 
-// vendorKinds make an empty object of each kind (canonical, as pkg/instancetype spells
-// it); the cluster kinds are looked up outside any namespace.
-var vendorKinds = map[string]struct {
-	object  func() client.Object
-	cluster bool
-}{
-	itv1.VirtualMachineInstancetypeKind:        {func() client.Object { return &itv1.VirtualMachineInstancetype{} }, false},
-	itv1.VirtualMachineClusterInstancetypeKind: {func() client.Object { return &itv1.VirtualMachineClusterInstancetype{} }, true},
-	itv1.VirtualMachinePreferenceKind:          {func() client.Object { return &itv1.VirtualMachinePreference{} }, false},
-	itv1.VirtualMachineClusterPreferenceKind:   {func() client.Object { return &itv1.VirtualMachineClusterPreference{} }, true},
-}
-
 // lookup is the label for the instance type or preference of kind (canonical) named
 // name, read once per scrape.
 func (n *vendorNames) lookup(kind, namespace, name string) string {
-	k := vendorKinds[kind]
-	if k.cluster {
-		namespace = ""
-	}
 	key := strings.Join([]string{kind, namespace, name}, "/")
 	if v, ok := n.known[key]; ok {
 		return v
 	}
 	v := "<other>"
-	obj := k.object()
-	err := n.reader.Get(n.ctx, client.ObjectKey{Namespace: namespace, Name: name}, obj)
+	obj, err := pkginstancetype.Get(n.ctx, n.reader, kind, namespace, name)
 	if err == nil && kubeVirtVendors[obj.GetLabels()[itv1.VendorLabel]] {
 		v = name
 	} else if err != nil && !apierrors.IsNotFound(err) {
