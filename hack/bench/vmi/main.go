@@ -135,7 +135,7 @@ func run(kubeconfig, conformance string, count int, bursts string, kwok kwokOpti
 		}
 	}
 	defer countOOMKills() // also when a step fails
-	icfg := install.Config{Namespace: "kubevirt", ImageRegistry: "localhost/hypernest", ImageTag: "devel", ImagePullPolicy: k8sv1.PullIfNotPresent, UseEmulation: true, SingleReplica: true}
+	icfg := install.Config{Namespace: installNamespace, ImageRegistry: "localhost/hypernest", ImageTag: "devel", ImagePullPolicy: k8sv1.PullIfNotPresent, UseEmulation: true, SingleReplica: true}
 	if err := setup(ctx, c, icfg); err != nil {
 		return err
 	}
@@ -225,10 +225,7 @@ func run(kubeconfig, conformance string, count int, bursts string, kwok kwokOpti
 				rec.CreateToRunningP95 = ptr.To(percentile(b.seconds, 95))
 				rec.CreateToRunningMax = ptr.To(b.seconds[len(b.seconds)-1])
 			}
-			rec.CPUSecondsPerVMIStart = nil
-			if b.cpuByProcess != nil {
-				rec.CPUSecondsPerVMIStart = ptr.To(b.cpuPerVMI)
-			}
+			rec.CPUSecondsPerVMIStart = b.cpuPerVMI
 			rec.CPUSecondsPerVMIByProcess = b.cpuByProcess
 			rec.APIWritesPerVMIStart = nil
 			if b.apiWritesByResource != nil {
@@ -303,7 +300,7 @@ type burstResult struct {
 	seconds []float64
 	// cpuPerVMI is the machine's busy CPU time from the first create to the last VMI
 	// Running, less the idle cluster's, per VMI.
-	cpuPerVMI     float64
+	cpuPerVMI     *float64
 	controllerRSS *float64
 	// cpuByProcess is the CPU time per VMI by process group (idle use included).
 	cpuByProcess map[string]float64
@@ -412,7 +409,7 @@ func burst(ctx context.Context, c client.Client, cs kubernetes.Interface, cfg *r
 		}
 	}
 	if busyErr == nil && len(running) > 0 {
-		result.cpuPerVMI = max(busyAfter-busyBefore-idleRate*all.Seconds(), 0) / float64(len(running))
+		result.cpuPerVMI = ptr.To(max(busyAfter-busyBefore-idleRate*all.Seconds(), 0) / float64(len(running)))
 		result.cpuByProcess = perVMI(cpuByGroup(procsBefore, procsAfter), len(running))
 	}
 	if writesErr == nil && writesAfterErr == nil && len(running) > 0 {
@@ -430,8 +427,8 @@ func burst(ctx context.Context, c client.Client, cs kubernetes.Interface, cfg *r
 	}
 	result.seconds = d
 	if len(d) > 0 {
-		fmt.Printf("burst of %d VMIs (%s) create->Running: p50 %.1fs p95 %.1fs max %.1fs (%d of %d Running after %.1fs); %.2f CPU-s per VMI start\n",
-			n, kind, percentile(d, 50), percentile(d, 95), d[len(d)-1], len(d), n, all.Seconds(), result.cpuPerVMI)
+		fmt.Printf("burst of %d VMIs (%s) create->Running: p50 %.1fs p95 %.1fs max %.1fs (%d of %d Running after %.1fs); CPU per VMI start: %s\n",
+			n, kind, percentile(d, 50), percentile(d, 95), d[len(d)-1], len(d), n, all.Seconds(), orDash(result.cpuPerVMI))
 	}
 	if result.cpuByProcess != nil {
 		printCPUProfile(result.cpuByProcess, (busyAfter-busyBefore)/float64(len(running)))
@@ -458,10 +455,13 @@ func burst(ctx context.Context, c client.Client, cs kubernetes.Interface, cfg *r
 	return result, nil
 }
 
+// installNamespace is where the benchmark installs Hypernest.
+const installNamespace = "kubevirt"
+
 // controllerRSS is the resident memory of virt-controller's pods in MiB, nil if unknown.
 func controllerRSS(ctx context.Context, c client.Client) *float64 {
 	pods := &k8sv1.PodList{}
-	if err := c.List(ctx, pods, client.InNamespace("kubevirt"), client.MatchingLabels{v1.AppLabel: install.ControllerName}); err != nil {
+	if err := c.List(ctx, pods, client.InNamespace(installNamespace), client.MatchingLabels{v1.AppLabel: install.ControllerName}); err != nil {
 		return nil
 	}
 	var rss int64
