@@ -103,6 +103,7 @@ func main() {
 	(&rest.API{
 		Log:        log.WithName("subresources"),
 		Client:     mgr.GetClient(),
+		Reader:     mgr.GetAPIReader(),
 		Auth:       frontProxy,
 		Authorizer: &rest.Authorizer{Client: mgr.GetClient()},
 		Handlers: &rest.HandlerDialer{

@@ -43,8 +43,14 @@ var (
 
 // API serves the subresources.
 type API struct {
-	Log        logr.Logger
-	Client     client.Client
+	Log    logr.Logger
+	Client client.Client
+	// Reader reads the objects a call decides on from the API server, not from the
+	// cache: a stop decided on a stale VM would miss the start request a restart just
+	// queued, and virt-controller would then start the VM the stop halted. The VM's
+	// writes are guarded by the resourceVersion read, so a view that went stale during
+	// the call is refused with 409 Conflict instead of applied.
+	Reader     client.Reader
 	Auth       *FrontProxy
 	Authorizer *Authorizer
 	Handlers   *HandlerDialer
@@ -168,7 +174,7 @@ func isDryRun(dryRun []string) bool {
 // getVMI reads the VMI, or nil when there is none.
 func (a *API) getVMI(ctx context.Context, name types.NamespacedName) (*v1.VirtualMachineInstance, error) {
 	vmi := &v1.VirtualMachineInstance{}
-	if err := a.Client.Get(ctx, name, vmi); err != nil {
+	if err := a.Reader.Get(ctx, name, vmi); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil
 		}

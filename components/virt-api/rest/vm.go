@@ -9,6 +9,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
@@ -20,7 +21,9 @@ import (
 
 // vmCall is the frame of start, stop and restart: it decodes the options body into opts,
 // reads the VM and its VMI (nil when there is none), and runs act; an error becomes the
-// answer's Status, success a 202.
+// answer's Status, success a 202. A write act makes on a VM that changed after it was
+// read is refused (staleVMError), and the call is decided again on a fresh read, a few
+// times, before it answers 409 Conflict.
 func (a *API) vmCall(w http.ResponseWriter, r *http.Request, name types.NamespacedName, opts any,
 	act func(ctx context.Context, vm *v1.VirtualMachine, vmi *v1.VirtualMachineInstance) error) {
 	if err := decodeBody(r, opts); err != nil {
@@ -28,14 +31,19 @@ func (a *API) vmCall(w http.ResponseWriter, r *http.Request, name types.Namespac
 		return
 	}
 	ctx := r.Context()
-	vm := &v1.VirtualMachine{}
-	if err := a.Client.Get(ctx, name, vm); err != nil {
-		writeStatus(w, asStatus(err))
-		return
-	}
-	vmi, err := a.getVMI(ctx, name)
-	if err == nil {
-		err = act(ctx, vm, vmi)
+	err := retry.OnError(retry.DefaultRetry, func(err error) bool { return errors.As(err, &staleVMError{}) }, func() error {
+		vm := &v1.VirtualMachine{}
+		if err := a.Reader.Get(ctx, name, vm); err != nil {
+			return err
+		}
+		vmi, err := a.getVMI(ctx, name)
+		if err != nil {
+			return err
+		}
+		return act(ctx, vm, vmi)
+	})
+	if stale := (staleVMError{}); errors.As(err, &stale) {
+		err = stale.conflict
 	}
 	if err != nil {
 		writeStatus(w, asStatus(err))
@@ -43,6 +51,11 @@ func (a *API) vmCall(w http.ResponseWriter, r *http.Request, name types.Namespac
 	}
 	w.WriteHeader(http.StatusAccepted)
 }
+
+// staleVMError is a write refused because the VM changed after the call read it.
+type staleVMError struct{ conflict error }
+
+func (e staleVMError) Error() string { return e.conflict.Error() }
 
 func (a *API) start(w http.ResponseWriter, r *http.Request, name types.NamespacedName) {
 	opts := &subresourcesv1.StartOptions{}
@@ -150,11 +163,17 @@ func (a *API) patchRunStrategy(ctx context.Context, vm *v1.VirtualMachine, strat
 	default:
 		spec = map[string]any{"runStrategy": strategy}
 	}
-	data, err := json.Marshal(map[string]any{"spec": spec})
+	// The resourceVersion makes the API server refuse the patch (409) if the VM changed
+	// since it was read.
+	data, err := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": vm.ResourceVersion}, "spec": spec})
 	if err != nil {
 		return err
 	}
-	return a.Client.Patch(ctx, vm, client.RawPatch(types.MergePatchType, data), dryRunOpts(dryRun)...)
+	err = a.Client.Patch(ctx, vm, client.RawPatch(types.MergePatchType, data), dryRunOpts(dryRun)...)
+	if apierrors.IsConflict(err) {
+		return staleVMError{err}
+	}
+	return err
 }
 
 // addRequests appends state change requests to the VM's status.
@@ -179,13 +198,12 @@ func (a *API) dropStartRequests(ctx context.Context, vm *v1.VirtualMachine, dryR
 // setRequests writes the VM's state change requests. The JSON patch tests the list it
 // replaces, so two callers never overwrite each other's requests.
 func (a *API) setRequests(ctx context.Context, vm *v1.VirtualMachine, dryRun bool, requests []v1.VirtualMachineStateChangeRequest) error {
-	var ops []map[string]any
+	// Applied only to the VM as it was read: the requests are computed from its list.
+	ops := []map[string]any{{"op": "test", "path": "/metadata/resourceVersion", "value": vm.ResourceVersion}}
 	if len(vm.Status.StateChangeRequests) == 0 {
 		ops = append(ops, map[string]any{"op": "add", "path": "/status/stateChangeRequests", "value": requests})
 	} else {
-		ops = append(ops,
-			map[string]any{"op": "test", "path": "/status/stateChangeRequests", "value": vm.Status.StateChangeRequests},
-			map[string]any{"op": "replace", "path": "/status/stateChangeRequests", "value": requests})
+		ops = append(ops, map[string]any{"op": "replace", "path": "/status/stateChangeRequests", "value": requests})
 	}
 	data, err := json.Marshal(ops)
 	if err != nil {
@@ -197,7 +215,8 @@ func (a *API) setRequests(ctx context.Context, vm *v1.VirtualMachine, dryRun boo
 	}
 	err = a.Client.Status().Patch(ctx, vm, client.RawPatch(types.JSONPatchType, data), opts...)
 	if apierrors.IsInvalid(err) {
-		return apierrors.NewConflict(vmResource, vm.Name, errors.New("the VM's state change requests changed meanwhile; retry"))
+		// The test of the resourceVersion failed.
+		return staleVMError{apierrors.NewConflict(vmResource, vm.Name, errors.New("the VM kept changing while the call was made; retry"))}
 	}
 	return err
 }

@@ -45,7 +45,7 @@ func newAPI(t *testing.T, objs ...client.Object) (*API, client.Client) {
 	}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
 		WithStatusSubresource(&v1.VirtualMachine{}, &v1.VirtualMachineInstance{}).Build()
-	return &API{Log: logr.Discard(), Client: c}, c
+	return &API{Log: logr.Discard(), Client: c, Reader: c}, c
 }
 
 func call(handler func(http.ResponseWriter, *http.Request, types.NamespacedName), body string) *httptest.ResponseRecorder {
@@ -218,5 +218,59 @@ func TestMissingVMIsNotFound(t *testing.T) {
 	a, _ := newAPI(t)
 	if w := call(a.start, ""); w.Code != http.StatusNotFound {
 		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+}
+
+// staleReader answers the first reads of the VM (stale, or every one when negative)
+// with a copy read before its last change.
+type staleReader struct {
+	client.Reader
+	vm    *v1.VirtualMachine
+	stale int
+}
+
+func (r *staleReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if vm, ok := obj.(*v1.VirtualMachine); ok && r.stale != 0 {
+		r.stale--
+		r.vm.DeepCopyInto(vm)
+		return nil
+	}
+	return r.Reader.Get(ctx, key, obj, opts...)
+}
+
+// A stop decided on a VM read before a restart queued its requests must not halt the
+// VM beside the start request it did not see (virt-controller would take that start
+// as one of a Halted VM and run it again). Decided again on a fresh read, it drops the
+// start and halts the VM.
+func TestStopOnAStaleVMIsDecidedAgain(t *testing.T) {
+	a, c := newAPI(t, testVM(ptr.To(v1.RunStrategyAlways), nil), testVMI(v1.Running))
+	stale := getVM(t, c)
+	if w := call(a.restart, ""); w.Code != http.StatusAccepted {
+		t.Fatalf("restart: status %d: %s", w.Code, w.Body)
+	}
+	a.Reader = &staleReader{Reader: c, vm: stale, stale: 1}
+	if w := call(a.stop, ""); w.Code != http.StatusAccepted {
+		t.Fatalf("stop after one stale read: status %d: %s", w.Code, w.Body)
+	}
+	got := getVM(t, c)
+	if *got.Spec.RunStrategy != v1.RunStrategyHalted || actions(got) != "Stop(vmi-uid)" {
+		t.Fatalf("runStrategy %s, requests %s; want Halted and only the restart's stop", *got.Spec.RunStrategy, actions(got))
+	}
+}
+
+// When every read is stale, the stop is refused with 409 Conflict and nothing is written.
+func TestStopOnAStaleVMIsAConflict(t *testing.T) {
+	a, c := newAPI(t, testVM(ptr.To(v1.RunStrategyAlways), nil), testVMI(v1.Running))
+	stale := getVM(t, c)
+	if w := call(a.restart, ""); w.Code != http.StatusAccepted {
+		t.Fatalf("restart: status %d: %s", w.Code, w.Body)
+	}
+	a.Reader = &staleReader{Reader: c, vm: stale, stale: -1}
+	if w := call(a.stop, ""); w.Code != http.StatusConflict {
+		t.Fatalf("stop on a stale VM: status %d (%s), want 409", w.Code, w.Body)
+	}
+	got := getVM(t, c)
+	if *got.Spec.RunStrategy != v1.RunStrategyAlways || actions(got) != "Stop(vmi-uid),Start" {
+		t.Fatalf("after a refused stop: runStrategy %s, requests %s; want Always and the restart's", *got.Spec.RunStrategy, actions(got))
 	}
 }

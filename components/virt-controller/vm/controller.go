@@ -202,7 +202,9 @@ func (r *Reconciler) reconcileRequests(ctx context.Context, vm *v1.VirtualMachin
 
 // setRunStrategy changes the VM's spec where it keeps its run strategy.
 func (r *Reconciler) setRunStrategy(ctx context.Context, vm *v1.VirtualMachine, strategy v1.RunStrategy) error {
-	patch := client.MergeFrom(vm.DeepCopy())
+	// Guarded by the resourceVersion: the decision was made on the cached VM, and a stop
+	// virt-api took meanwhile must win, not be overwritten (the reconcile retries on 409).
+	patch := client.MergeFromWithOptions(vm.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	if vm.Spec.Running != nil && (strategy == v1.RunStrategyAlways || strategy == v1.RunStrategyHalted) {
 		vm.Spec.Running = ptr.To(strategy == v1.RunStrategyAlways)
 	} else {
