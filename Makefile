@@ -123,11 +123,11 @@ bazel-build-verify: ## Build the images twice, from scratch, and fail unless the
 ##@ Local cluster
 
 .PHONY: cluster-up
-cluster-up: ## Start the local single-node cluster (builds and caches what it needs first).
+cluster-up: ## Start the local cluster, of NODES nodes (default 1; builds and caches what it needs first).
 	@hack/kube-binaries.sh >/dev/null
 	@hack/runtime-binaries.sh >/dev/null
 	@hack/cluster/images.sh
-	@hack/cluster/up.sh
+	@NODES="$(NODES)" hack/cluster/up.sh
 
 .PHONY: cluster-down
 cluster-down: ## Stop the local cluster and remove its pods, network state and etcd data.

@@ -221,7 +221,7 @@ else
 fi
 if [ -n "$(daemon_pid containerd)" ]; then
   for tarball in "${tarballs[@]}"; do
-    hn_ctr images import "$tarball" >/dev/null || die "importing $tarball into containerd failed; see $HN_LOGS/containerd.log"
+    import_image "$tarball"
     log "imported $(image_names "$tarball" | paste -sd, | sed 's/,/, /g')"
   done
 else

@@ -1,10 +1,13 @@
 # shellcheck shell=bash disable=SC2034 # settings used by the scripts that source this file
-# Settings and helpers of the local single-node cluster. Source it; do not run it.
+# Settings and helpers of the local cluster. Source it; do not run it.
 #
 # The cluster is a set of ordinary background processes (no systemd), each with a PID file
 # under $HN_RUN/pids and a log under $HN_CLUSTER/logs:
 #   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, containerd, kubelet,
 #   kube-proxy; cluster DNS (CoreDNS) runs as a pod from a locally built image.
+# The first node is the machine itself. Further nodes (make cluster-up NODES=2) each run
+# their own containerd, kubelet and kube-proxy in a network and a mount namespace of
+# their own (hack/cluster/node-up.sh), as separate machines would.
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 
 HN_CLUSTER="$HYPERNEST_CACHE/cluster"          # persistent: PKI, kubeconfigs, logs, image store
@@ -56,6 +59,30 @@ HN_TESTSERVER_IMAGE=localhost/hypernest/testserver:devel
 # The daemons in start order; cluster-down stops them in reverse.
 HN_DAEMONS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy)
 
+# Further nodes: node k (2, 3, ...) is named $HN_NODE_NAME-k, lives in the network
+# namespace of that name and reaches the others over the host bridge $HN_NODES_BRIDGE,
+# where it has the address $HN_NODES_NET.k (the host, and so the first node, has .1).
+HN_NODES_BRIDGE=hn-nodes
+HN_NODES_NET=10.250.0
+# The daemons of each further node, in start order ("holder" keeps its namespaces).
+HN_NODE_DAEMONS=(holder containerd kubelet kube-proxy)
+
+node_name() { if [ "$1" -eq 1 ]; then echo "$HN_NODE_NAME"; else echo "$HN_NODE_NAME-$1"; fi; }
+extra_node_ip() { echo "$HN_NODES_NET.$1"; }
+# Where node k keeps its image store and kubelet folder, and its sockets and PID files.
+extra_node_dir() { echo "$HN_CLUSTER/nodes/$(node_name "$1")"; }
+extra_node_run() { echo "$HN_RUN/nodes/$(node_name "$1")"; }
+extra_node_sock() { echo "$(extra_node_run "$1")/containerd/containerd.sock"; }
+# extra_nodes: the numbers of the further nodes that run (their holder is alive).
+extra_nodes() {
+  local f k
+  for f in "$HN_PIDS"/node-*-holder.pid; do
+    [ -f "$f" ] || continue
+    k="${f##*/node-}"; k="${k%-holder.pid}"
+    [ -z "$(daemon_pid "node-$k-holder")" ] || echo "$k"
+  done | sort -n
+}
+
 # node_ip is the address the node advertises (the source address of the default route),
 # unless HYPERNEST_NODE_IP says otherwise.
 node_ip() {
@@ -65,7 +92,23 @@ node_ip() {
 
 hn_kubectl() { "$KUBE_BIN_DIR/kubectl" --kubeconfig "$HN_KUBECONFIG" "$@"; }
 # ctr warns about cgroup v1 on every call on this host; the warning says nothing new.
-hn_ctr() { "$RUNTIME_BIN_DIR/ctr" --address "$HN_CONTAINERD_SOCK" --namespace k8s.io "$@" 2> >(grep -v 'support for cgroup v1 is deprecated' >&2); }
+hn_ctr() { "$RUNTIME_BIN_DIR/ctr" --address "${HN_CTR_SOCK:-$HN_CONTAINERD_SOCK}" --namespace k8s.io "$@" 2> >(grep -v 'support for cgroup v1 is deprecated' >&2); }
+# hn_ctr_all <args>: hn_ctr on every node's containerd (images go to all nodes: nothing
+# is pulled from a registry).
+# Every node is tried; the status is the first failure's.
+hn_ctr_all() {
+  local k rc=0 s
+  hn_ctr "$@" || rc=$?
+  for k in $(extra_nodes); do
+    HN_CTR_SOCK="$(extra_node_sock "$k")" hn_ctr "$@" && continue
+    s=$?; [ "$rc" -ne 0 ] || rc=$s
+  done
+  return "$rc"
+}
+# import_image <tarball>: imports an image tarball into every node's containerd.
+import_image() {
+  hn_ctr_all images import "$1" >/dev/null || die "importing $1 into containerd failed; see $HN_LOGS/containerd.log (or the node's own containerd log)"
+}
 # crictl reads its endpoints from the file cluster-up writes (without one it warns).
 hn_crictl() { "$RUNTIME_BIN_DIR/crictl" --config "$HN_CLUSTER/crictl.yaml" "$@"; }
 
@@ -87,12 +130,16 @@ daemon_pid() {
 }
 
 # start_daemon <name> <binary> <args...>: starts the binary in its own session, logging to
-# $HN_LOGS/<name>.log, and records its PID.
+# $HN_LOGS/<name>.log, and records its PID. With HN_IN_NODE=<pid of a node's holder> it
+# starts it in that node's network and mount namespaces (nsenter execs the binary, so the
+# PID is still the daemon's).
 start_daemon() {
-  local name="$1" bin="$2"; shift 2
+  local name="$1" bin="$2" enter=()
+  shift 2
   mkdir -p "$HN_PIDS" "$HN_LOGS"
+  [ -z "${HN_IN_NODE:-}" ] || enter=(nsenter --target "$HN_IN_NODE" --mount --net --)
   # 9>&-: the daemon must not inherit cluster-up's lock, or it would hold it forever.
-  setsid "$bin" "$@" >"$HN_LOGS/$name.log" 2>&1 </dev/null 9>&- &
+  setsid "${enter[@]}" "$bin" "$@" >"$HN_LOGS/$name.log" 2>&1 </dev/null 9>&- &
   echo "$! $bin" > "$HN_PIDS/$name.pid"
 }
 
@@ -154,4 +201,163 @@ restart_components() {
       || die "$c did not roll out within 5 min; see: hack/kubectl.sh -n $ns describe $c"
   done
   [ ${#restarted[@]} -eq 0 ] || log "  restarted in $ns: ${restarted[*]}"
+}
+
+# ---------------------------------------------------------------- node configuration
+# What each node runs is configured alike; these write the files for node 1 (up.sh) and
+# for further nodes (node-up.sh).
+
+# write_containerd_config <file> <root> <state> <socket> <CNI conf dir>
+write_containerd_config() {
+  cat > "$1" <<EOF
+# Generated by hack/cluster/common.sh. containerd 2.x configuration schema 4.
+version = 4
+root = "$2"
+state = "$3"
+[plugins.'io.containerd.server.v1.grpc']
+  address = "$4"
+[plugins.'io.containerd.server.v1.ttrpc']
+  address = "$4.ttrpc"
+[plugins.'io.containerd.cri.v1.images']
+  snapshotter = "overlayfs"
+  [plugins.'io.containerd.cri.v1.images'.pinned_images]
+    sandbox = "$HN_PAUSE_IMAGE"
+[plugins.'io.containerd.cri.v1.runtime']
+  # Some hosts (this project's CI VMs among them) drop CAP_SYS_RESOURCE, so a negative
+  # oom_score_adj (the sandbox asks for -998) fails in runc init; clamp it instead.
+  restrict_oom_score_adj = true
+  # Devices handed to a non-root pod (e.g. /dev/kvm for virt-launcher) are owned by the
+  # pod's user, as KubeVirt's non-root launcher needs.
+  device_ownership_from_security_context = true
+  [plugins.'io.containerd.cri.v1.runtime'.containerd]
+    default_runtime_name = "runc"
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+        SystemdCgroup = false
+        BinaryName = "$RUNTIME_BIN_DIR/runc"
+  [plugins.'io.containerd.cri.v1.runtime'.cni]
+    bin_dirs = ["$RUNTIME_BIN_DIR"]
+    conf_dir = "$5"
+EOF
+}
+
+# write_cni_config <CNI conf dir> <IPAM data dir> <the node's pod subnet>: a bridge with
+# the node's pod subnet; pods reach other nodes' pods through the node's routes.
+write_cni_config() {
+  mkdir -p "$1" "$2"
+  cat > "$1/10-hypernest.conflist" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "hypernest",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "$HN_BRIDGE",
+      "isGateway": true,
+      "ipMasq": true,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "dataDir": "$2",
+        "ranges": [[{"subnet": "$3"}]],
+        "routes": [{"dst": "0.0.0.0/0"}]
+      }
+    },
+    {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true}
+  ]
+}
+EOF
+}
+
+# write_kubelet_config <file> <containerd socket> [extra YAML lines...]
+write_kubelet_config() {
+  local file="$1" sock="$2"
+  shift 2
+  cat > "$file" <<EOF
+# Generated by hack/cluster/common.sh.
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+containerRuntimeEndpoint: unix://$sock
+cgroupDriver: cgroupfs
+# This host still runs cgroup v1 (hybrid); kubelet 1.35+ refuses that unless told.
+failCgroupV1: false
+failSwapOn: false
+port: $HN_KUBELET_PORT
+healthzBindAddress: 127.0.0.1
+healthzPort: $HN_KUBELET_HEALTHZ_PORT
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: $HN_PKI/ca.crt}
+authorization: {mode: Webhook}
+clusterDomain: cluster.local
+clusterDNS: [$HN_DNS_IP]
+resolvConf: /etc/resolv.conf
+maxPods: 110
+serializeImagePulls: false
+# Images are imported, not pulled: garbage-collecting one would lose it for good.
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%"}
+# Without CAP_SYS_RESOURCE the kubelet cannot lower its own OOM score below 0.
+oomScoreAdj: 0
+EOF
+  local line
+  for line in "$@"; do echo "$line" >> "$file"; done
+}
+
+# write_kube_proxy_config <file> <kubeconfig> <node name>
+write_kube_proxy_config() {
+  cat > "$1" <<EOF
+# Generated by hack/cluster/common.sh.
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection: {kubeconfig: $2}
+hostnameOverride: $3
+clusterCIDR: $HN_POD_CIDR
+mode: iptables
+metricsBindAddress: 127.0.0.1:$HN_PROXY_METRICS_PORT
+healthzBindAddress: 127.0.0.1:$HN_PROXY_HEALTHZ_PORT
+# Leave the host's conntrack sysctls alone (they are not writable on every host).
+conntrack: {maxPerCore: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
+EOF
+}
+
+# node_ready <name>: the node reports Ready.
+node_ready() { [ "$(hn_kubectl get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; }
+
+# stop_extra_node <k>: stops node k's daemons (kubelet first, then its pods through the
+# CRI, containerd, leftover shims, kube-proxy, the namespaces' holder) and removes its
+# network, cgroups and pod state. Its image store and certificates stay for the next
+# cluster-up.
+stop_extra_node() {
+  local k="$1" name dir run sock pods shim child hierarchy
+  name="$(node_name "$k")"; dir="$(extra_node_dir "$k")"; run="$(extra_node_run "$k")"; sock="$(extra_node_sock "$k")"
+  stop_daemon "node-$k-kubelet"
+  if [ -n "$(daemon_pid "node-$k-containerd")" ]; then
+    mapfile -t pods < <("$RUNTIME_BIN_DIR/crictl" --config "$dir/crictl.yaml" pods -q 2>/dev/null)
+    if [ ${#pods[@]} -gt 0 ]; then
+      log "  removing ${#pods[@]} pods of node $name"
+      "$RUNTIME_BIN_DIR/crictl" --config "$dir/crictl.yaml" stopp "${pods[@]}" >/dev/null 2>&1 || true
+      "$RUNTIME_BIN_DIR/crictl" --config "$dir/crictl.yaml" rmp -f -a >/dev/null 2>&1 || true
+    fi
+  fi
+  stop_daemon "node-$k-containerd"
+  for shim in $(pgrep -f "containerd-shim-runc-v2 .*-address $sock" 2>/dev/null); do
+    for child in $(pgrep -P "$shim" 2>/dev/null); do kill -KILL "$child" 2>/dev/null || true; done
+    kill -KILL "$shim" 2>/dev/null || true
+  done
+  stop_daemon "node-$k-kube-proxy"
+  # The mount namespace, and every mount the node's pods made in it, ends with its
+  # last process.
+  stop_daemon "node-$k-holder"
+  ip netns del "$name" 2>/dev/null || true
+  ip link del "hn-node-$k" 2>/dev/null || true
+  # Pod cgroups, deepest first (each is empty once its processes are gone).
+  for hierarchy in /sys/fs/cgroup/*/; do
+    [ -d "$hierarchy$name" ] || continue
+    find "$hierarchy$name" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  done
+  rm -rf "$dir/kubelet" "$dir/cni" "$run"
 }

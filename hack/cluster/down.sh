@@ -17,7 +17,24 @@ flock -n 9 || [ "${1:-}" = "--quiet" ] || die "another cluster-up or cluster-dow
 
 anything=0
 for d in "${HN_DAEMONS[@]}"; do [ -z "$(daemon_pid "$d")" ] || anything=1; done
+mapfile -t extra < <(extra_nodes)
+[ ${#extra[@]} -eq 0 ] || anything=1
 [ "$anything" -eq 1 ] && log "stopping the local cluster"
+
+# Further nodes first (make cluster-up NODES=n), while the control plane still runs.
+for k in "${extra[@]}"; do
+  stop_extra_node "$k"
+  log "  stopped node $(node_name "$k")"
+done
+# What a crashed run may have left of further nodes: their PID files, namespaces, links.
+for f in "$HN_PIDS"/node-*-holder.pid; do
+  [ -f "$f" ] || continue
+  k="${f##*/node-}"; k="${k%-holder.pid}"
+  stop_extra_node "$k"
+done
+if ip link show "$HN_NODES_BRIDGE" >/dev/null 2>&1; then
+  ip link delete "$HN_NODES_BRIDGE" 2>/dev/null && log "  deleted bridge $HN_NODES_BRIDGE"
+fi
 
 # The kubelet first, so it does not restart the containers removed next.
 stop_daemon kubelet

@@ -4,10 +4,19 @@
 # when the node's address changed, because their SANs name it.
 #
 #   hack/cluster/pki.sh <node-ip>
+#   hack/cluster/pki.sh --node <name> <node-ip> <API address>   (a further node's kubelet
+#     and kube-proxy identities, and kubeconfigs that reach the API at <API address>,
+#     into $HN_CLUSTER/nodes/<name>; needs the CA the first form made)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-node_address="$1"
+extra_node=""
+if [ "${1:-}" = "--node" ]; then
+  extra_node="$2"; node_address="$3"; api_address="$4"
+  [ -f "$HN_PKI/ca.key" ] || die "the cluster CA is missing from $HN_PKI; bring the cluster up first (make cluster-up)"
+else
+  node_address="$1"
+fi
 mkdir -p "$HN_PKI"
 cd "$HN_PKI"
 
@@ -45,6 +54,45 @@ new_cert() {
   rm -f "$name.csr" "$name.ext"
 }
 
+# kubeconfig <file> <cert name> [API address]: a kubeconfig for one identity,
+# certificates embedded.
+kubeconfig() {
+  umask 077
+  cat > "$1" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: hypernest
+  cluster:
+    server: https://${3:-127.0.0.1}:$HN_API_PORT
+    certificate-authority-data: $(base64 -w0 "$HN_PKI/ca.crt")
+users:
+- name: ${2##*/}
+  user:
+    client-certificate-data: $(base64 -w0 "$2.crt")
+    client-key-data: $(base64 -w0 "$2.key")
+contexts:
+- name: hypernest
+  context: {cluster: hypernest, user: ${2##*/}}
+current-context: hypernest
+EOF
+}
+
+if [ -n "$extra_node" ]; then
+  # The node's own identity (the Node authorizer and NodeRestriction admit a kubelet to
+  # its own Node object only) and serving certificate; kube-proxy's is shared.
+  dir="$HN_CLUSTER/nodes/$extra_node"
+  mkdir -p "$dir"
+  if [ "$(cat "$dir/node-address" 2>/dev/null)" != "$node_address" ] || [ ! -f "$dir/kubelet-serving.crt" ]; then
+    new_cert "$dir/kubelet" "/O=system:nodes/CN=system:node:$extra_node" ca client
+    new_cert "$dir/kubelet-serving" "/CN=system:node:$extra_node" ca server "IP:$node_address,IP:127.0.0.1,DNS:$extra_node"
+    echo "$node_address" > "$dir/node-address"
+  fi
+  kubeconfig "$dir/kubelet.kubeconfig" "$dir/kubelet" "$api_address"
+  kubeconfig "$dir/kube-proxy.kubeconfig" kube-proxy "$api_address"
+  exit 0
+fi
+
 new_ca ca "hypernest-cluster-ca"
 # The aggregation layer (virt-api's subresources) authenticates the apiserver's proxied
 # requests with a separate CA, as kubeadm sets it up.
@@ -72,30 +120,8 @@ if [ "$(cat node-address 2>/dev/null)" != "$node_address" ] || [ ! -f apiserver.
   echo "$node_address" > node-address
 fi
 
-# kubeconfig <file> <cert name>: a kubeconfig for one identity, certificates embedded.
-kubeconfig() {
-  umask 077
-  cat > "$HN_CLUSTER/$1" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: hypernest
-  cluster:
-    server: https://127.0.0.1:$HN_API_PORT
-    certificate-authority-data: $(base64 -w0 ca.crt)
-users:
-- name: $2
-  user:
-    client-certificate-data: $(base64 -w0 "$2.crt")
-    client-key-data: $(base64 -w0 "$2.key")
-contexts:
-- name: hypernest
-  context: {cluster: hypernest, user: $2}
-current-context: hypernest
-EOF
-}
-kubeconfig admin.kubeconfig admin
-kubeconfig controller-manager.kubeconfig controller-manager
-kubeconfig scheduler.kubeconfig scheduler
-kubeconfig kube-proxy.kubeconfig kube-proxy
-kubeconfig kubelet.kubeconfig kubelet
+kubeconfig "$HN_CLUSTER/admin.kubeconfig" admin
+kubeconfig "$HN_CLUSTER/controller-manager.kubeconfig" controller-manager
+kubeconfig "$HN_CLUSTER/scheduler.kubeconfig" scheduler
+kubeconfig "$HN_CLUSTER/kube-proxy.kubeconfig" kube-proxy
+kubeconfig "$HN_CLUSTER/kubelet.kubeconfig" kubelet

@@ -13,6 +13,6 @@ list="$(hack/bazel/build-images.sh --quiet)" || die "building the images failed;
 mapfile -t tarballs <<<"$list"
 [ ${#tarballs[@]} -gt 0 ] && [ -n "${tarballs[0]}" ] || die "the image build listed no images"
 for tarball in "${tarballs[@]}"; do
-  hn_ctr images import "$tarball" >/dev/null || die "importing $tarball into containerd failed; see $HN_LOGS/containerd.log"
+  import_image "$tarball"
   log "imported $(image_names "$tarball" | paste -sd, | sed 's/,/, /g')"
 done

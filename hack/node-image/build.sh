@@ -171,7 +171,7 @@ log "node image: $(du -h "$out/node.qcow2" | cut -f1) qcow2, containerDisk $NODE
 
 if [ "${NODE_IMAGE_IMPORT:-1}" != 0 ] && [ -n "$(daemon_pid containerd)" ]; then
   log "importing $NODE_IMAGE_TAG into the local cluster's containerd"
-  hn_ctr images import "$tarball" >/dev/null || die "importing $tarball into containerd failed; see $HN_LOGS/containerd.log"
+  import_image "$tarball"
 elif [ "${NODE_IMAGE_IMPORT:-1}" != 0 ]; then
   log "the local cluster is not running: nothing imported (make cluster-up, then make node-image again)"
 fi

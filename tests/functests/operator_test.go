@@ -450,12 +450,12 @@ func kubeVirtCondition(kv *v1.KubeVirt, t v1.KubeVirtConditionType) k8sv1.Condit
 	return ""
 }
 
-// tagImage gives an image of the node's containerd a second name (the local cluster's
-// node; the tests run on it).
+// tagImage gives an image a second name in every node's containerd (the local cluster's
+// nodes; the tests run on them).
 func tagImage(from, to string) {
 	root, err := framework.RepoRoot()
 	Expect(err).NotTo(HaveOccurred())
-	script := fmt.Sprintf("source hack/cluster/common.sh && { hn_ctr images rm %q >/dev/null 2>&1 || true; } && hn_ctr images tag %q %q >/dev/null", to, from, to)
+	script := fmt.Sprintf("source hack/cluster/common.sh && { hn_ctr_all images rm %q >/dev/null 2>&1 || true; } && hn_ctr_all images tag %q %q >/dev/null", to, from, to)
 	cmd := exec.Command("bash", "-c", script)
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
