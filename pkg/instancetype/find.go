@@ -144,17 +144,24 @@ func NewObject(kind string) client.Object {
 	return nil
 }
 
-// Get reads the instance type or preference of kind (canonical) named name: the
-// namespaced kinds from namespace, the cluster kinds from the cluster.
+// Key is where the instance type or preference of kind (canonical) named name, asked
+// for from namespace, lives: the namespaced kinds in namespace, the cluster kinds in no
+// namespace (so every namespace's VMs name the same cluster object).
+func Key(kind, namespace, name string) types.NamespacedName {
+	if kind == itv1.VirtualMachineClusterInstancetypeKind || kind == itv1.VirtualMachineClusterPreferenceKind {
+		namespace = ""
+	}
+	return types.NamespacedName{Namespace: namespace, Name: name}
+}
+
+// Get reads the instance type or preference of kind (canonical) named name, asked for
+// from namespace (see Key).
 func Get(ctx context.Context, r client.Reader, kind, namespace, name string) (client.Object, error) {
 	obj := NewObject(kind)
 	if obj == nil {
 		return nil, fmt.Errorf("%q is not an instance type or preference kind", kind)
 	}
-	if kind == itv1.VirtualMachineClusterInstancetypeKind || kind == itv1.VirtualMachineClusterPreferenceKind {
-		namespace = ""
-	}
-	return obj, r.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, obj)
+	return obj, r.Get(ctx, Key(kind, namespace, name), obj)
 }
 
 // decodeRevision reads the object a revision holds, by the kind it records.

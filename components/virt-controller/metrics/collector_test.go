@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
@@ -135,5 +136,36 @@ func TestCollectVMsAndVMIs(t *testing.T) {
 	}
 	if v, _ := value(families, "kubevirt_vmi_phase_count", map[string]string{"node": "node1", "phase": "running"}); v != 1 {
 		t.Errorf("kubevirt_vmi_phase_count{node1,running} = %v, want 1", v)
+	}
+}
+
+// countingReader counts the reads that reach it.
+type countingReader struct {
+	client.Reader
+	gets int
+}
+
+func (r *countingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	r.gets++
+	return r.Reader.Get(ctx, key, obj, opts...)
+}
+
+// A cluster instance type named by VMs of several namespaces is one object: a scrape
+// reads it once.
+func TestVendorNameOfAClusterKindIsReadOncePerScrape(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := itv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	cit := &itv1.VirtualMachineClusterInstancetype{ObjectMeta: metav1.ObjectMeta{Name: "u1.small", Labels: map[string]string{itv1.VendorLabel: "kubevirt.io"}}}
+	reader := &countingReader{Reader: fake.NewClientBuilder().WithScheme(scheme).WithObjects(cit).Build()}
+	names := &vendorNames{reader: reader, ctx: context.Background(), known: map[string]string{}}
+	for _, ns := range []string{"a", "b", "c"} {
+		if got := names.instancetype(ns, map[string]string{v1.ClusterInstancetypeAnnotation: "u1.small"}); got != "u1.small" {
+			t.Fatalf("namespace %s: label %q, want u1.small", ns, got)
+		}
+	}
+	if reader.gets != 1 {
+		t.Fatalf("%d reads of the cluster instance type, want 1", reader.gets)
 	}
 }

@@ -403,9 +403,9 @@ func (n *vendorNames) preference(namespace string, annotations map[string]string
 }
 
 // lookup is the label for the instance type or preference of kind (canonical) named
-// name, read once per scrape.
+// name, read once per scrape (a cluster kind once, whatever namespaces name it).
 func (n *vendorNames) lookup(kind, namespace, name string) string {
-	key := strings.Join([]string{kind, namespace, name}, "/")
+	key := kind + "/" + pkginstancetype.Key(kind, namespace, name).String()
 	if v, ok := n.known[key]; ok {
 		return v
 	}
