@@ -73,13 +73,13 @@ extra_node_ip() { echo "$HN_NODES_NET.$1"; }
 extra_node_dir() { echo "$HN_CLUSTER/nodes/$(node_name "$1")"; }
 extra_node_run() { echo "$HN_RUN/nodes/$(node_name "$1")"; }
 extra_node_sock() { echo "$(extra_node_run "$1")/containerd/containerd.sock"; }
-# extra_nodes: the numbers of the further nodes that run (their holder is alive).
+# extra_nodes: the numbers of the further nodes node-up.sh started and cluster-down has
+# not stopped yet (those with a PID file for their namespaces' holder).
 extra_nodes() {
   local f k
   for f in "$HN_PIDS"/node-*-holder.pid; do
     [ -f "$f" ] || continue
-    k="${f##*/node-}"; k="${k%-holder.pid}"
-    [ -z "$(daemon_pid "node-$k-holder")" ] || echo "$k"
+    k="${f##*/node-}"; echo "${k%-holder.pid}"
   done | sort -n
 }
 
@@ -327,27 +327,45 @@ EOF
 # node_ready <name>: the node reports Ready.
 node_ready() { [ "$(hn_kubectl get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; }
 
-# stop_extra_node <k>: stops node k's daemons (kubelet first, then its pods through the
-# CRI, containerd, leftover shims, kube-proxy, the namespaces' holder) and removes its
-# network, cgroups and pod state. Its image store and certificates stay for the next
-# cluster-up.
-stop_extra_node() {
-  local k="$1" name dir run sock pods shim child hierarchy
-  name="$(node_name "$k")"; dir="$(extra_node_dir "$k")"; run="$(extra_node_run "$k")"; sock="$(extra_node_sock "$k")"
-  stop_daemon "node-$k-kubelet"
-  if [ -n "$(daemon_pid "node-$k-containerd")" ]; then
-    mapfile -t pods < <("$RUNTIME_BIN_DIR/crictl" --config "$dir/crictl.yaml" pods -q 2>/dev/null)
+# stop_node_runtime <daemon name prefix> <crictl config> <containerd socket>: stops a
+# node's kubelet (first, so it does not restart the containers removed next), removes
+# every pod sandbox through the CRI (which also runs the CNI teardown for each: veth, IP
+# address, iptables rules), stops containerd, and ends the shims whose containerd is gone
+# with their containers.
+stop_node_runtime() {
+  local prefix="$1" crictl_config="$2" sock="$3" pods shim child
+  stop_daemon "${prefix}kubelet"
+  if [ -n "$(daemon_pid "${prefix}containerd")" ]; then
+    mapfile -t pods < <("$RUNTIME_BIN_DIR/crictl" --config "$crictl_config" pods -q 2>/dev/null)
     if [ ${#pods[@]} -gt 0 ]; then
-      log "  removing ${#pods[@]} pods of node $name"
-      "$RUNTIME_BIN_DIR/crictl" --config "$dir/crictl.yaml" stopp "${pods[@]}" >/dev/null 2>&1 || true
-      "$RUNTIME_BIN_DIR/crictl" --config "$dir/crictl.yaml" rmp -f -a >/dev/null 2>&1 || true
+      log "  removing ${#pods[@]} pods"
+      "$RUNTIME_BIN_DIR/crictl" --config "$crictl_config" stopp "${pods[@]}" >/dev/null 2>&1 || true
+      "$RUNTIME_BIN_DIR/crictl" --config "$crictl_config" rmp -f -a >/dev/null 2>&1 || true
     fi
   fi
-  stop_daemon "node-$k-containerd"
+  stop_daemon "${prefix}containerd"
   for shim in $(pgrep -f "containerd-shim-runc-v2 .*-address $sock" 2>/dev/null); do
     for child in $(pgrep -P "$shim" 2>/dev/null); do kill -KILL "$child" 2>/dev/null || true; done
     kill -KILL "$shim" 2>/dev/null || true
+    log "  killed leftover shim $shim"
   done
+}
+
+# unmount_below <folder>: unmounts the folder and what is mounted below it, deepest first.
+unmount_below() {
+  local prefix="$1" m
+  awk -v p="$prefix" '$2 == p || index($2, p "/") == 1 {print $2}' /proc/self/mounts | sort -r | while read -r m; do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  done
+}
+
+# stop_extra_node <k>: stops node k's runtime (stop_node_runtime), its kube-proxy and the
+# holder of its namespaces, and removes its network, cgroups and pod state. Its image
+# store and certificates stay for the next cluster-up.
+stop_extra_node() {
+  local k="$1" name dir hierarchy
+  name="$(node_name "$k")"; dir="$(extra_node_dir "$k")"
+  stop_node_runtime "node-$k-" "$dir/crictl.yaml" "$(extra_node_sock "$k")"
   stop_daemon "node-$k-kube-proxy"
   # The mount namespace, and every mount the node's pods made in it, ends with its
   # last process.
@@ -359,5 +377,5 @@ stop_extra_node() {
     [ -d "$hierarchy$name" ] || continue
     find "$hierarchy$name" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done
-  rm -rf "$dir/kubelet" "$dir/cni" "$run"
+  rm -rf "$dir/kubelet" "$dir/cni" "$(extra_node_run "$k")"
 }

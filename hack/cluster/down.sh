@@ -26,37 +26,11 @@ for k in "${extra[@]}"; do
   stop_extra_node "$k"
   log "  stopped node $(node_name "$k")"
 done
-# What a crashed run may have left of further nodes: their PID files, namespaces, links.
-for f in "$HN_PIDS"/node-*-holder.pid; do
-  [ -f "$f" ] || continue
-  k="${f##*/node-}"; k="${k%-holder.pid}"
-  stop_extra_node "$k"
-done
 if ip link show "$HN_NODES_BRIDGE" >/dev/null 2>&1; then
   ip link delete "$HN_NODES_BRIDGE" 2>/dev/null && log "  deleted bridge $HN_NODES_BRIDGE"
 fi
 
-# The kubelet first, so it does not restart the containers removed next.
-stop_daemon kubelet
-
-# Remove every pod sandbox through the CRI, which also runs the CNI teardown (veth, IP
-# address, iptables rules) for each.
-if [ -n "$(daemon_pid containerd)" ]; then
-  mapfile -t pods < <(hn_crictl pods -q 2>/dev/null)
-  if [ ${#pods[@]} -gt 0 ]; then
-    log "  removing ${#pods[@]} pods"
-    hn_crictl stopp "${pods[@]}" >/dev/null 2>&1 || true
-    hn_crictl rmp -f -a >/dev/null 2>&1 || true
-  fi
-fi
-stop_daemon containerd
-
-# A shim whose containerd is gone keeps its containers running; end both.
-for shim in $(pgrep -f "containerd-shim-runc-v2 .*-address $HN_CONTAINERD_SOCK" 2>/dev/null); do
-  for child in $(pgrep -P "$shim" 2>/dev/null); do kill -KILL "$child" 2>/dev/null || true; done
-  kill -KILL "$shim" 2>/dev/null || true
-  log "  killed leftover shim $shim"
-done
+stop_node_runtime "" "$HN_CLUSTER/crictl.yaml" "$HN_CONTAINERD_SOCK"
 
 # The control plane stops in parallel, then etcd: an apiserver whose etcd is gone hangs
 # in its graceful shutdown.
@@ -82,13 +56,7 @@ if [ -n "$proxy_ran" ]; then
   done
 fi
 
-# Unmount what pods and containers mounted below the cluster's folders, deepest first.
-unmount_below() {
-  local prefix="$1" m
-  awk -v p="$prefix" '$2 == p || index($2, p "/") == 1 {print $2}' /proc/self/mounts | sort -r | while read -r m; do
-    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
-  done
-}
+# Unmount what pods and containers mounted below the cluster's folders.
 if [ -f "$HN_KUBELET_ROOT/.hypernest" ]; then
   unmount_below "$HN_KUBELET_ROOT"
   rm -rf "$HN_KUBELET_ROOT"

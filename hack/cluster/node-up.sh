@@ -66,17 +66,16 @@ fi
 # /var/lib/kubelet, shared so that pods' mounts propagate (virt-handler sees the
 # launchers' sockets through it).
 mkdir -p "$dir/kubelet" "$run" "$HN_PIDS" /var/lib/kubelet
-touch "$dir/kubelet/.hypernest"
 sleep_bin="$(readlink -f "$(command -v sleep)")"
 # shellcheck disable=SC2016 # expanded by the holder's shell
 setsid unshare --mount --propagation private -- nsenter --net="/run/netns/$name" -- /bin/bash -c '
   set -e
-  awk -v a="$3" -v b="$4" '"'"'$2 == "/var/lib/kubelet" || index($2, "/var/lib/kubelet/") == 1 || index($2, a "/") == 1 || index($2, b "/") == 1 {print $2}'"'"' /proc/self/mounts \
-    | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-  mount --bind "$1" /var/lib/kubelet
+  source "$1"
+  for d in /var/lib/kubelet "$HN_CONTAINERD_STATE" "$HN_CONTAINERD_ROOT"; do unmount_below "$d"; done
+  mount --bind "$2" /var/lib/kubelet
   mount --make-rshared /var/lib/kubelet
-  exec "$2" infinity' \
-  _ "$dir/kubelet" "$sleep_bin" "$HN_CONTAINERD_STATE" "$HN_CONTAINERD_ROOT" >"$HN_LOGS/node-$k-holder.log" 2>&1 </dev/null 9>&- &
+  exec "$3" infinity' \
+  _ "$HYPERNEST_ROOT/hack/cluster/common.sh" "$dir/kubelet" "$sleep_bin" >"$HN_LOGS/node-$k-holder.log" 2>&1 </dev/null 9>&- &
 holder=$!
 holding() { [ "$(readlink "/proc/$holder/exe" 2>/dev/null)" = "$sleep_bin" ]; }
 for _ in $(seq 1 50); do holding && break; sleep 0.1; done
