@@ -268,10 +268,17 @@ var _ = Describe("KubevirtCluster", func() {
 		Expect(err.Error()).To(ContainSubstring("spec.controlPlaneEndpoint.port: Invalid value: 70000"))
 
 		_, kc := provisionedCluster(ctx, ns, "gamma")
-		kc.Spec.ControlPlaneEndpoint.Host = "198.51.100.1"
-		err = k8sClient.Update(ctx, kc)
-		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "%v", err)
-		Expect(err.Error()).To(ContainSubstring("spec.controlPlaneEndpoint: Forbidden: is immutable once set"))
+		// The controller may still be patching kc's status after the Cluster's change: a
+		// resourceVersion conflict is answered before validation, so read again and retry
+		// until the apiserver answers on the change itself.
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(kc), kc)).To(Succeed())
+			kc.Spec.ControlPlaneEndpoint.Host = "198.51.100.1"
+			err := k8sClient.Update(ctx, kc)
+			g.Expect(apierrors.IsConflict(err)).To(BeFalse(), "%v", err)
+			g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "%v", err)
+			g.Expect(err.Error()).To(ContainSubstring("spec.controlPlaneEndpoint: Forbidden: is immutable once set"))
+		}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 	})
 })
 
@@ -428,10 +435,11 @@ var _ = Describe("KubevirtMachine", func() {
 		expectCondition(ctx, km, infrav1.BootstrapExecSucceededCondition, metav1.ConditionTrue, infrav1.BootstrapSucceededReason)
 
 		By("stopping the VM (runStrategy Halted) behind the provider's back")
-		vm = &kubevirtv1.VirtualMachine{}
-		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "zeta-md-1"}, vm)).To(Succeed())
-		vm.Spec.RunStrategy = ptr.To(kubevirtv1.RunStrategyHalted)
-		Expect(k8sClient.Update(ctx, vm)).To(Succeed())
+		Eventually(func(g Gomega) { // a conflict with the provider's own writes retries
+			vm = getVM(ctx, g, ns, "zeta-md-1")
+			vm.Spec.RunStrategy = ptr.To(kubevirtv1.RunStrategyHalted)
+			g.Expect(k8sClient.Update(ctx, vm)).To(Succeed())
+		}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 		expectCondition(ctx, km, infrav1.VMProvisionedCondition, metav1.ConditionFalse, infrav1.VMLostReason)
 		Eventually(func(g Gomega) {
 			// Conditions and the rest of the status are patched in two calls.
@@ -515,10 +523,14 @@ var _ = Describe("KubevirtMachine", func() {
 			g.Expect(tmpl.Status.Capacity).To(HaveKeyWithValue(corev1.ResourceCPU, resource.MustParse("2")))
 			g.Expect(tmpl.Status.Capacity).To(HaveKeyWithValue(corev1.ResourceMemory, resource.MustParse("1Gi")))
 		}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
-		tmpl.Spec.Template.Spec.VirtualMachineTemplate.Spec.Template.Spec.Domain.CPU.Cores = 4
-		err = k8sClient.Update(ctx, tmpl)
-		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "%v", err)
-		Expect(err.Error()).To(ContainSubstring("spec: Forbidden: KubevirtMachineTemplateSpec is immutable"))
+		Eventually(func(g Gomega) { // a conflict is answered before validation: read again
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tmpl), tmpl)).To(Succeed())
+			tmpl.Spec.Template.Spec.VirtualMachineTemplate.Spec.Template.Spec.Domain.CPU.Cores = 4
+			err := k8sClient.Update(ctx, tmpl)
+			g.Expect(apierrors.IsConflict(err)).To(BeFalse(), "%v", err)
+			g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "%v", err)
+			g.Expect(err.Error()).To(ContainSubstring("spec: Forbidden: KubevirtMachineTemplateSpec is immutable"))
+		}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 
 		By("the CRD's own schema refuses an unknown check strategy")
 		spec = machineSpec("telnet")
