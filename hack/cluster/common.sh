@@ -140,7 +140,17 @@ start_daemon() {
   [ -z "${HN_IN_NODE:-}" ] || enter=(nsenter --target "$HN_IN_NODE" --mount --net --)
   # 9>&-: the daemon must not inherit cluster-up's lock, or it would hold it forever.
   setsid "${enter[@]}" "$bin" "$@" >"$HN_LOGS/$name.log" 2>&1 </dev/null 9>&- &
-  echo "$! $bin" > "$HN_PIDS/$name.pid"
+  local pid=$!
+  echo "$pid $bin" > "$HN_PIDS/$name.pid"
+  # Until setsid (and nsenter) have exec'd the binary, /proc/<pid>/exe is bash's, and
+  # daemon_pid would take the daemon for gone: on a loaded machine a wait_for right after
+  # this once failed with "containerd exited" while containerd went on to start. Wait
+  # for the exec (or the process's end), at most 5 s.
+  for _ in $(seq 1 100); do
+    [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" != "$bin" ] || break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
 }
 
 # stop_daemon <name>: SIGTERM, up to 10 s of grace, then SIGKILL.

@@ -56,9 +56,11 @@ ip -4 addr show | grep -q "inet $NODE_IP/" || die "HYPERNEST_NODE_IP=$NODE_IP is
 
 up_started=$(date +%s.%N)
 log "bringing up the local cluster: node $HN_NODE_NAME at $NODE_IP, API https://127.0.0.1:$HN_API_PORT"
-# A failed start leaves nothing half-running behind.
+# A failed start leaves nothing half-running behind. (Not "$(dirname "${BASH_SOURCE[0]}")":
+# after die, the trap runs with hack/common.sh as its source, and that path has no down.sh,
+# so a failed cluster-up once left etcd, the apiserver and containerd running.)
 # shellcheck disable=SC2154 # rc is assigned inside the trap
-trap 'rc=$?; if [ $rc -ne 0 ]; then log "cluster-up failed; stopping what it started (logs stay in $HN_LOGS)"; "$(dirname "${BASH_SOURCE[0]}")/down.sh" --quiet >/dev/null 2>&1 || true; fi' EXIT
+trap 'rc=$?; if [ $rc -ne 0 ]; then log "cluster-up failed; stopping what it started (logs stay in $HN_LOGS)"; "$HYPERNEST_ROOT/hack/cluster/down.sh" --quiet >/dev/null 2>&1 || true; fi' EXIT
 
 # ---------------------------------------------------------------- kernel
 # Pods on a bridge reach Services (iptables DNAT) only when bridged traffic passes
