@@ -232,6 +232,7 @@ func run(kubeconfig, conformance string, count int, bursts string, kwok kwokOpti
 				rec.APIWritesPerVMIStart = ptr.To(sum(b.apiWritesByResource))
 			}
 			rec.ControllerRSS = b.controllerRSS
+			rec.MillicoresPerRunningVMI, rec.MillicoresPerRunningVMIByProcess = b.steadyMillicoresPerVMI, b.steadyByProcess
 			rec.HistogramP50, rec.HistogramP95 = nil, nil
 			if after, err := runningHistogram(ctx, cs, icfg.Namespace); err == nil && before != nil {
 				d := after.minus(before)
@@ -306,7 +307,20 @@ type burstResult struct {
 	cpuByProcess map[string]float64
 	// apiWritesByResource is the API server's write requests (every client's) per VMI.
 	apiWritesByResource map[string]float64
+	// steadyMillicoresPerVMI is what each VMI costs the machine once Running (the CPU
+	// rate of the whole machine over steadyWindow after the burst, less the idle
+	// cluster's, per Running VMI); steadyByProcess the same by process group, the idle
+	// cluster's use included.
+	steadyMillicoresPerVMI *float64
+	steadyByProcess        map[string]float64
 }
+
+// steadyWindow is how long a burst's Running VMIs are watched before their deletion, to
+// measure what they cost at rest: the launcher, libvirtd and QEMU of a paused guest
+// should cost next to nothing, and whatever they do cost is taken from the VMIs still
+// starting in a burst (100 of them on two cores). 20 s covers four of the launcher's
+// 5 s state reads and one of virt-handler's heartbeats.
+const steadyWindow = 20 * time.Second
 
 // pausedGuestMemory sizes the guests of paused bursts: they never run, so their size
 // changes nothing measured, and 100 launcher pods reserving 128 MiB guests plus their
@@ -415,6 +429,11 @@ func burst(ctx context.Context, c client.Client, cs kubernetes.Interface, cfg *r
 	if writesErr == nil && writesAfterErr == nil && len(running) > 0 {
 		result.apiWritesByResource = perVMI(writesBetween(writesBefore, writesAfter), len(running))
 	}
+	if len(running) > 0 {
+		mu.Unlock()
+		result.steadyMillicoresPerVMI, result.steadyByProcess = steadyUse(len(running), idleRate)
+		mu.Lock()
+	}
 	result.controllerRSS = controllerRSS(ctx, c)
 	var d []float64
 	for _, v := range running {
@@ -435,6 +454,11 @@ func burst(ctx context.Context, c client.Client, cs kubernetes.Interface, cfg *r
 	}
 	if result.apiWritesByResource != nil {
 		printAPIWrites(result.apiWritesByResource)
+	}
+	if result.steadyMillicoresPerVMI != nil {
+		fmt.Printf("  at rest, %d Running VMIs over %s: %.1f millicores per VMI (the machine less the idle cluster), by process (idle use included):\n",
+			len(running), steadyWindow, *result.steadyMillicoresPerVMI)
+		printLargestFirst(result.steadyByProcess, 0.05, "    %-42s %6.2f\n")
 	}
 	for _, vmi := range vmis {
 		if why, ok := lost[vmi.Name]; ok {
@@ -690,6 +714,7 @@ func printRecord(r *record) {
 	row(fmt.Sprintf("%d VMIs at once, create -> Running P95", r.VMICount), f(r.CreateToRunningP95, "s"), fmt.Sprintf("%.0f s (100 VMIs) / goal <= 20 s", kubeVirtP95))
 	row("  the same from the histogram metric, P50 / P95", orDash(r.HistogramP50)+" / "+orDash(r.HistogramP95), "")
 	row("CPU-seconds per VMI start (whole machine)", f(r.CPUSecondsPerVMIStart, "s"), "- / goal <= 0.5 s")
+	row("CPU per Running VMI at rest (paused guests)", f(r.MillicoresPerRunningVMI, "millicores"), "")
 	row("launcher overhead, measured, mean / max", f(r.OverheadMiBMean, "MiB")+" / "+f(r.OverheadMiBMax, "MiB"), "")
 	row("launcher overhead, reserved", f(r.ReservedOverheadMiB, "MiB"), "240 MiB + 8 MiB per vCPU / goal <= 130 MiB (TCG)")
 	oom := "not measured"

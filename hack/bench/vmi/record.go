@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"k8s.io/utils/ptr"
 )
 
 // record is make bench's comparable result ($BENCH_OUT): its keys are stable, so runs
@@ -37,6 +39,11 @@ type record struct {
 	// containerd and the CNI plugins it ran, the shims and runc, virt-*, libvirtd, QEMU,
 	// kernel threads, ...) per VMI, the idle cluster's use included.
 	CPUSecondsPerVMIByProcess map[string]float64 `json:"cpu_s_per_vmi_start_by_process"`
+	// What each Running VMI of that burst costs at rest, in CPU-millicores: the machine's
+	// busy rate over 20 s after the burst, less the idle cluster's, per VMI; and by
+	// process group, the idle cluster's use included.
+	MillicoresPerRunningVMI          *float64           `json:"cpu_millicores_per_running_vmi"`
+	MillicoresPerRunningVMIByProcess map[string]float64 `json:"cpu_millicores_per_running_vmi_by_process"`
 	// The API server's write requests (create, update, patch, delete; every client's,
 	// events included) during the burst, per VMI.
 	APIWritesPerVMIStart *float64 `json:"api_writes_per_vmi_start"`
@@ -155,6 +162,29 @@ func idleCPURate(over time.Duration) (float64, error) {
 		return 0, err
 	}
 	return (after - before) / over.Seconds(), nil
+}
+
+// steadyUse is what n Running VMIs cost the machine at rest, over steadyWindow: its busy
+// CPU rate less the idle cluster's, and each process group's rate, in millicores per VMI.
+// nil when /proc/stat cannot be read.
+func steadyUse(n int, idleRate float64) (*float64, map[string]float64) {
+	procsBefore := readProcessTimes()
+	before, err := busyCPUSeconds()
+	if err != nil {
+		return nil, nil
+	}
+	time.Sleep(steadyWindow)
+	after, err := busyCPUSeconds()
+	if err != nil {
+		return nil, nil
+	}
+	procsAfter := readProcessTimes()
+	perSecond := 1000 / steadyWindow.Seconds() / float64(n)
+	byProcess := cpuByGroup(procsBefore, procsAfter)
+	for k := range byProcess {
+		byProcess[k] *= perSecond
+	}
+	return ptr.To(max(after-before-idleRate*steadyWindow.Seconds(), 0) * perSecond), byProcess
 }
 
 // oomKills is the kernel's count of OOM kills since boot.
