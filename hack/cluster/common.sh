@@ -95,11 +95,18 @@ hn_kubectl() { "$KUBE_BIN_DIR/kubectl" --kubeconfig "$HN_KUBECONFIG" "$@"; }
 hn_ctr() { "$RUNTIME_BIN_DIR/ctr" --address "${HN_CTR_SOCK:-$HN_CONTAINERD_SOCK}" --namespace k8s.io "$@" 2> >(grep -v 'support for cgroup v1 is deprecated' >&2); }
 # hn_ctr_all <args>: hn_ctr on every node's containerd (images go to all nodes: nothing
 # is pulled from a registry).
-# Every node is tried; the status is the first failure's.
+# Every node is tried; the status is the first failure's. A further node whose containerd
+# has died fails too, rather than being skipped: skipping it would leave that node without
+# the image, and its pods would fail later with ErrImageNeverPull, far from the cause.
 hn_ctr_all() {
   local k rc=0 s
   hn_ctr "$@" || rc=$?
   for k in $(extra_nodes); do
+    if [ -z "$(daemon_pid "node-$k-containerd")" ]; then
+      echo "node $(node_name "$k"): its containerd is not running (see $HN_LOGS/node-$k-containerd.log); restart the cluster: make cluster-down, then make cluster-up NODES=<n>" >&2
+      [ "$rc" -ne 0 ] || rc=1
+      continue
+    fi
     HN_CTR_SOCK="$(extra_node_sock "$k")" hn_ctr "$@" && continue
     s=$?; [ "$rc" -ne 0 ] || rc=$s
   done
@@ -124,10 +131,14 @@ daemon_pid() {
   local f="$HN_PIDS/$1.pid" pid bin
   [ -f "$f" ] || return 0
   read -r pid bin < "$f" || return 0
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$bin" ]; then
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && runs_binary "$pid" "$bin"; then
     echo "$pid"
   fi
 }
+
+# runs_binary <pid> <binary>: whether the process runs that binary (a PID reused by
+# another program, or a child that has not exec'd yet, does not).
+runs_binary() { [ "$(readlink "/proc/$1/exe" 2>/dev/null)" = "$2" ]; }
 
 # start_daemon <name> <binary> <args...>: starts the binary in its own session, logging to
 # $HN_LOGS/<name>.log, and records its PID. With HN_IN_NODE=<pid of a node's holder> it
@@ -147,7 +158,7 @@ start_daemon() {
   # this once failed with "containerd exited" while containerd went on to start. Wait
   # for the exec (or the process's end), at most 5 s.
   for _ in $(seq 1 100); do
-    [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" != "$bin" ] || break
+    ! runs_binary "$pid" "$bin" || break
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
   done

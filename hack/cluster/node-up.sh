@@ -77,9 +77,8 @@ setsid unshare --mount --propagation private -- nsenter --net="/run/netns/$name"
   exec "$3" infinity' \
   _ "$HYPERNEST_ROOT/hack/cluster/common.sh" "$dir/kubelet" "$sleep_bin" >"$HN_LOGS/node-$k-holder.log" 2>&1 </dev/null 9>&- &
 holder=$!
-holding() { [ "$(readlink "/proc/$holder/exe" 2>/dev/null)" = "$sleep_bin" ]; }
-for _ in $(seq 1 50); do holding && break; sleep 0.1; done
-holding || die "the namespaces of node $name could not be set up: $(cat "$HN_LOGS/node-$k-holder.log")"
+for _ in $(seq 1 50); do runs_binary "$holder" "$sleep_bin" && break; sleep 0.1; done
+runs_binary "$holder" "$sleep_bin" || die "the namespaces of node $name could not be set up: $(cat "$HN_LOGS/node-$k-holder.log")"
 echo "$holder $sleep_bin" > "$HN_PIDS/node-$k-holder.pid"
 export HN_IN_NODE="$holder"
 

@@ -173,7 +173,7 @@ func run(kubeconfig, conformance string, count int, bursts string, kwok kwokOpti
 	report(samples, rec)
 
 	// The cluster's own background CPU use, taken from each burst's CPU time.
-	idleRate, err := idleCPURate(10 * time.Second)
+	idleRate, err := busyCPURate(10 * time.Second)
 	if err != nil {
 		return err
 	}
@@ -407,6 +407,14 @@ func burst(ctx context.Context, c client.Client, cs kubernetes.Interface, cfg *r
 	busyAfter, busyErr := busyCPUSeconds()
 	procsAfter := readProcessTimes()
 	writesAfter, writesAfterErr := apiWrites(ctx, cs)
+	// What the Running VMIs cost at rest, measured before the summary takes the lock the
+	// watch needs.
+	mu.Lock()
+	ran := len(running)
+	mu.Unlock()
+	if ran > 0 {
+		result.steadyMillicoresPerVMI, result.steadyByProcess = steadyUse(ran, idleRate)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if err != nil {
@@ -428,11 +436,6 @@ func burst(ctx context.Context, c client.Client, cs kubernetes.Interface, cfg *r
 	}
 	if writesErr == nil && writesAfterErr == nil && len(running) > 0 {
 		result.apiWritesByResource = perVMI(writesBetween(writesBefore, writesAfter), len(running))
-	}
-	if len(running) > 0 {
-		mu.Unlock()
-		result.steadyMillicoresPerVMI, result.steadyByProcess = steadyUse(len(running), idleRate)
-		mu.Lock()
 	}
 	result.controllerRSS = controllerRSS(ctx, c)
 	var d []float64
@@ -457,7 +460,7 @@ func burst(ctx context.Context, c client.Client, cs kubernetes.Interface, cfg *r
 	}
 	if result.steadyMillicoresPerVMI != nil {
 		fmt.Printf("  at rest, %d Running VMIs over %s: %.1f millicores per VMI (the machine less the idle cluster), by process (idle use included):\n",
-			len(running), steadyWindow, *result.steadyMillicoresPerVMI)
+			ran, steadyWindow, *result.steadyMillicoresPerVMI)
 		printLargestFirst(result.steadyByProcess, 0.05, "    %-42s %6.2f\n")
 	}
 	for _, vmi := range vmis {

@@ -149,9 +149,9 @@ func busyCPUSeconds() (float64, error) {
 	return 0, fmt.Errorf("/proc/stat has no cpu line")
 }
 
-// idleCPURate is the machine's busy CPU-seconds per second with nothing being created:
-// the cluster's own background, subtracted from a burst's CPU time.
-func idleCPURate(over time.Duration) (float64, error) {
+// busyCPURate is the machine's busy CPU-seconds per second over a window: with nothing
+// being created, the idle cluster's background, subtracted from a burst's CPU time.
+func busyCPURate(over time.Duration) (float64, error) {
 	before, err := busyCPUSeconds()
 	if err != nil {
 		return 0, err
@@ -169,22 +169,16 @@ func idleCPURate(over time.Duration) (float64, error) {
 // nil when /proc/stat cannot be read.
 func steadyUse(n int, idleRate float64) (*float64, map[string]float64) {
 	procsBefore := readProcessTimes()
-	before, err := busyCPUSeconds()
+	rate, err := busyCPURate(steadyWindow)
 	if err != nil {
 		return nil, nil
 	}
-	time.Sleep(steadyWindow)
-	after, err := busyCPUSeconds()
-	if err != nil {
-		return nil, nil
-	}
-	procsAfter := readProcessTimes()
-	perSecond := 1000 / steadyWindow.Seconds() / float64(n)
-	byProcess := cpuByGroup(procsBefore, procsAfter)
+	byProcess := cpuByGroup(procsBefore, readProcessTimes())
+	// CPU-seconds over the window to millicores.
 	for k := range byProcess {
-		byProcess[k] *= perSecond
+		byProcess[k] *= 1000 / steadyWindow.Seconds()
 	}
-	return ptr.To(max(after-before-idleRate*steadyWindow.Seconds(), 0) * perSecond), byProcess
+	return ptr.To(max(rate-idleRate, 0) * 1000 / float64(n)), perVMI(byProcess, n)
 }
 
 // oomKills is the kernel's count of OOM kills since boot.
