@@ -459,3 +459,16 @@ func devices(list *libvirtxml.DomainDeviceList, spec *v1.DomainSpec, opts Option
 		list.Controllers = append(list.Controllers, libvirtxml.DomainController{Type: "usb", Model: "none"})
 	}
 }
+
+// GuestCPUReadByFeatureWords reports whether libvirt may read this domain's started CPU
+// through feature-words and filtered-features instead of one qom-get per CPU property
+// (see libvirtd.WithFeatureWordsCPURead): an emulated x86_64 guest with the maximum CPU
+// and no named features. libvirt checks nothing of such a CPU against the guest
+// (check='none' is its default for mode maximum), so both reads lead to the same QEMU
+// and the same guest. host-model on KVM is left to the generic read: libvirt expands it
+// with MSR-based features and checks them, which needs the generic read.
+func GuestCPUReadByFeatureWords(dom *libvirtxml.Domain) bool {
+	return dom != nil && dom.Type == "qemu" &&
+		dom.OS != nil && dom.OS.Type != nil && dom.OS.Type.Arch == Arch &&
+		dom.CPU != nil && dom.CPU.Mode == "maximum" && len(dom.CPU.Features) == 0
+}

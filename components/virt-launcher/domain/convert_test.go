@@ -195,3 +195,35 @@ func TestConvertClaimDisks(t *testing.T) {
 		t.Errorf("libvirt's schema refuses the domain: %s", out)
 	}
 }
+
+// Only an emulated guest with the maximum CPU and no named features has its CPU read
+// through feature-words: the rest keep libvirt's generic read and its checks.
+func TestGuestCPUReadByFeatureWords(t *testing.T) {
+	for name, tc := range map[string]struct {
+		emulate bool
+		mutate  func(*v1.VirtualMachineInstance)
+		want    bool
+	}{
+		"emulated, the default CPU":  {emulate: true, want: true},
+		"on KVM, the default CPU":    {emulate: false},
+		"emulated, a named model":    {emulate: true, mutate: func(vmi *v1.VirtualMachineInstance) { vmi.Spec.Domain.CPU.Model = "Skylake-Server" }},
+		"emulated, host-passthrough": {emulate: true, mutate: func(vmi *v1.VirtualMachineInstance) { vmi.Spec.Domain.CPU.Model = "host-passthrough" }},
+		"emulated, a named feature": {emulate: true, mutate: func(vmi *v1.VirtualMachineInstance) {
+			vmi.Spec.Domain.CPU.Features = []v1.CPUFeature{{Name: "vmx-exit-load-perf-global-ctrl", Policy: "disable"}}
+		}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			vmi := vmiFromExample(t, "vmi-nocloud.yaml")
+			if tc.mutate != nil {
+				tc.mutate(vmi)
+			}
+			dom, err := domain.Convert(vmi, podOptions(vmi, tc.emulate))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := domain.GuestCPUReadByFeatureWords(dom); got != tc.want {
+				t.Errorf("GuestCPUReadByFeatureWords = %v for CPU mode %q with %d features; want %v", got, dom.CPU.Mode, len(dom.CPU.Features), tc.want)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ package libvirtd
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -86,6 +87,28 @@ func SeedQEMUCapabilities(privateDir string, files map[string][]byte) (int, erro
 		written++
 	}
 	return written, nil
+}
+
+// genericGuestCPUReadFlag is the QEMU capability (QEMU >= 4.1) that makes libvirt 9.0 read
+// a started guest's CPU the generic way: qom-list of the CPU object, then one qom-get per
+// property, about 400 QMP commands on x86. Without it, libvirt reads x86 guests through
+// two properties, feature-words and filtered-features, which carry the same CPUID bits.
+// Measured on a TCG node (paused 64 MiB guest): 413 QMP commands, 1.0-1.3 s and 0.7
+// CPU-s of QEMU per start with the flag; 15 commands, 0.4 s and 0.2 CPU-s without it.
+// The flag's only other use in libvirt 9.0 is to accept x86 domains naming MSR-based
+// CPU features.
+const genericGuestCPUReadFlag = "<flag name='cpu-unavailable-features'/>"
+
+// WithFeatureWordsCPURead returns a copy of QEMU capabilities cache files without
+// genericGuestCPUReadFlag, so libvirt reads the guest's CPU through feature-words. Only
+// for domains that name no CPU feature and that libvirt checks nothing of (see
+// domain.GuestCPUReadByFeatureWords); the files given are not changed.
+func WithFeatureWordsCPURead(files map[string][]byte) map[string][]byte {
+	out := make(map[string][]byte, len(files))
+	for name, content := range files {
+		out[name] = bytes.ReplaceAll(content, []byte(genericGuestCPUReadFlag), nil)
+	}
+	return out
 }
 
 // Daemon is a running libvirtd.

@@ -42,3 +42,24 @@ func TestSeedQEMUCapabilities(t *testing.T) {
 		t.Errorf("a refused set left %s behind (%v)", good, err)
 	}
 }
+
+func TestWithFeatureWordsCPURead(t *testing.T) {
+	name := strings.Repeat("0f", 32) + ".xml"
+	probed := []byte("<qemuCaps>\n  <flag name='query-cpu-model-expansion'/>\n  <flag name='cpu-unavailable-features'/>\n  <flag name='migration-file-drop-cache'/>\n</qemuCaps>\n")
+	original := string(probed)
+	got := WithFeatureWordsCPURead(map[string][]byte{name: probed})
+	if strings.Contains(string(got[name]), "cpu-unavailable-features") {
+		t.Errorf("the flag is still there:\n%s", got[name])
+	}
+	for _, kept := range []string{"query-cpu-model-expansion", "migration-file-drop-cache"} {
+		if !strings.Contains(string(got[name]), kept) {
+			t.Errorf("flag %s was lost:\n%s", kept, got[name])
+		}
+	}
+	if string(probed) != original {
+		t.Errorf("the given file was changed:\n%s", probed)
+	}
+	if len(WithFeatureWordsCPURead(nil)) != 0 {
+		t.Error("no files in, some out")
+	}
+}

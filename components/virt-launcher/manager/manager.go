@@ -183,7 +183,11 @@ func (m *Manager) Sync(ctx context.Context, vmi *v1.VirtualMachineInstance, ifac
 	}
 	// Before the first define: libvirt looks the emulator up there, and probes QEMU
 	// (about 0.2 CPU-s and 2 s on a TCG node) unless its cache holds a valid entry.
-	if n, err := libvirtd.SeedQEMUCapabilities(m.preparer.PrivateDir, opts.GetQemuCapabilities()); err != nil {
+	capabilities := opts.GetQemuCapabilities()
+	if domain.GuestCPUReadByFeatureWords(dom) {
+		capabilities = libvirtd.WithFeatureWordsCPURead(capabilities)
+	}
+	if n, err := libvirtd.SeedQEMUCapabilities(m.preparer.PrivateDir, capabilities); err != nil {
 		m.log.Error(err, "seeding libvirt's QEMU capabilities cache; libvirt probes QEMU itself")
 	} else if n > 0 {
 		m.log.V(1).Info("seeded libvirt's QEMU capabilities cache", "files", n)

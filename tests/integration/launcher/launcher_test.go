@@ -274,6 +274,8 @@ var _ = Describe("virt-launcher", func() {
 		probed, err := os.ReadFile(filepath.Join(out, name))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(string(probed)).To(ContainSubstring("<emulator>/usr/bin/qemu-system-x86_64</emulator>"))
+		Expect(string(probed)).To(ContainSubstring("<flag name='cpu-unavailable-features'/>"),
+			"QEMU >= 4.1 has it; without it in the probe, the seeded launcher's check below proves nothing")
 
 		// A marker libvirt's parser skips: a file libvirt judged stale is probed anew
 		// and rewritten without it.
@@ -288,7 +290,11 @@ var _ = Describe("virt-launcher", func() {
 			return string(cached)
 		}
 		By("a launcher seeded with the probe's file starts its domain from it: libvirt kept it")
-		Expect(startSeeded(append(slices.Clone(probed), marker...))).To(HaveSuffix(marker))
+		seeded := startSeeded(append(slices.Clone(probed), marker...))
+		Expect(seeded).To(HaveSuffix(marker))
+		By("an emulated guest with the maximum CPU has its CPU read through feature-words: the seed lacks the generic read's flag")
+		Expect(seeded).NotTo(ContainSubstring("cpu-unavailable-features"))
+		Expect(seeded).To(ContainSubstring("<flag name='query-cpu-model-expansion'/>"), "the seed's other flags stay")
 
 		By("a seed from another QEMU build (another ctime) is probed anew: the domain still starts")
 		stale := regexp.MustCompile(`<qemuctime>\d+</qemuctime>`).ReplaceAll(probed, []byte("<qemuctime>1</qemuctime>"))
