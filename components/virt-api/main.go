@@ -99,6 +99,7 @@ func main() {
 		MutateVMI: wiring.MutateVMIPath, MutateVM: wiring.MutateVMPath,
 		ValidateVMI: wiring.ValidateVMIPath, ValidateVM: wiring.ValidateVMPath, ValidateReplicaSet: wiring.ValidateReplicaSetPath, ValidatePool: wiring.ValidatePoolPath, ValidateKubeVirt: wiring.ValidateKubeVirts,
 		ValidateInstancetype: wiring.ValidateInstancetypePath, ValidatePreference: wiring.ValidatePreferencePath,
+		MutateMigration: wiring.MutateMigrationPath, ValidateMigration: wiring.ValidateMigrationPath,
 	})
 	(&rest.API{
 		Log:        log.WithName("subresources"),

@@ -32,6 +32,9 @@ const (
 	// preferences, namespaced and cluster-wide.
 	ValidateInstancetypePath = "/validate-instancetypes"
 	ValidatePreferencePath   = "/validate-preferences"
+	// MutateMigrationPath and ValidateMigrationPath admit VirtualMachineInstanceMigrations.
+	MutateMigrationPath   = "/mutate-virtualmachineinstancemigrations"
+	ValidateMigrationPath = "/validate-virtualmachineinstancemigrations"
 )
 
 // Mount points of the certificate Secrets.

@@ -72,6 +72,17 @@ var _ = Describe("VMIs on a node (virt-controller, virt-handler, virt-launcher)"
 		Expect(vmi.Status.Machine.Type).To(HavePrefix("pc-q35-"), "q35, as libvirt expanded it")
 		Eventually(console).WithTimeout(vmiTimeout).Should(gbytes.Say("printed from cloud-init userdata"))
 
+		By("a VirtualMachineInstanceMigration of it is refused by virt-api with KubeVirt's message, and not stored")
+		migration := &v1.VirtualMachineInstanceMigration{ObjectMeta: metav1.ObjectMeta{Name: "move", Namespace: ns},
+			Spec: v1.VirtualMachineInstanceMigrationSpec{VMIName: vmi.Name}}
+		err := crClient.Create(ctx, migration)
+		Expect(err).To(MatchError(ContainSubstring("Cannot migrate VMI, Reason: NotMigratable, Message: live migration is not supported by Hypernest yet")))
+		migration.Spec.VMIName = "nowhere"
+		Expect(crClient.Create(ctx, migration)).To(MatchError(ContainSubstring(`spec.vmiName: Invalid value: "nowhere": the VMI "` + ns + `/nowhere" does not exist`)))
+		migrations := &v1.VirtualMachineInstanceMigrationList{}
+		Expect(crClient.List(ctx, migrations, client.InNamespace(ns))).To(Succeed())
+		Expect(migrations.Items).To(BeEmpty())
+
 		By("restarting virt-handler: the guest keeps running and the new handler reports it Running")
 		qemu := qemuPID(vmi)
 		restartHandler(ctx)

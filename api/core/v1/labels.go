@@ -28,6 +28,11 @@ const (
 	VirtualMachineLabel = "kubevirt.io/vm"
 	// VirtualMachineNameLabel on a VMI names the VM that created it.
 	VirtualMachineNameLabel = "vm.kubevirt.io/name"
+	// MigrationSelectorLabel on a VirtualMachineInstanceMigration names its VMI (virt-api
+	// sets it), so a VMI's migrations are listed by label.
+	MigrationSelectorLabel = "kubevirt.io/vmi-name"
+	// MigrationFinalizer keeps a migration until it ended, so its target pod is cleaned up.
+	MigrationFinalizer = "kubevirt.io/migrationJobFinalize"
 
 	// InstancetypeAnnotation, ClusterInstancetypeAnnotation, PreferenceAnnotation and
 	// ClusterPreferenceAnnotation on a VMI name the instance type and preference its VM

@@ -18,6 +18,7 @@ var (
 	VirtualMachineGroupVersionKind                   = SchemeGroupVersion.WithKind("VirtualMachine")
 	VirtualMachineInstanceReplicaSetGroupVersionKind = SchemeGroupVersion.WithKind("VirtualMachineInstanceReplicaSet")
 	KubeVirtGroupVersionKind                         = SchemeGroupVersion.WithKind("KubeVirt")
+	VirtualMachineInstanceMigrationGroupVersionKind  = SchemeGroupVersion.WithKind("VirtualMachineInstanceMigration")
 )
 
 var (
@@ -38,6 +39,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&VirtualMachine{}, &VirtualMachineList{},
 		&VirtualMachineInstanceReplicaSet{}, &VirtualMachineInstanceReplicaSetList{},
 		&KubeVirt{}, &KubeVirtList{},
+		&VirtualMachineInstanceMigration{}, &VirtualMachineInstanceMigrationList{},
 	)
 	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
 	return nil

@@ -295,6 +295,9 @@ type VirtualMachineInstanceStatus struct {
 	// EvacuationNodeName is set while the VMI must leave that node.
 	// +optional
 	EvacuationNodeName string `json:"evacuationNodeName,omitempty"`
+	// MigrationState is the VMI's current or last live migration.
+	// +optional
+	MigrationState *VirtualMachineInstanceMigrationState `json:"migrationState,omitempty"`
 	// ActivePods maps the UIDs of the VMI's pods to their node names.
 	// +optional
 	ActivePods map[types.UID]string `json:"activePods,omitempty"`

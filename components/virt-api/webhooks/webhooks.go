@@ -29,8 +29,9 @@ import (
 
 // Register adds the webhooks to mux under their paths. config is the cluster
 // configuration, read live from the KubeVirt object; reader reads the KubeVirt objects,
-// lookups the instance types, preferences and ControllerRevisions VMs name (uncached: a
-// few reads per VM admission cost less than caching every ControllerRevision).
+// lookups the instance types, preferences and ControllerRevisions VMs name and the VMIs and
+// migrations migrations name (uncached: a few reads per admission cost less than caching
+// every ControllerRevision and VMI).
 func Register(mux *http.ServeMux, scheme *runtime.Scheme, reader, lookups client.Reader, namespace string, config ConfigFunc, paths Paths) {
 	decoder := admission.NewDecoder(scheme)
 	finder := instancetype.Finder{Reader: lookups}
@@ -43,12 +44,15 @@ func Register(mux *http.ServeMux, scheme *runtime.Scheme, reader, lookups client
 	mux.Handle(paths.ValidatePool, &admission.Webhook{Handler: &poolValidator{decoder: decoder, config: config, finder: finder}})
 	mux.Handle(paths.ValidateInstancetype, &admission.Webhook{Handler: &instancetypeValidator{decoder: decoder}})
 	mux.Handle(paths.ValidatePreference, &admission.Webhook{Handler: &preferenceValidator{decoder: decoder}})
+	mux.Handle(paths.MutateMigration, &admission.Webhook{Handler: &migrationMutator{decoder: decoder}})
+	mux.Handle(paths.ValidateMigration, &admission.Webhook{Handler: &migrationValidator{decoder: decoder, reader: lookups, namespace: namespace}})
 }
 
 // Paths are the URL paths of the webhooks (the install package's).
 type Paths struct {
 	MutateVMI, MutateVM, ValidateVMI, ValidateVM, ValidateReplicaSet, ValidatePool, ValidateKubeVirt string
 	ValidateInstancetype, ValidatePreference                                                         string
+	MutateMigration, ValidateMigration                                                               string
 }
 
 // ConfigFunc returns the cluster configuration.

@@ -36,6 +36,8 @@ func APIObjects(cfg Config, caBundle []byte) []client.Object {
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstances"}, Verbs: []string{"get", "list", "watch", "patch"}},
 			// The validating webhook allows one KubeVirt object in the cluster.
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"kubevirts"}, Verbs: []string{"get", "list", "watch"}},
+			// The migration webhook refuses a second migration while one is in flight.
+			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstancemigrations"}, Verbs: []string{"list"}},
 			// The VM webhooks apply the instance types and preferences VMs name, from the
 			// ControllerRevisions that pin them once captured.
 			{APIGroups: []string{itv1.GroupName}, Resources: instancetypeResources, Verbs: []string{"get"}},
@@ -149,6 +151,8 @@ func APIObjects(cfg Config, caBundle []byte) []client.Object {
 				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
 			{Name: "virtualmachines-mutator.kubevirt.io", ClientConfig: webhookClient(wiring.MutateVMPath), Rules: rule("virtualmachines", create, update),
 				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
+			{Name: "migrations-mutator.kubevirt.io", ClientConfig: webhookClient(wiring.MutateMigrationPath), Rules: rule("virtualmachineinstancemigrations", create),
+				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
 		},
 	}
 	validating := &admissionregistrationv1.ValidatingWebhookConfiguration{
@@ -163,6 +167,8 @@ func APIObjects(cfg Config, caBundle []byte) []client.Object {
 			{Name: "virtualmachinepools-validator.pool.kubevirt.io", ClientConfig: webhookClient(wiring.ValidatePoolPath),
 				Rules: []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{create, update}, Rule: admissionregistrationv1.Rule{
 					APIGroups: []string{"pool.kubevirt.io"}, APIVersions: []string{"*"}, Resources: []string{"virtualmachinepools"}, Scope: ptr.To(admissionregistrationv1.NamespacedScope)}}},
+				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
+			{Name: "migration-validator.kubevirt.io", ClientConfig: webhookClient(wiring.ValidateMigrationPath), Rules: rule("virtualmachineinstancemigrations", create, update),
 				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
 			{Name: "kubevirts-validator.kubevirt.io", ClientConfig: webhookClient(wiring.ValidateKubeVirts), Rules: rule("kubevirts", create, update),
 				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
@@ -201,7 +207,7 @@ func UserRoles() []client.Object {
 	// What the guest agent tells about a guest is readable by whoever may read the VMI, as
 	// in KubeVirt's view role.
 	readSubresources := []string{"virtualmachineinstances/guestosinfo", "virtualmachineinstances/bootstrapstatus"}
-	kinds := []string{"virtualmachines", "virtualmachineinstances", "virtualmachineinstancereplicasets", "virtualmachinepools"}
+	kinds := []string{"virtualmachines", "virtualmachineinstances", "virtualmachineinstancereplicasets", "virtualmachinepools", "virtualmachineinstancemigrations"}
 	all := []string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
 	read := []string{"get", "list", "watch"}
 	role := func(name, aggregate string, rules []rbacv1.PolicyRule) client.Object {
