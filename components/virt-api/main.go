@@ -95,12 +95,7 @@ func main() {
 	mux.Handle("GET /metrics", metrics.Handler())
 	status := metrics.NewStatus("virt-api")
 	config := (&clusterconfig.Source{Reader: mgr.GetClient(), Namespace: namespace}).Get
-	webhooks.Register(mux, scheme, mgr.GetClient(), mgr.GetAPIReader(), namespace, config, webhooks.Paths{
-		MutateVMI: wiring.MutateVMIPath, MutateVM: wiring.MutateVMPath,
-		ValidateVMI: wiring.ValidateVMIPath, ValidateVM: wiring.ValidateVMPath, ValidateReplicaSet: wiring.ValidateReplicaSetPath, ValidatePool: wiring.ValidatePoolPath, ValidateKubeVirt: wiring.ValidateKubeVirts,
-		ValidateInstancetype: wiring.ValidateInstancetypePath, ValidatePreference: wiring.ValidatePreferencePath,
-		MutateMigration: wiring.MutateMigrationPath, ValidateMigration: wiring.ValidateMigrationPath,
-	})
+	webhooks.Register(mux, scheme, mgr.GetClient(), mgr.GetAPIReader(), namespace, config, webhooks.WiringPaths())
 	(&rest.API{
 		Log:        log.WithName("subresources"),
 		Client:     mgr.GetClient(),

@@ -25,6 +25,7 @@ import (
 	poolv1 "github.com/hypernest/hypernest/api/pool/v1beta1"
 	"github.com/hypernest/hypernest/pkg/clusterconfig"
 	"github.com/hypernest/hypernest/pkg/instancetype"
+	"github.com/hypernest/hypernest/pkg/wiring"
 )
 
 // Register adds the webhooks to mux under their paths. config is the cluster
@@ -53,6 +54,17 @@ type Paths struct {
 	MutateVMI, MutateVM, ValidateVMI, ValidateVM, ValidateReplicaSet, ValidatePool, ValidateKubeVirt string
 	ValidateInstancetype, ValidatePreference                                                         string
 	MutateMigration, ValidateMigration                                                               string
+}
+
+// WiringPaths are the paths virt-operator's webhook configurations call (pkg/wiring).
+func WiringPaths() Paths {
+	return Paths{
+		MutateVMI: wiring.MutateVMIPath, MutateVM: wiring.MutateVMPath,
+		ValidateVMI: wiring.ValidateVMIPath, ValidateVM: wiring.ValidateVMPath, ValidateReplicaSet: wiring.ValidateReplicaSetPath,
+		ValidatePool: wiring.ValidatePoolPath, ValidateKubeVirt: wiring.ValidateKubeVirts,
+		ValidateInstancetype: wiring.ValidateInstancetypePath, ValidatePreference: wiring.ValidatePreferencePath,
+		MutateMigration: wiring.MutateMigrationPath, ValidateMigration: wiring.ValidateMigrationPath,
+	}
 }
 
 // ConfigFunc returns the cluster configuration.

@@ -34,7 +34,6 @@ import (
 	"github.com/hypernest/hypernest/components/virt-controller/replicaset"
 	"github.com/hypernest/hypernest/components/virt-operator/install"
 	"github.com/hypernest/hypernest/pkg/clusterconfig"
-	"github.com/hypernest/hypernest/pkg/wiring"
 	"github.com/hypernest/hypernest/tests/framework"
 )
 
@@ -103,11 +102,7 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	mux := http.NewServeMux()
 	config := &clusterconfig.Source{Reader: mgr.GetClient(), Namespace: hypernestNamespace}
-	webhooks.Register(mux, scheme, mgr.GetClient(), mgr.GetAPIReader(), hypernestNamespace, config.Get, webhooks.Paths{
-		MutateVMI: wiring.MutateVMIPath, MutateVM: wiring.MutateVMPath, ValidateVMI: wiring.ValidateVMIPath, ValidateVM: wiring.ValidateVMPath,
-		ValidateReplicaSet: wiring.ValidateReplicaSetPath, ValidatePool: wiring.ValidatePoolPath, ValidateKubeVirt: wiring.ValidateKubeVirts,
-		ValidateInstancetype: wiring.ValidateInstancetypePath, ValidatePreference: wiring.ValidatePreferencePath,
-	})
+	webhooks.Register(mux, scheme, mgr.GetClient(), mgr.GetAPIReader(), hypernestNamespace, config.Get, webhooks.WiringPaths())
 	mgr.GetWebhookServer().Register("/", mux)
 	Expect((&replicaset.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("virtualmachineinstancereplicaset-controller")}).SetupWithManager(mgr, 2)).To(Succeed())
 	Expect((&pool.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("virtualmachinepool-controller")}).SetupWithManager(mgr, 2)).To(Succeed())
