@@ -95,7 +95,7 @@ func main() {
 	mux.Handle("GET /metrics", metrics.Handler())
 	status := metrics.NewStatus("virt-api")
 	config := (&clusterconfig.Source{Reader: mgr.GetClient(), Namespace: namespace}).Get
-	webhooks.Register(mux, scheme, mgr.GetClient(), mgr.GetAPIReader(), namespace, config, webhooks.WiringPaths())
+	webhooks.Register(mux, scheme, mgr.GetClient(), mgr.GetAPIReader(), namespace, config)
 	(&rest.API{
 		Log:        log.WithName("subresources"),
 		Client:     mgr.GetClient(),

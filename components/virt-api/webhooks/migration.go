@@ -65,7 +65,7 @@ func (v *migrationValidator) Handle(ctx context.Context, req admission.Request) 
 	if vmim.Spec.VMIName == "" {
 		return invalid(field.ErrorList{field.Required(spec.Child("vmiName"), "vmiName is missing")})
 	}
-	if vmim.Spec.Priority != nil && req.UserInfo.Username != "system:serviceaccount:"+v.namespace+":virt-controller" {
+	if vmim.Spec.Priority != nil && hypernestServiceAccount(v.namespace, req.UserInfo.Username) != "virt-controller" {
 		// KubeVirt names the field spec.migrationPriority; the field is spec.priority.
 		return invalid(field.ErrorList{field.Forbidden(spec.Child("priority"), "Migration priority queue, only virt-controller is allowed to set priority field")})
 	}

@@ -33,38 +33,23 @@ import (
 // lookups the instance types, preferences and ControllerRevisions VMs name and the VMIs and
 // migrations migrations name (uncached: a few reads per admission cost less than caching
 // every ControllerRevision and VMI).
-func Register(mux *http.ServeMux, scheme *runtime.Scheme, reader, lookups client.Reader, namespace string, config ConfigFunc, paths Paths) {
+//
+// The paths are pkg/wiring's, the ones virt-operator's webhook configurations call, so
+// virt-api and every test that serves the webhooks register the same set.
+func Register(mux *http.ServeMux, scheme *runtime.Scheme, reader, lookups client.Reader, namespace string, config ConfigFunc) {
 	decoder := admission.NewDecoder(scheme)
 	finder := instancetype.Finder{Reader: lookups}
-	mux.Handle(paths.MutateVMI, &admission.Webhook{Handler: &vmiMutator{decoder: decoder, config: config}})
-	mux.Handle(paths.MutateVM, &admission.Webhook{Handler: &vmMutator{decoder: decoder, finder: finder}})
-	mux.Handle(paths.ValidateVMI, &admission.Webhook{Handler: &vmiValidator{decoder: decoder, namespace: namespace, config: config}})
-	mux.Handle(paths.ValidateVM, &admission.Webhook{Handler: &vmValidator{decoder: decoder, config: config, finder: finder}})
-	mux.Handle(paths.ValidateReplicaSet, &admission.Webhook{Handler: &replicaSetValidator{decoder: decoder, config: config}})
-	mux.Handle(paths.ValidateKubeVirt, &admission.Webhook{Handler: &kubeVirtValidator{decoder: decoder, reader: reader}})
-	mux.Handle(paths.ValidatePool, &admission.Webhook{Handler: &poolValidator{decoder: decoder, config: config, finder: finder}})
-	mux.Handle(paths.ValidateInstancetype, &admission.Webhook{Handler: &instancetypeValidator{decoder: decoder}})
-	mux.Handle(paths.ValidatePreference, &admission.Webhook{Handler: &preferenceValidator{decoder: decoder}})
-	mux.Handle(paths.MutateMigration, &admission.Webhook{Handler: &migrationMutator{decoder: decoder}})
-	mux.Handle(paths.ValidateMigration, &admission.Webhook{Handler: &migrationValidator{decoder: decoder, reader: lookups, namespace: namespace}})
-}
-
-// Paths are the URL paths of the webhooks (the install package's).
-type Paths struct {
-	MutateVMI, MutateVM, ValidateVMI, ValidateVM, ValidateReplicaSet, ValidatePool, ValidateKubeVirt string
-	ValidateInstancetype, ValidatePreference                                                         string
-	MutateMigration, ValidateMigration                                                               string
-}
-
-// WiringPaths are the paths virt-operator's webhook configurations call (pkg/wiring).
-func WiringPaths() Paths {
-	return Paths{
-		MutateVMI: wiring.MutateVMIPath, MutateVM: wiring.MutateVMPath,
-		ValidateVMI: wiring.ValidateVMIPath, ValidateVM: wiring.ValidateVMPath, ValidateReplicaSet: wiring.ValidateReplicaSetPath,
-		ValidatePool: wiring.ValidatePoolPath, ValidateKubeVirt: wiring.ValidateKubeVirts,
-		ValidateInstancetype: wiring.ValidateInstancetypePath, ValidatePreference: wiring.ValidatePreferencePath,
-		MutateMigration: wiring.MutateMigrationPath, ValidateMigration: wiring.ValidateMigrationPath,
-	}
+	mux.Handle(wiring.MutateVMIPath, &admission.Webhook{Handler: &vmiMutator{decoder: decoder, config: config}})
+	mux.Handle(wiring.MutateVMPath, &admission.Webhook{Handler: &vmMutator{decoder: decoder, finder: finder}})
+	mux.Handle(wiring.ValidateVMIPath, &admission.Webhook{Handler: &vmiValidator{decoder: decoder, namespace: namespace, config: config}})
+	mux.Handle(wiring.ValidateVMPath, &admission.Webhook{Handler: &vmValidator{decoder: decoder, config: config, finder: finder}})
+	mux.Handle(wiring.ValidateReplicaSetPath, &admission.Webhook{Handler: &replicaSetValidator{decoder: decoder, config: config}})
+	mux.Handle(wiring.ValidateKubeVirts, &admission.Webhook{Handler: &kubeVirtValidator{decoder: decoder, reader: reader}})
+	mux.Handle(wiring.ValidatePoolPath, &admission.Webhook{Handler: &poolValidator{decoder: decoder, config: config, finder: finder}})
+	mux.Handle(wiring.ValidateInstancetypePath, &admission.Webhook{Handler: &instancetypeValidator{decoder: decoder}})
+	mux.Handle(wiring.ValidatePreferencePath, &admission.Webhook{Handler: &preferenceValidator{decoder: decoder}})
+	mux.Handle(wiring.MutateMigrationPath, &admission.Webhook{Handler: &migrationMutator{decoder: decoder}})
+	mux.Handle(wiring.ValidateMigrationPath, &admission.Webhook{Handler: &migrationValidator{decoder: decoder, reader: lookups, namespace: namespace}})
 }
 
 // ConfigFunc returns the cluster configuration.
@@ -209,15 +194,24 @@ func validateAgainstConfig(path *field.Path, spec *v1.VirtualMachineInstanceSpec
 // isHypernest: Hypernest's own components may update a VMI's spec (virt-api sets the
 // grace period of `virtctl stop --grace-period`).
 func (v *vmiValidator) isHypernest(username string) bool {
-	prefix := "system:serviceaccount:" + v.namespace + ":"
-	if !strings.HasPrefix(username, prefix) {
-		return false
-	}
-	switch strings.TrimPrefix(username, prefix) {
+	switch hypernestServiceAccount(v.namespace, username) {
 	case "virt-api", "virt-controller", "virt-handler":
 		return true
 	}
 	return false
+}
+
+// hypernestServiceAccount is the name of the service account of Hypernest's namespace
+// that username authenticates as, or "" when username is anything else (a user, or a
+// service account of another namespace).
+func hypernestServiceAccount(namespace, username string) string {
+	// The API server's form of a service account's username (k8s.io/apiserver's
+	// serviceaccount.MakeUsername), spelled out here rather than importing the apiserver.
+	name, ok := strings.CutPrefix(username, "system:serviceaccount:"+namespace+":")
+	if !ok || strings.Contains(name, ":") {
+		return ""
+	}
+	return name
 }
 
 // vmValidator refuses VMs whose template Hypernest could not run: with their instance

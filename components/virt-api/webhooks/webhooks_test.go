@@ -118,6 +118,24 @@ func TestVMISpecIsImmutableButForHypernest(t *testing.T) {
 	}
 }
 
+// Only the service accounts of Hypernest's own namespace count as Hypernest: the same
+// name in another namespace, a longer name sharing the prefix, or a user does not.
+func TestHypernestServiceAccount(t *testing.T) {
+	for username, want := range map[string]string{
+		"system:serviceaccount:kubevirt:virt-controller":      "virt-controller",
+		"system:serviceaccount:kubevirt:virt-api":             "virt-api",
+		"system:serviceaccount:default:virt-controller":       "",
+		"system:serviceaccount:kubevirt-evil:virt-controller": "",
+		"system:serviceaccount:kubevirt:virt-controller:x":    "",
+		"virt-controller": "",
+		"":                "",
+	} {
+		if got := hypernestServiceAccount("kubevirt", username); got != want {
+			t.Errorf("hypernestServiceAccount(kubevirt, %q) = %q, want %q", username, got, want)
+		}
+	}
+}
+
 func TestVMIMutatorFillsDefaults(t *testing.T) {
 	m := &vmiMutator{decoder: decoder(t), config: configOf(clusterconfig.Config{})}
 	vmi := example(t, "vmi-nocloud.yaml")

@@ -102,7 +102,7 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	mux := http.NewServeMux()
 	config := &clusterconfig.Source{Reader: mgr.GetClient(), Namespace: hypernestNamespace}
-	webhooks.Register(mux, scheme, mgr.GetClient(), mgr.GetAPIReader(), hypernestNamespace, config.Get, webhooks.WiringPaths())
+	webhooks.Register(mux, scheme, mgr.GetClient(), mgr.GetAPIReader(), hypernestNamespace, config.Get)
 	mgr.GetWebhookServer().Register("/", mux)
 	Expect((&replicaset.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("virtualmachineinstancereplicaset-controller")}).SetupWithManager(mgr, 2)).To(Succeed())
 	Expect((&pool.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("virtualmachinepool-controller")}).SetupWithManager(mgr, 2)).To(Succeed())
