@@ -29,6 +29,7 @@ import (
 	poolv1 "github.com/hypernest/hypernest/api/pool/v1beta1"
 	"github.com/hypernest/hypernest/components/virt-controller/handlercerts"
 	controllermetrics "github.com/hypernest/hypernest/components/virt-controller/metrics"
+	"github.com/hypernest/hypernest/components/virt-controller/migration"
 	"github.com/hypernest/hypernest/components/virt-controller/pool"
 	"github.com/hypernest/hypernest/components/virt-controller/replicaset"
 	"github.com/hypernest/hypernest/components/virt-controller/services"
@@ -51,10 +52,10 @@ const (
 
 func main() {
 	var (
-		launcherImage, pullPolicy, namespace, probeAddr, metricsAddr, caDir string
-		useEmulation, leaderElect                                           bool
-		vmWorkers, vmiWorkers, replicaSetWorkers, poolWorkers               int
-		zapOpts                                                             zap.Options
+		launcherImage, pullPolicy, namespace, probeAddr, metricsAddr, caDir     string
+		useEmulation, leaderElect                                               bool
+		vmWorkers, vmiWorkers, replicaSetWorkers, poolWorkers, migrationWorkers int
+		zapOpts                                                                 zap.Options
 	)
 	flag.StringVar(&launcherImage, "launcher-image", "", "the virt-launcher image launcher pods run (required)")
 	flag.StringVar(&pullPolicy, "image-pull-policy", string(k8sv1.PullIfNotPresent), "pull policy of launcher pods and containerDisks without their own")
@@ -72,6 +73,8 @@ func main() {
 	flag.IntVar(&replicaSetWorkers, "replicaset-workers", 3, "VMI replica sets reconciled in parallel")
 	// As many as for replica sets: pools are few and each pass is short.
 	flag.IntVar(&poolWorkers, "pool-workers", 3, "VM pools reconciled in parallel")
+	// KubeVirt's virt-controller runs its migration controller with 3 threads.
+	flag.IntVar(&migrationWorkers, "migration-workers", 3, "migrations reconciled in parallel")
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	log := zap.New(zap.UseFlagOptions(&zapOpts)).WithName("virt-controller")
@@ -124,6 +127,14 @@ func main() {
 			return services.LauncherPodConfig{Image: launcherImage, ImagePullPolicy: k8sv1.PullPolicy(pullPolicy), UseEmulation: config.Get(ctx).UseEmulation}
 		},
 	}).SetupWithManager(mgr, vmiWorkers))
+	must((&migration.Reconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorderFor("migration-controller"),
+		Config: func(ctx context.Context) services.LauncherPodConfig {
+			return services.LauncherPodConfig{Image: launcherImage, ImagePullPolicy: k8sv1.PullPolicy(pullPolicy), UseEmulation: config.Get(ctx).UseEmulation}
+		},
+	}).SetupWithManager(mgr, migrationWorkers))
 	must((&vm.Reconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorderFor("virtualmachine-controller"),

@@ -33,6 +33,14 @@ const (
 	MigrationSelectorLabel = "kubevirt.io/vmi-name"
 	// MigrationFinalizer keeps a migration until it ended, so its target pod is cleaned up.
 	MigrationFinalizer = "kubevirt.io/migrationJobFinalize"
+	// MigrationJobLabel on a migration's target virt-launcher pod holds the migration's UID.
+	MigrationJobLabel = "kubevirt.io/migrationJobUID"
+	// MigrationJobNameAnnotation on a migration's target virt-launcher pod holds the
+	// migration's name.
+	MigrationJobNameAnnotation = "kubevirt.io/migrationJobName"
+	// MigrationTargetNodeNameLabel on a VMI names the node it is migrating to: the
+	// virt-handler there prepares the target.
+	MigrationTargetNodeNameLabel = "kubevirt.io/migrationTargetNodeName"
 
 	// InstancetypeAnnotation, ClusterInstancetypeAnnotation, PreferenceAnnotation and
 	// ClusterPreferenceAnnotation on a VMI name the instance type and preference its VM
