@@ -30,6 +30,7 @@ import (
 	"github.com/hypernest/hypernest/components/virt-controller/handlercerts"
 	controllermetrics "github.com/hypernest/hypernest/components/virt-controller/metrics"
 	"github.com/hypernest/hypernest/components/virt-controller/migration"
+	"github.com/hypernest/hypernest/components/virt-controller/node"
 	"github.com/hypernest/hypernest/components/virt-controller/pool"
 	"github.com/hypernest/hypernest/components/virt-controller/replicaset"
 	"github.com/hypernest/hypernest/components/virt-controller/services"
@@ -52,10 +53,10 @@ const (
 
 func main() {
 	var (
-		launcherImage, pullPolicy, namespace, probeAddr, metricsAddr, caDir     string
-		useEmulation, leaderElect                                               bool
-		vmWorkers, vmiWorkers, replicaSetWorkers, poolWorkers, migrationWorkers int
-		zapOpts                                                                 zap.Options
+		launcherImage, pullPolicy, namespace, probeAddr, metricsAddr, caDir                  string
+		useEmulation, leaderElect                                                            bool
+		vmWorkers, vmiWorkers, replicaSetWorkers, poolWorkers, migrationWorkers, nodeWorkers int
+		zapOpts                                                                              zap.Options
 	)
 	flag.StringVar(&launcherImage, "launcher-image", "", "the virt-launcher image launcher pods run (required)")
 	flag.StringVar(&pullPolicy, "image-pull-policy", string(k8sv1.PullIfNotPresent), "pull policy of launcher pods and containerDisks without their own")
@@ -75,6 +76,8 @@ func main() {
 	flag.IntVar(&poolWorkers, "pool-workers", 3, "VM pools reconciled in parallel")
 	// KubeVirt's virt-controller runs its migration controller with 3 threads.
 	flag.IntVar(&migrationWorkers, "migration-workers", 3, "migrations reconciled in parallel")
+	// KubeVirt's virt-controller runs its node controller with 3 threads.
+	flag.IntVar(&nodeWorkers, "node-workers", 3, "nodes whose heartbeat is checked in parallel")
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	log := zap.New(zap.UseFlagOptions(&zapOpts)).WithName("virt-controller")
@@ -135,6 +138,10 @@ func main() {
 			return services.LauncherPodConfig{Image: launcherImage, ImagePullPolicy: k8sv1.PullPolicy(pullPolicy), UseEmulation: config.Get(ctx).UseEmulation}
 		},
 	}).SetupWithManager(mgr, migrationWorkers))
+	must((&node.Reconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorderFor("node-controller"),
+	}).SetupWithManager(mgr, nodeWorkers))
 	must((&vm.Reconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorderFor("virtualmachine-controller"),

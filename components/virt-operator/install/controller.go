@@ -50,6 +50,9 @@ func ControllerObjects(cfg Config) []client.Object {
 			{APIGroups: []string{itv1.GroupName}, Resources: instancetypeResources, Verbs: []string{"get", "list", "watch"}},
 			// Launcher pods only in practice; RBAC cannot narrow pods by label.
 			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch", "create", "delete"}},
+			// Nodes: the node controller reads the handlers' heartbeats and labels a node
+			// whose handler is gone unschedulable for VMIs.
+			{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch", "patch"}},
 			// Claims are only read: a VMI waits for the ones it names, and their volume
 			// mode and size shape the launcher pod.
 			{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list", "watch"}},

@@ -34,10 +34,9 @@ func runningVMI(ns, name, node string) (*kubevirtv1.VirtualMachineInstance, *cor
 		}},
 	}
 	Expect(k8sClient.Create(ctx, vmi)).To(Succeed())
-	vmi.Status.Phase = kubevirtv1.Running
-	vmi.Status.NodeName = node
-	Expect(k8sClient.Status().Update(ctx, vmi)).To(Succeed())
 
+	// The pod first: a Running VMI without one, on a node without a live handler, is
+	// what the node controller fails.
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "virt-launcher-" + name + "-", Labels: map[string]string{
 			kubevirtv1.AppLabel: launcherv1.AppLabelValue, kubevirtv1.CreatedByLabel: string(vmi.UID),
@@ -46,7 +45,17 @@ func runningVMI(ns, name, node string) (*kubevirtv1.VirtualMachineInstance, *cor
 	}
 	Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 	markRunning(pod)
+	vmi.Status.Phase = kubevirtv1.Running
+	vmi.Status.NodeName = node
+	Expect(k8sClient.Status().Update(ctx, vmi)).To(Succeed())
 	return vmi, pod
+}
+
+// ensureNode creates a node without a heartbeat: to the node controller, one where
+// nothing of Hypernest's ever ran, so it leaves it alone.
+func ensureNode(name string) {
+	err := k8sClient.Create(context.Background(), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	Expect(err == nil || apierrors.IsAlreadyExists(err)).To(BeTrue(), "creating node %s: %v", name, err)
 }
 
 // markRunning writes what the kubelet would for a pod whose compute container started.
@@ -139,7 +148,12 @@ func warningEvents(g Gomega, ns, reason string) []string {
 
 var _ = Describe("VirtualMachineInstanceMigration", func() {
 	var ns string
-	BeforeEach(func() { ns = newNamespace() })
+	BeforeEach(func() {
+		ns = newNamespace()
+		for _, n := range []string{sourceNode, targetNode, "node-busy"} {
+			ensureNode(n)
+		}
+	})
 
 	It("creates a target pod on another node, hands off to the handlers and follows them to Succeeded", func() {
 		ctx := context.Background()

@@ -1,8 +1,8 @@
-// Package migration_test runs virt-controller's migration controller against a real
-// kube-apiserver and etcd (controller-runtime's envtest) with Hypernest's CRDs. Nothing
-// schedules pods or runs guests here: the specs bind target pods and write what the
-// kubelet and the virt-handlers would report, and check what the controller does with
-// it. virt-api's webhooks are not served: they refuse every migration until the handlers
+// Package migration_test runs virt-controller's migration and node controllers (issue
+// 18: VMIs moving between nodes, and nodes going away) against a real kube-apiserver and
+// etcd (controller-runtime's envtest) with Hypernest's CRDs. Nothing schedules pods or
+// runs guests here: the specs bind pods and write what the kubelet and the virt-handlers
+// would report (statuses, heartbeats), and check what the controllers do with it. virt-api's webhooks are not served: they refuse every migration until the handlers
 // can carry one out, and the controller must not rely on them (it sets the label and
 // the finalizer itself).
 package migration_test
@@ -28,13 +28,14 @@ import (
 
 	kubevirtv1 "github.com/hypernest/hypernest/api/core/v1"
 	"github.com/hypernest/hypernest/components/virt-controller/migration"
+	"github.com/hypernest/hypernest/components/virt-controller/node"
 	"github.com/hypernest/hypernest/components/virt-controller/services"
 	"github.com/hypernest/hypernest/tests/framework"
 )
 
 func TestMigrationController(t *testing.T) {
 	RegisterFailHandler(Fail)
-	RunSpecs(t, "virt-controller's migration controller against a real apiserver")
+	RunSpecs(t, "virt-controller's migration and node controllers against a real apiserver")
 }
 
 var (
@@ -79,6 +80,7 @@ var _ = BeforeSuite(func() {
 			return services.LauncherPodConfig{Image: "localhost/hypernest/virt-launcher:test", ImagePullPolicy: corev1.PullNever, UseEmulation: true}
 		},
 	}).SetupWithManager(mgr, 2)).To(Succeed())
+	Expect((&node.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("node-controller")}).SetupWithManager(mgr, 2)).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
 	stop = cancel
 	go func() {
