@@ -27,6 +27,9 @@ type Config struct {
 	// ForbidBridgeOnPodNetwork: spec.configuration.network.permitBridgeInterfaceOnPodNetwork
 	// is false (KubeVirt's default, and this zero value, permit it).
 	ForbidBridgeOnPodNetwork bool
+	// EvictionStrategy is the cluster's default eviction strategy of VMIs
+	// (spec.configuration.evictionStrategy); nil, KubeVirt's default, acts as None.
+	EvictionStrategy *v1.EvictionStrategy
 }
 
 // GateEnabled reports whether a feature gate is on.
@@ -61,6 +64,7 @@ func FromKubeVirt(kv *v1.KubeVirt) Config {
 			}
 		}
 	}
+	c.EvictionStrategy = kv.Spec.Configuration.EvictionStrategy
 	if nc := kv.Spec.Configuration.Network; nc != nil {
 		c.DefaultNetworkInterface = nc.NetworkInterface
 		c.ForbidBridgeOnPodNetwork = nc.PermitBridgeInterfaceOnPodNetwork != nil && !*nc.PermitBridgeInterfaceOnPodNetwork

@@ -35,6 +35,8 @@ const (
 	// MutateMigrationPath and ValidateMigrationPath admit VirtualMachineInstanceMigrations.
 	MutateMigrationPath   = "/mutate-virtualmachineinstancemigrations"
 	ValidateMigrationPath = "/validate-virtualmachineinstancemigrations"
+	// ValidateEvictionPath answers evictions of virt-launcher pods (KubeVirt's path).
+	ValidateEvictionPath = "/pod-eviction-validate"
 )
 
 // Mount points of the certificate Secrets.

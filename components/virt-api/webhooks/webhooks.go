@@ -29,14 +29,15 @@ import (
 )
 
 // Register adds the webhooks to mux under their paths. config is the cluster
-// configuration, read live from the KubeVirt object; reader reads the KubeVirt objects,
-// lookups the instance types, preferences and ControllerRevisions VMs name and the VMIs and
-// migrations migrations name (uncached: a few reads per admission cost less than caching
-// every ControllerRevision and VMI).
+// configuration, read live from the KubeVirt object; c reads the KubeVirt objects and marks
+// VMIs for evacuation, lookups reads the instance types, preferences and
+// ControllerRevisions VMs name, the VMIs and migrations migrations name and the pods
+// evictions name (uncached: a few reads per admission cost less than caching every
+// ControllerRevision, VMI and pod).
 //
 // The paths are pkg/wiring's, the ones virt-operator's webhook configurations call, so
 // virt-api and every test that serves the webhooks register the same set.
-func Register(mux *http.ServeMux, scheme *runtime.Scheme, reader, lookups client.Reader, namespace string, config ConfigFunc) {
+func Register(mux *http.ServeMux, scheme *runtime.Scheme, c client.Client, lookups client.Reader, namespace string, config ConfigFunc) {
 	decoder := admission.NewDecoder(scheme)
 	finder := instancetype.Finder{Reader: lookups}
 	mux.Handle(wiring.MutateVMIPath, &admission.Webhook{Handler: &vmiMutator{decoder: decoder, config: config}})
@@ -44,12 +45,13 @@ func Register(mux *http.ServeMux, scheme *runtime.Scheme, reader, lookups client
 	mux.Handle(wiring.ValidateVMIPath, &admission.Webhook{Handler: &vmiValidator{decoder: decoder, namespace: namespace, config: config}})
 	mux.Handle(wiring.ValidateVMPath, &admission.Webhook{Handler: &vmValidator{decoder: decoder, config: config, finder: finder}})
 	mux.Handle(wiring.ValidateReplicaSetPath, &admission.Webhook{Handler: &replicaSetValidator{decoder: decoder, config: config}})
-	mux.Handle(wiring.ValidateKubeVirts, &admission.Webhook{Handler: &kubeVirtValidator{decoder: decoder, reader: reader}})
+	mux.Handle(wiring.ValidateKubeVirts, &admission.Webhook{Handler: &kubeVirtValidator{decoder: decoder, reader: c}})
 	mux.Handle(wiring.ValidatePoolPath, &admission.Webhook{Handler: &poolValidator{decoder: decoder, config: config, finder: finder}})
 	mux.Handle(wiring.ValidateInstancetypePath, &admission.Webhook{Handler: &instancetypeValidator{decoder: decoder}})
 	mux.Handle(wiring.ValidatePreferencePath, &admission.Webhook{Handler: &preferenceValidator{decoder: decoder}})
 	mux.Handle(wiring.MutateMigrationPath, &admission.Webhook{Handler: &migrationMutator{decoder: decoder}})
 	mux.Handle(wiring.ValidateMigrationPath, &admission.Webhook{Handler: &migrationValidator{decoder: decoder, reader: lookups, namespace: namespace}})
+	mux.Handle(wiring.ValidateEvictionPath, &admission.Webhook{Handler: &evictionValidator{decoder: decoder, reader: lookups, writer: c, config: config}})
 }
 
 // ConfigFunc returns the cluster configuration.

@@ -34,6 +34,10 @@ func APIObjects(cfg Config, caBundle []byte) []client.Object {
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachines"}, Verbs: []string{"get", "list", "watch", "patch"}},
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachines/status"}, Verbs: []string{"patch"}},
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstances"}, Verbs: []string{"get", "list", "watch", "patch"}},
+			// The eviction webhook marks a VMI whose pod a drain evicts (evacuationNodeName).
+			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstances/status"}, Verbs: []string{"patch"}},
+			// ... after reading the pod, to find its VMI.
+			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}},
 			// The validating webhook allows one KubeVirt object in the cluster.
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"kubevirts"}, Verbs: []string{"get", "list", "watch"}},
 			// The migration webhook refuses a second migration while one is in flight.
@@ -170,6 +174,14 @@ func APIObjects(cfg Config, caBundle []byte) []client.Object {
 				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
 			{Name: "migration-validator.kubevirt.io", ClientConfig: webhookClient(wiring.ValidateMigrationPath), Rules: rule("virtualmachineinstancemigrations", create, update),
 				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
+			// Evictions of virt-launcher pods (KubeVirt's name, path and match): fail
+			// closed, so a drain never kills a guest its strategy protects; the match
+			// keeps every other pod's eviction away from virt-api.
+			{Name: "virt-launcher-eviction-interceptor.kubevirt.io", ClientConfig: webhookClient(wiring.ValidateEvictionPath),
+				Rules: []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.OperationAll},
+					Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods/eviction"}, Scope: ptr.To(admissionregistrationv1.NamespacedScope)}}},
+				MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "virt-launcher-pods", Expression: `object.metadata.name.startsWith("virt-launcher")`}},
+				FailurePolicy:   fail, SideEffects: ptr.To(admissionregistrationv1.SideEffectClassNoneOnDryRun), AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
 			{Name: "kubevirts-validator.kubevirt.io", ClientConfig: webhookClient(wiring.ValidateKubeVirts), Rules: rule("kubevirts", create, update),
 				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
 			{Name: "virtualmachineinstancetypes-validator.instancetype.kubevirt.io", ClientConfig: webhookClient(wiring.ValidateInstancetypePath),
