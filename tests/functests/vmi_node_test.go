@@ -21,10 +21,12 @@ import (
 	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
 	k8sv1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
@@ -82,6 +84,18 @@ var _ = Describe("VMIs on a node (virt-controller, virt-handler, virt-launcher)"
 		migrations := &v1.VirtualMachineInstanceMigrationList{}
 		Expect(crClient.List(ctx, migrations, client.InNamespace(ns))).To(Succeed())
 		Expect(migrations.Items).To(BeEmpty())
+
+		By("evicting its pod, as kubectl drain does, follows the eviction strategy (dry runs: the pod stays)")
+		dryRun := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: ns}, DeleteOptions: &metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}}}
+		Expect(kubeClient.PolicyV1().Evictions(ns).Evict(ctx, dryRun)).To(Succeed(), "no strategy: the eviction goes ahead")
+		setClusterEvictionStrategy(ctx, ptr.To(v1.EvictionStrategyLiveMigrate))
+		DeferCleanup(func(ctx SpecContext) { setClusterEvictionStrategy(ctx, nil) })
+		Eventually(func(g Gomega) {
+			err := kubeClient.PolicyV1().Evictions(ns).Evict(ctx, dryRun)
+			g.Expect(apierrors.IsTooManyRequests(err)).To(BeTrue(), "want 429 once virt-api reads the KubeVirt object's LiveMigrate, got %v", err)
+			g.Expect(err).To(MatchError(ContainSubstring("VMI " + vmi.Name + " is configured with an eviction strategy but is not live-migratable")))
+		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
+		setClusterEvictionStrategy(ctx, nil)
 
 		By("restarting virt-handler: the guest keeps running and the new handler reports it Running")
 		qemu := qemuPID(vmi)
@@ -225,6 +239,16 @@ var _ = Describe("VMIs on a node (virt-controller, virt-handler, virt-launcher)"
 })
 
 // exampleVMI decodes one of KubeVirt's example manifests, unchanged.
+// setClusterEvictionStrategy sets the KubeVirt object's evictionStrategy (nil: none).
+func setClusterEvictionStrategy(ctx context.Context, strategy *v1.EvictionStrategy) {
+	Eventually(func(g Gomega) {
+		kv := &v1.KubeVirt{}
+		g.Expect(crClient.Get(ctx, kubeVirtKey, kv)).To(Succeed())
+		kv.Spec.Configuration.EvictionStrategy = strategy
+		g.Expect(crClient.Update(ctx, kv)).To(Succeed())
+	}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+}
+
 func exampleVMI(file string) *v1.VirtualMachineInstance {
 	obj, err := framework.DecodeExample(file)
 	Expect(err).NotTo(HaveOccurred())
