@@ -161,7 +161,8 @@ func main() {
 		CADir:     caDir,
 	}).SetupWithManager(mgr))
 
-	log.Info("starting", "launcherImage", launcherImage, "useEmulation", useEmulation)
+	// As virt-handler's: the flag is the default where no KubeVirt object says.
+	log.Info("starting", "launcherImage", launcherImage, "defaultUseEmulation", useEmulation)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "virt-controller stopped")
 		os.Exit(1)

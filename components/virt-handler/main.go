@@ -145,7 +145,9 @@ func main() {
 	}
 	go heartbeat.Run(ctx, log.WithName("heartbeat"), mgr.GetClient(), nodeName)
 
-	log.Info("starting", "node", nodeName, "useEmulation", useEmulation)
+	// The flag is only the default for a cluster without a KubeVirt object; each launch
+	// reads the object's developerConfiguration.useEmulation.
+	log.Info("starting", "node", nodeName, "defaultUseEmulation", useEmulation)
 	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "virt-handler stopped")
 		os.Exit(1)
