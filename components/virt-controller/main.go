@@ -121,22 +121,21 @@ func main() {
 	status := metrics.NewStatus("virt-controller")
 	must(status.AddTo(mgr))
 	must(controllermetrics.Setup(mgr, status, func(ctx context.Context) bool { return config.Get(ctx).UseEmulation }))
+	// Read at each pod: a changed KubeVirt object applies to the next VMI, no restart.
+	launcherPodConfig := func(ctx context.Context) services.LauncherPodConfig {
+		return services.LauncherPodConfig{Image: launcherImage, ImagePullPolicy: k8sv1.PullPolicy(pullPolicy), UseEmulation: config.Get(ctx).UseEmulation}
+	}
 	must((&vmi.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorderFor("virtualmachineinstance-controller"),
-		// Read at each pod: a changed KubeVirt object applies to the next VMI, no restart.
-		Config: func(ctx context.Context) services.LauncherPodConfig {
-			return services.LauncherPodConfig{Image: launcherImage, ImagePullPolicy: k8sv1.PullPolicy(pullPolicy), UseEmulation: config.Get(ctx).UseEmulation}
-		},
+		Config:    launcherPodConfig,
 	}).SetupWithManager(mgr, vmiWorkers))
 	must((&migration.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorderFor("migration-controller"),
-		Config: func(ctx context.Context) services.LauncherPodConfig {
-			return services.LauncherPodConfig{Image: launcherImage, ImagePullPolicy: k8sv1.PullPolicy(pullPolicy), UseEmulation: config.Get(ctx).UseEmulation}
-		},
+		Config:    launcherPodConfig,
 	}).SetupWithManager(mgr, migrationWorkers))
 	must((&node.Reconciler{
 		Client:   mgr.GetClient(),

@@ -33,7 +33,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
-	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 	"github.com/hypernest/hypernest/components/virt-controller/services"
 	"github.com/hypernest/hypernest/pkg/metrics"
 )
@@ -696,17 +695,9 @@ func setCondition(vmim *v1.VirtualMachineInstanceMigration, t v1.VirtualMachineI
 	})
 }
 
-// podReady: bound to a node and its compute container started.
+// podReady: the target runs its launcher and is not going away.
 func podReady(pod *k8sv1.Pod) bool {
-	if pod == nil || pod.Spec.NodeName == "" || pod.Status.Phase != k8sv1.PodRunning || pod.DeletionTimestamp != nil {
-		return false
-	}
-	for _, cs := range pod.Status.ContainerStatuses {
-		if cs.Name == launcherv1.ComputeContainerName {
-			return cs.State.Running != nil
-		}
-	}
-	return false
+	return services.LauncherRunning(pod) && pod.DeletionTimestamp == nil
 }
 
 // unschedulable: the scheduler said it cannot place the pod.

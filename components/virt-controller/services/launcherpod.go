@@ -253,3 +253,17 @@ func cloudInitSecrets(vol *v1.Volume) []string {
 func isBlockClaim(claim *k8sv1.PersistentVolumeClaim) bool {
 	return claim.Spec.VolumeMode != nil && *claim.Spec.VolumeMode == k8sv1.PersistentVolumeBlock
 }
+
+// LauncherRunning: the pod is bound to a node and its compute container started, so its
+// command socket is about to appear for virt-handler.
+func LauncherRunning(pod *k8sv1.Pod) bool {
+	if pod == nil || pod.Spec.NodeName == "" || pod.Status.Phase != k8sv1.PodRunning {
+		return false
+	}
+	for _, cs := range pod.Status.ContainerStatuses {
+		if cs.Name == launcherv1.ComputeContainerName {
+			return cs.State.Running != nil
+		}
+	}
+	return false
+}

@@ -172,7 +172,7 @@ func (r *Reconciler) reconcileStarting(ctx context.Context, vmi *v1.VirtualMachi
 		v1.FinishVMI(&vmi.Status, v1.Failed, reasonLauncherFailed)
 	case pod.DeletionTimestamp != nil:
 		// Wait for it to go; then the VMI fails (above).
-	case podRunning(pod):
+	case services.LauncherRunning(pod):
 		// Hand-off: virt-handler on this node watches VMIs labelled with its name.
 		patch := client.MergeFrom(vmi.DeepCopy())
 		if vmi.Labels == nil {
@@ -401,20 +401,6 @@ func livePods(pods []k8sv1.Pod) []k8sv1.Pod {
 		}
 	}
 	return live
-}
-
-// podRunning: bound to a node and its compute container started, so its command socket
-// is about to appear for virt-handler.
-func podRunning(pod *k8sv1.Pod) bool {
-	if pod.Spec.NodeName == "" || pod.Status.Phase != k8sv1.PodRunning {
-		return false
-	}
-	for _, cs := range pod.Status.ContainerStatuses {
-		if cs.Name == launcherv1.ComputeContainerName {
-			return cs.State.Running != nil
-		}
-	}
-	return false
 }
 
 func computeImage(pod *k8sv1.Pod) string {
