@@ -23,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	"github.com/hypernest/hypernest/tests/framework"
@@ -144,6 +145,16 @@ var _ = Describe("VMs from kubectl and virtctl (virt-controller, virt-api)", Ord
 		Expect(succeeds(ns, "--as=alice", "unpause", "vm", vm.Name)).To(Equal("VM vm-cirros was scheduled to unpause\n"))
 		waitForVMStatus(ctx, ns, vm.Name, v1.VirtualMachineStatusRunning)
 		Expect(fails(ns, "unpause", "vmi", vm.Name)).To(ContainSubstring("VMI is not paused"))
+
+		By("virtctl migrate: asked by a user the edit role covers, virt-api creates the migration and the migration webhook refuses it, with KubeVirt's message; migrate-cancel finds nothing in flight")
+		Expect(fails(ns, "--as=mallory", "migrate", vm.Name)).To(ContainSubstring("forbidden"))
+		Expect(fails(ns, "--as=alice", "migrate", vm.Name)).To(And(
+			ContainSubstring("Error migrating VirtualMachine vm-cirros: "),
+			ContainSubstring("Cannot migrate VMI, Reason: NotMigratable, Message: live migration is not supported by Hypernest yet")))
+		Expect(fails(ns, "--as=alice", "migrate-cancel", vm.Name)).To(ContainSubstring("Found no migration to cancel for vm-cirros"))
+		migrations := &v1.VirtualMachineInstanceMigrationList{}
+		Expect(crClient.List(ctx, migrations, client.InNamespace(ns))).To(Succeed())
+		Expect(migrations.Items).To(BeEmpty(), "a refused migration is not stored")
 
 		By("a second console takes the serial port over from the first, which ends saying so (as in KubeVirt)")
 		first := exec.Command(virtctl, "-n", ns, "console", vm.Name)

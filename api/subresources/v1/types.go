@@ -22,7 +22,7 @@ var (
 func addKnownTypes(scheme *runtime.Scheme) error {
 	scheme.AddKnownTypes(SchemeGroupVersion,
 		&StartOptions{}, &StopOptions{}, &RestartOptions{}, &PauseOptions{}, &UnpauseOptions{},
-		&BootstrapStatus{},
+		&MigrateOptions{}, &BootstrapStatus{},
 	)
 	return nil
 }
@@ -66,6 +66,21 @@ type RestartOptions struct {
 	// DryRun, when [All], validates the request without acting on it.
 	// +optional
 	DryRun []string `json:"dryRun,omitempty"`
+}
+
+// MigrateOptions is the body of PUT .../virtualmachines/<name>/migrate.
+//
+// +kubebuilder:object:root=true
+type MigrateOptions struct {
+	metav1.TypeMeta `json:",inline"`
+	// DryRun, when [All], validates the request without acting on it.
+	// +optional
+	DryRun []string `json:"dryRun,omitempty"`
+	// AddedNodeSelector narrows the nodes the VM may move to, on top of its own node
+	// selector (which wins where both name a key); it becomes the migration's
+	// spec.addedNodeSelector.
+	// +optional
+	AddedNodeSelector map[string]string `json:"addedNodeSelector,omitempty"`
 }
 
 // PauseOptions is the body of PUT .../virtualmachineinstances/<name>/pause.

@@ -1,5 +1,5 @@
 // Package rest serves subresources.kubevirt.io/v1, which the Kubernetes API server's
-// aggregation layer forwards to virt-api: VM start, stop and restart, and VMI pause,
+// aggregation layer forwards to virt-api: VM start, stop, restart and migrate, and VMI pause,
 // unpause, console and VNC. Every call is authenticated as coming through the API
 // server and authorised against the caller's own RBAC.
 package rest
@@ -71,6 +71,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("PUT "+vm+"start", a.authorized("update", "virtualmachines", "start", a.start))
 	mux.HandleFunc("PUT "+vm+"stop", a.authorized("update", "virtualmachines", "stop", a.stop))
 	mux.HandleFunc("PUT "+vm+"restart", a.authorized("update", "virtualmachines", "restart", a.restart))
+	mux.HandleFunc("PUT "+vm+"migrate", a.authorized("update", "virtualmachines", "migrate", a.migrate))
 	mux.HandleFunc("PUT "+vmi+"pause", a.authorized("update", "virtualmachineinstances", "pause", a.pause))
 	mux.HandleFunc("PUT "+vmi+"unpause", a.authorized("update", "virtualmachineinstances", "unpause", a.unpause))
 	mux.HandleFunc("GET "+vmi+"console", a.authorized("get", "virtualmachineinstances", "console", a.streamTo("console")))

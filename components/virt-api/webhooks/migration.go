@@ -10,6 +10,7 @@ import (
 	k8sv1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -68,6 +69,11 @@ func (v *migrationValidator) Handle(ctx context.Context, req admission.Request) 
 	if vmim.Spec.Priority != nil && hypernestServiceAccount(v.namespace, req.UserInfo.Username) != "virt-controller" {
 		// KubeVirt names the field spec.migrationPriority; the field is spec.priority.
 		return invalid(field.ErrorList{field.Forbidden(spec.Child("priority"), "Migration priority queue, only virt-controller is allowed to set priority field")})
+	}
+	// The selector goes into the target pod's node selector: a key or value the pod
+	// would be refused for is refused here, naming it, before anything is scheduled.
+	if errs := metav1validation.ValidateLabels(vmim.Spec.AddedNodeSelector, spec.Child("addedNodeSelector")); len(errs) > 0 {
+		return invalid(errs)
 	}
 	vmi := &v1.VirtualMachineInstance{}
 	if err := v.reader.Get(ctx, client.ObjectKey{Namespace: vmim.Namespace, Name: vmim.Spec.VMIName}, vmi); apierrors.IsNotFound(err) {

@@ -78,17 +78,23 @@ func TestMigrationValidatorRefusals(t *testing.T) {
 	priority := v1.PriorityUserTriggered
 	withPriority := migrationOf("fixed")
 	withPriority.Spec.Priority = &priority
+	badSelector := migrationOf("pending")
+	badSelector.Spec.AddedNodeSelector = map[string]string{"zone/a/b": "x"}
+	badSelectorValue := migrationOf("pending")
+	badSelectorValue.Spec.AddedNodeSelector = map[string]string{"topology.kubernetes.io/zone": "not a value"}
 	for name, tc := range map[string]struct {
 		vmim *v1.VirtualMachineInstanceMigration
 		user string
 		want string
 	}{
-		"no VMI named":           {migrationOf(""), "alice", "spec.vmiName: Required value: vmiName is missing"},
-		"a priority from a user": {withPriority, "alice", "spec.priority: Forbidden: Migration priority queue, only virt-controller is allowed to set priority field"},
-		"a missing VMI":          {migrationOf("nowhere"), "alice", `the VMI "default/nowhere" does not exist`},
-		"an ended VMI":           {migrationOf("done"), "alice", "Cannot migrate VMI in finalized state."},
-		"a VMI not migratable":   {migrationOf("fixed"), "alice", "Cannot migrate VMI, Reason: NotMigratable, Message: live migration is not supported by Hypernest yet"},
-		"a second migration":     {migrationOf("busy"), "alice", "in-flight migration detected. Active migration job (1234) is currently already in progress for VMI busy."},
+		"no VMI named":                       {migrationOf(""), "alice", "spec.vmiName: Required value: vmiName is missing"},
+		"a priority from a user":             {withPriority, "alice", "spec.priority: Forbidden: Migration priority queue, only virt-controller is allowed to set priority field"},
+		"a missing VMI":                      {migrationOf("nowhere"), "alice", `the VMI "default/nowhere" does not exist`},
+		"a selector key no node can carry":   {badSelector, "alice", `spec.addedNodeSelector: Invalid value: "zone/a/b"`},
+		"a selector value no node can carry": {badSelectorValue, "alice", `spec.addedNodeSelector: Invalid value: "not a value"`},
+		"an ended VMI":                       {migrationOf("done"), "alice", "Cannot migrate VMI in finalized state."},
+		"a VMI not migratable":               {migrationOf("fixed"), "alice", "Cannot migrate VMI, Reason: NotMigratable, Message: live migration is not supported by Hypernest yet"},
+		"a second migration":                 {migrationOf("busy"), "alice", "in-flight migration detected. Active migration job (1234) is currently already in progress for VMI busy."},
 		// An ended migration does not count; nothing carries a migration out yet.
 		"a VMI with no condition":                             {migrationOf("pending"), "alice", "live migration is not supported by Hypernest yet: the migration of VMI default/pending is not stored"},
 		"virt-controller's priority, on a VMI not migratable": {withPriority, "system:serviceaccount:kubevirt:virt-controller", "Cannot migrate VMI, Reason: NotMigratable"},

@@ -40,8 +40,9 @@ func APIObjects(cfg Config, caBundle []byte) []client.Object {
 			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}},
 			// The validating webhook allows one KubeVirt object in the cluster.
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"kubevirts"}, Verbs: []string{"get", "list", "watch"}},
-			// The migration webhook refuses a second migration while one is in flight.
-			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstancemigrations"}, Verbs: []string{"list"}},
+			// The migration webhook refuses a second migration while one is in flight; the
+			// migrate subresource creates migrations for the users its RBAC lets ask.
+			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstancemigrations"}, Verbs: []string{"list", "create"}},
 			// The VM webhooks apply the instance types and preferences VMs name, from the
 			// ControllerRevisions that pin them once captured.
 			{APIGroups: []string{itv1.GroupName}, Resources: instancetypeResources, Verbs: []string{"get"}},
@@ -212,7 +213,7 @@ func instancetypeRule(create, update admissionregistrationv1.OperationType, reso
 // namespace may also run VMs and open their consoles there, and nobody else.
 func UserRoles() []client.Object {
 	labels := componentLabels("virt-operator")
-	subresources := []string{"virtualmachines/start", "virtualmachines/stop", "virtualmachines/restart",
+	subresources := []string{"virtualmachines/start", "virtualmachines/stop", "virtualmachines/restart", "virtualmachines/migrate",
 		"virtualmachineinstances/pause", "virtualmachineinstances/unpause", "virtualmachineinstances/console", "virtualmachineinstances/vnc",
 		"virtualmachineinstances/guestosinfo", "virtualmachineinstances/bootstrapstatus",
 		"virtualmachineinstances/portforward", "virtualmachines/portforward"}

@@ -86,6 +86,7 @@ func NewRootCommand() *cobra.Command {
 	root.AddCommand(
 		newStartCommand(cfg), newStopCommand(cfg), newRestartCommand(cfg),
 		newPauseCommand(cfg, true), newPauseCommand(cfg, false),
+		newMigrateCommand(cfg), newMigrateCancelCommand(cfg),
 		newConsoleCommand(cfg), newVNCCommand(cfg), newGuestOSInfoCommand(cfg), newVersionCommand(cfg), newCreateCommand(cfg), newExposeCommand(cfg), newPortForwardCommand(cfg),
 	)
 	return root
