@@ -136,6 +136,7 @@ func main() {
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorderFor("migration-controller"),
 		Config:    launcherPodConfig,
+		Limits:    func(ctx context.Context) (int, int) { return config.Get(ctx).MigrationLimits() },
 	}).SetupWithManager(mgr, migrationWorkers))
 	must((&node.Reconciler{
 		Client:   mgr.GetClient(),

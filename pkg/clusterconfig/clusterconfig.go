@@ -30,6 +30,30 @@ type Config struct {
 	// EvictionStrategy is the cluster's default eviction strategy of VMIs
 	// (spec.configuration.evictionStrategy); nil, KubeVirt's default, acts as None.
 	EvictionStrategy *v1.EvictionStrategy
+	// Migrations is spec.configuration.migrations; nil when the object has none.
+	Migrations *v1.MigrationConfiguration
+}
+
+// KubeVirt's defaults of the limits on parallel migrations (pkg/virt-config's
+// ParallelMigrationsPerClusterDefault and ParallelOutboundMigrationsPerNodeDefault).
+const (
+	DefaultParallelMigrationsPerCluster      = 5
+	DefaultParallelOutboundMigrationsPerNode = 2
+)
+
+// MigrationLimits are the most migrations that may have a target pod at once,
+// cluster-wide and leaving one node: the KubeVirt object's, else KubeVirt's defaults.
+func (c Config) MigrationLimits() (perCluster, outboundPerNode int) {
+	perCluster, outboundPerNode = DefaultParallelMigrationsPerCluster, DefaultParallelOutboundMigrationsPerNode
+	if m := c.Migrations; m != nil {
+		if m.ParallelMigrationsPerCluster != nil {
+			perCluster = int(*m.ParallelMigrationsPerCluster)
+		}
+		if m.ParallelOutboundMigrationsPerNode != nil {
+			outboundPerNode = int(*m.ParallelOutboundMigrationsPerNode)
+		}
+	}
+	return perCluster, outboundPerNode
 }
 
 // GateEnabled reports whether a feature gate is on.
@@ -65,6 +89,7 @@ func FromKubeVirt(kv *v1.KubeVirt) Config {
 		}
 	}
 	c.EvictionStrategy = kv.Spec.Configuration.EvictionStrategy
+	c.Migrations = kv.Spec.Configuration.MigrationConfiguration
 	if nc := kv.Spec.Configuration.Network; nc != nil {
 		c.DefaultNetworkInterface = nc.NetworkInterface
 		c.ForbidBridgeOnPodNetwork = nc.PermitBridgeInterfaceOnPodNetwork != nil && !*nc.PermitBridgeInterfaceOnPodNetwork

@@ -49,3 +49,15 @@ func TestGetFollowsTheKubeVirtObject(t *testing.T) {
 		t.Error("a KubeVirt object in another namespace must not count")
 	}
 }
+
+func TestMigrationLimits(t *testing.T) {
+	if perCluster, perNode := (Config{}).MigrationLimits(); perCluster != 5 || perNode != 2 {
+		t.Errorf("defaults %d/%d, want KubeVirt's 5/2", perCluster, perNode)
+	}
+	one := uint32(1)
+	kv := &v1.KubeVirt{Spec: v1.KubeVirtSpec{Configuration: v1.KubeVirtConfiguration{
+		MigrationConfiguration: &v1.MigrationConfiguration{ParallelOutboundMigrationsPerNode: &one}}}}
+	if perCluster, perNode := FromKubeVirt(kv).MigrationLimits(); perCluster != 5 || perNode != 1 {
+		t.Errorf("limits %d/%d, want the object's 1 per node and the default 5 cluster-wide", perCluster, perNode)
+	}
+}

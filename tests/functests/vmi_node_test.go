@@ -85,6 +85,29 @@ var _ = Describe("VMIs on a node (virt-controller, virt-handler, virt-launcher)"
 		Expect(crClient.List(ctx, migrations, client.InNamespace(ns))).To(Succeed())
 		Expect(migrations.Items).To(BeEmpty())
 
+		By("the KubeVirt object's migrations section: the limits are taken, a setting only a running migration reads is refused naming it")
+		Eventually(func(g Gomega) {
+			kv := &v1.KubeVirt{}
+			g.Expect(crClient.Get(ctx, kubeVirtKey, kv)).To(Succeed())
+			kv.Spec.Configuration.MigrationConfiguration = &v1.MigrationConfiguration{ParallelMigrationsPerCluster: ptr.To[uint32](3), AllowPostCopy: ptr.To(true)}
+			// Retried only when the object changed under the update (409).
+			g.Expect(crClient.Update(ctx, kv)).To(MatchError(ContainSubstring("spec.configuration.migrations.allowPostCopy: Forbidden: not supported by Hypernest yet")))
+		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+		Eventually(func(g Gomega) {
+			kv := &v1.KubeVirt{}
+			g.Expect(crClient.Get(ctx, kubeVirtKey, kv)).To(Succeed())
+			kv.Spec.Configuration.MigrationConfiguration = &v1.MigrationConfiguration{ParallelMigrationsPerCluster: ptr.To[uint32](3)}
+			g.Expect(crClient.Update(ctx, kv)).To(Succeed())
+		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+		DeferCleanup(func(ctx SpecContext) {
+			Eventually(func(g Gomega) {
+				kv := &v1.KubeVirt{}
+				g.Expect(crClient.Get(ctx, kubeVirtKey, kv)).To(Succeed())
+				kv.Spec.Configuration.MigrationConfiguration = nil
+				g.Expect(crClient.Update(ctx, kv)).To(Succeed())
+			}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+		})
+
 		By("evicting its pod, as kubectl drain does, follows the eviction strategy (dry runs: the pod stays)")
 		dryRun := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: ns}, DeleteOptions: &metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}}}
 		Expect(kubeClient.PolicyV1().Evictions(ns).Evict(ctx, dryRun)).To(Succeed(), "no strategy: the eviction goes ahead")

@@ -147,6 +147,11 @@ type KubeVirtConfiguration struct {
 	// EvictionStrategy is the default eviction strategy of VMIs.
 	// +optional
 	EvictionStrategy *EvictionStrategy `json:"evictionStrategy,omitempty"`
+	// MigrationConfiguration tunes live migrations (KubeVirt's fields). Hypernest acts
+	// on the two limits on parallel migrations; virt-api refuses the other fields while
+	// Hypernest does not move guests yet, since nothing would read them.
+	// +optional
+	MigrationConfiguration *MigrationConfiguration `json:"migrations,omitempty"`
 	// AdditionalGuestMemoryOverheadRatio multiplies the computed memory overhead of each
 	// VMI's pod, e.g. "1.5". Must be at least 1.0.
 	// +optional
@@ -578,4 +583,67 @@ type GenerationStatus struct {
 	// Hash of the object as applied.
 	// +optional
 	Hash string `json:"hash,omitempty"`
+}
+
+// MigrationConfiguration is spec.configuration.migrations of the KubeVirt object.
+type MigrationConfiguration struct {
+	// ParallelMigrationsPerCluster caps the migrations that have a target pod, cluster-wide.
+	// Defaults to 5.
+	// +optional
+	ParallelMigrationsPerCluster *uint32 `json:"parallelMigrationsPerCluster,omitempty"`
+	// ParallelOutboundMigrationsPerNode caps the migrations leaving one node. Defaults to 2.
+	// +optional
+	ParallelOutboundMigrationsPerNode *uint32 `json:"parallelOutboundMigrationsPerNode,omitempty"`
+	// BandwidthPerMigration caps each migration's transfer rate; 0 means no cap.
+	// Not supported by Hypernest yet.
+	// +optional
+	BandwidthPerMigration *resource.Quantity `json:"bandwidthPerMigration,omitempty"`
+	// CompletionTimeoutPerGiB is the seconds a migration may take per GiB it moves.
+	// Not supported by Hypernest yet.
+	// +optional
+	CompletionTimeoutPerGiB *int64 `json:"completionTimeoutPerGiB,omitempty"`
+	// ProgressTimeout is the seconds a migration may go without progress before it is
+	// aborted. Not supported by Hypernest yet.
+	// +optional
+	ProgressTimeout *int64 `json:"progressTimeout,omitempty"`
+	// MaxDowntimeMs is the longest pause of the guest the switch-over may take.
+	// Not supported by Hypernest yet.
+	// +optional
+	MaxDowntimeMs *uint64 `json:"maxDowntimeMs,omitempty"`
+	// UtilityVolumesTimeout is the seconds a migration waits for utility volumes to go.
+	// Not supported by Hypernest yet.
+	// +optional
+	UtilityVolumesTimeout *int64 `json:"utilityVolumesTimeout,omitempty"`
+	// UnsafeMigrationOverride migrates even where libvirt finds it unsafe.
+	// Not supported by Hypernest yet.
+	// +optional
+	UnsafeMigrationOverride *bool `json:"unsafeMigrationOverride,omitempty"`
+	// AllowAutoConverge lets the hypervisor slow the guest's vCPUs so a migration ends.
+	// Not supported by Hypernest yet.
+	// +optional
+	AllowAutoConverge *bool `json:"allowAutoConverge,omitempty"`
+	// AllowPostCopy lets a migration that runs out of time switch to post-copy.
+	// Not supported by Hypernest yet.
+	// +optional
+	AllowPostCopy *bool `json:"allowPostCopy,omitempty"`
+	// AllowWorkloadDisruption lets a migration that runs out of time pause the guest or
+	// switch to post-copy instead of aborting. Not supported by Hypernest yet.
+	// +optional
+	AllowWorkloadDisruption *bool `json:"allowWorkloadDisruption,omitempty"`
+	// DisableTLS makes the handlers' migration connections plain TCP.
+	// Not supported by Hypernest yet.
+	// +optional
+	DisableTLS *bool `json:"disableTLS,omitempty"`
+	// Network names a NetworkAttachmentDefinition dedicated to migration traffic.
+	// Not supported by Hypernest yet.
+	// +optional
+	Network *string `json:"network,omitempty"`
+	// MatchSELinuxLevelOnMigration gives the target pod the source pod's SELinux level.
+	// Not supported by Hypernest yet.
+	// +optional
+	MatchSELinuxLevelOnMigration *bool `json:"matchSELinuxLevelOnMigration,omitempty"`
+	// NodeDrainTaintKey is the taint that makes the VMIs of a node migrate away
+	// (deprecated in KubeVirt). Not supported by Hypernest yet.
+	// +optional
+	NodeDrainTaintKey *string `json:"nodeDrainTaintKey,omitempty"`
 }

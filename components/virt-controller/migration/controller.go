@@ -34,16 +34,13 @@ import (
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	"github.com/hypernest/hypernest/components/virt-controller/services"
+	"github.com/hypernest/hypernest/pkg/clusterconfig"
 	"github.com/hypernest/hypernest/pkg/metrics"
 )
 
-// Limits and timeouts, KubeVirt's defaults (its MigrationConfiguration and migration
-// controller); Hypernest's KubeVirt object has no `migrations` section yet to change them.
+// Timeouts, KubeVirt's defaults (its migration controller). The limits on parallel
+// migrations come from the KubeVirt object (Reconciler.Limits).
 const (
-	// parallelMigrationsPerCluster: migrations with a target pod, cluster-wide.
-	parallelMigrationsPerCluster = 5
-	// parallelOutboundMigrationsPerNode: migrations leaving one node.
-	parallelOutboundMigrationsPerNode = 2
 	// unschedulableTimeout: a target pod the scheduler cannot place is given up after
 	// this long (KubeVirt's defaultUnschedulablePendingTimeoutSeconds).
 	unschedulableTimeout = 300 * time.Second
@@ -80,6 +77,10 @@ type Reconciler struct {
 	Recorder  record.EventRecorder
 	// Config renders launcher pods as the VMI controller does.
 	Config func(context.Context) services.LauncherPodConfig
+	// Limits are the most migrations with a target pod, cluster-wide and leaving one
+	// node (the KubeVirt object's spec.configuration.migrations, read at each decision);
+	// nil means KubeVirt's defaults.
+	Limits func(context.Context) (perCluster, outboundPerNode int)
 	// Now is the clock (tests move it).
 	Now func() time.Time
 
@@ -395,8 +396,13 @@ func (r *Reconciler) haveRoom(ctx context.Context, vmim *v1.VirtualMachineInstan
 			outbound++
 		}
 	}
-	if running >= parallelMigrationsPerCluster || outbound >= parallelOutboundMigrationsPerNode {
-		log.FromContext(ctx).V(1).Info("waiting for room", "running", running, "outboundFromNode", outbound)
+	perCluster, outboundPerNode := clusterconfig.Config{}.MigrationLimits()
+	if r.Limits != nil {
+		perCluster, outboundPerNode = r.Limits(ctx)
+	}
+	if running >= perCluster || outbound >= outboundPerNode {
+		log.FromContext(ctx).V(1).Info("waiting for room", "running", running, "outboundFromNode", outbound,
+			"parallelMigrationsPerCluster", perCluster, "parallelOutboundMigrationsPerNode", outboundPerNode)
 		return false, nil
 	}
 	return true, nil

@@ -318,6 +318,40 @@ var _ = Describe("VirtualMachineInstanceMigration", func() {
 		}
 	})
 
+	It("takes the limits from the KubeVirt object's spec.configuration.migrations", func() {
+		Expect(client.IgnoreAlreadyExists(k8sClient.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: kubevirtNamespace}}))).To(Succeed())
+		kv := &kubevirtv1.KubeVirt{ObjectMeta: metav1.ObjectMeta{Name: "kubevirt", Namespace: kubevirtNamespace},
+			Spec: kubevirtv1.KubeVirtSpec{Configuration: kubevirtv1.KubeVirtConfiguration{
+				MigrationConfiguration: &kubevirtv1.MigrationConfiguration{ParallelOutboundMigrationsPerNode: ptr.To[uint32](1)}}}}
+		Expect(k8sClient.Create(context.Background(), kv)).To(Succeed())
+		DeferCleanup(func() {
+			Expect(k8sClient.Delete(context.Background(), kv)).To(Succeed())
+			Eventually(func() int { _, perNode := clusterConfig.Get(context.Background()).MigrationLimits(); return perNode }).
+				WithTimeout(timeout).WithPolling(interval).Should(Equal(2), "KubeVirt's default again once the object is gone")
+		})
+		Eventually(func() int { _, perNode := clusterConfig.Get(context.Background()).MigrationLimits(); return perNode }).
+			WithTimeout(timeout).WithPolling(interval).Should(Equal(1), "the controller's cache sees the object")
+
+		oneNode := "node-one-at-a-time"
+		ensureNode(oneNode)
+		var migrations []*kubevirtv1.VirtualMachineInstanceMigration
+		for i := range 2 {
+			vmi, _ := runningVMI(ns, fmt.Sprintf("single-%d", i), oneNode)
+			migrations = append(migrations, newMigration(ns, fmt.Sprintf("single-move-%d", i), vmi.Name))
+		}
+		targets := func(g Gomega) int {
+			list := &corev1.PodList{}
+			g.Expect(k8sClient.List(context.Background(), list, client.InNamespace(ns), client.HasLabels{kubevirtv1.MigrationJobLabel})).To(Succeed())
+			return len(list.Items)
+		}
+		Eventually(targets).WithTimeout(timeout).WithPolling(interval).Should(Equal(1))
+		Consistently(targets).WithTimeout(3*interval*10).WithPolling(interval).Should(Equal(1), "parallelOutboundMigrationsPerNode: 1")
+		for _, m := range migrations {
+			Expect(k8sClient.Delete(context.Background(), m)).To(Succeed())
+			waitForGone(m)
+		}
+	})
+
 	It("keeps the five newest final migrations of a VMI", func() {
 		for i := range 7 {
 			vmim := newMigration(ns, fmt.Sprintf("old-%d", i), "missing")

@@ -30,6 +30,7 @@ import (
 	"github.com/hypernest/hypernest/components/virt-controller/migration"
 	"github.com/hypernest/hypernest/components/virt-controller/node"
 	"github.com/hypernest/hypernest/components/virt-controller/services"
+	"github.com/hypernest/hypernest/pkg/clusterconfig"
 	"github.com/hypernest/hypernest/tests/framework"
 )
 
@@ -42,7 +43,13 @@ var (
 	testEnv   *envtest.Environment
 	k8sClient client.Client
 	stop      context.CancelFunc
+	// clusterConfig is what the controller reads the KubeVirt object through, as in
+	// virt-controller (the manager's cache); specs wait on it to see their object.
+	clusterConfig *clusterconfig.Source
 )
+
+// kubevirtNamespace holds the KubeVirt object a spec creates, as in an installation.
+const kubevirtNamespace = "kubevirt"
 
 // Timeouts for a loaded 2-core machine: a reconcile takes milliseconds when idle.
 const (
@@ -72,6 +79,7 @@ var _ = BeforeSuite(func() {
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
 	Expect(err).NotTo(HaveOccurred())
+	clusterConfig = &clusterconfig.Source{Reader: mgr.GetClient(), Namespace: kubevirtNamespace}
 	Expect((&migration.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
@@ -79,6 +87,7 @@ var _ = BeforeSuite(func() {
 		Config: func(context.Context) services.LauncherPodConfig {
 			return services.LauncherPodConfig{Image: "localhost/hypernest/virt-launcher:test", ImagePullPolicy: corev1.PullNever, UseEmulation: true}
 		},
+		Limits: func(ctx context.Context) (int, int) { return clusterConfig.Get(ctx).MigrationLimits() },
 	}).SetupWithManager(mgr, 2)).To(Succeed())
 	Expect((&node.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("node-controller")}).SetupWithManager(mgr, 2)).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())

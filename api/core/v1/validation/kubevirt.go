@@ -8,7 +8,7 @@ import (
 )
 
 // ValidateKubeVirtConfiguration checks a KubeVirt object's spec.configuration at path:
-// today the network settings, refused where Hypernest cannot honour them.
+// today the network and migration settings, refused where Hypernest cannot honour them.
 func ValidateKubeVirtConfiguration(path *field.Path, c *v1.KubeVirtConfiguration) field.ErrorList {
 	var errs field.ErrorList
 	if nc := c.Network; nc != nil {
@@ -25,6 +25,42 @@ func ValidateKubeVirtConfiguration(path *field.Path, c *v1.KubeVirtConfiguration
 		}
 		if len(nc.Binding) > 0 {
 			errs = append(errs, field.Forbidden(p.Child("binding"), "network binding plugins are not supported by Hypernest; remove spec.configuration.network.binding"))
+		}
+	}
+	errs = append(errs, validateMigrationConfiguration(path.Child("migrations"), c.MigrationConfiguration)...)
+	return errs
+}
+
+// validateMigrationConfiguration refuses the migration settings only a running live
+// migration reads: Hypernest does not move guests yet, and a setting stored but never
+// read would let the administrator believe it applies.
+func validateMigrationConfiguration(path *field.Path, mc *v1.MigrationConfiguration) field.ErrorList {
+	if mc == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"bandwidthPerMigration", mc.BandwidthPerMigration != nil},
+		{"completionTimeoutPerGiB", mc.CompletionTimeoutPerGiB != nil},
+		{"progressTimeout", mc.ProgressTimeout != nil},
+		{"maxDowntimeMs", mc.MaxDowntimeMs != nil},
+		{"utilityVolumesTimeout", mc.UtilityVolumesTimeout != nil},
+		{"unsafeMigrationOverride", mc.UnsafeMigrationOverride != nil},
+		{"allowAutoConverge", mc.AllowAutoConverge != nil},
+		{"allowPostCopy", mc.AllowPostCopy != nil},
+		{"allowWorkloadDisruption", mc.AllowWorkloadDisruption != nil},
+		{"disableTLS", mc.DisableTLS != nil},
+		{"network", mc.Network != nil},
+		{"matchSELinuxLevelOnMigration", mc.MatchSELinuxLevelOnMigration != nil},
+		{"nodeDrainTaintKey", mc.NodeDrainTaintKey != nil},
+	} {
+		if f.set {
+			errs = append(errs, field.Forbidden(path.Child(f.name),
+				"not supported by Hypernest yet: guests are not live-migrated yet, so nothing would read it; remove it "+
+					"(parallelMigrationsPerCluster and parallelOutboundMigrationsPerNode are supported)"))
 		}
 	}
 	return errs
