@@ -93,19 +93,11 @@ var _ = Describe("VMIs on a node (virt-controller, virt-handler, virt-launcher)"
 			// Retried only when the object changed under the update (409).
 			g.Expect(crClient.Update(ctx, kv)).To(MatchError(ContainSubstring("spec.configuration.migrations.allowPostCopy: Forbidden: not supported by Hypernest yet")))
 		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
-		Eventually(func(g Gomega) {
-			kv := &v1.KubeVirt{}
-			g.Expect(crClient.Get(ctx, kubeVirtKey, kv)).To(Succeed())
-			kv.Spec.Configuration.MigrationConfiguration = &v1.MigrationConfiguration{ParallelMigrationsPerCluster: ptr.To[uint32](3)}
-			g.Expect(crClient.Update(ctx, kv)).To(Succeed())
-		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+		updateKubeVirtConfiguration(ctx, func(c *v1.KubeVirtConfiguration) {
+			c.MigrationConfiguration = &v1.MigrationConfiguration{ParallelMigrationsPerCluster: ptr.To[uint32](3)}
+		})
 		DeferCleanup(func(ctx SpecContext) {
-			Eventually(func(g Gomega) {
-				kv := &v1.KubeVirt{}
-				g.Expect(crClient.Get(ctx, kubeVirtKey, kv)).To(Succeed())
-				kv.Spec.Configuration.MigrationConfiguration = nil
-				g.Expect(crClient.Update(ctx, kv)).To(Succeed())
-			}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+			updateKubeVirtConfiguration(ctx, func(c *v1.KubeVirtConfiguration) { c.MigrationConfiguration = nil })
 		})
 
 		By("evicting its pod, as kubectl drain does, follows the eviction strategy (dry runs: the pod stays)")
@@ -261,17 +253,23 @@ var _ = Describe("VMIs on a node (virt-controller, virt-handler, virt-launcher)"
 	})
 })
 
-// exampleVMI decodes one of KubeVirt's example manifests, unchanged.
 // setClusterEvictionStrategy sets the KubeVirt object's evictionStrategy (nil: none).
 func setClusterEvictionStrategy(ctx context.Context, strategy *v1.EvictionStrategy) {
+	updateKubeVirtConfiguration(ctx, func(c *v1.KubeVirtConfiguration) { c.EvictionStrategy = strategy })
+}
+
+// updateKubeVirtConfiguration changes the KubeVirt object's spec.configuration, read
+// afresh at each try (the operator writes the object too).
+func updateKubeVirtConfiguration(ctx context.Context, change func(*v1.KubeVirtConfiguration)) {
 	Eventually(func(g Gomega) {
 		kv := &v1.KubeVirt{}
 		g.Expect(crClient.Get(ctx, kubeVirtKey, kv)).To(Succeed())
-		kv.Spec.Configuration.EvictionStrategy = strategy
+		change(&kv.Spec.Configuration)
 		g.Expect(crClient.Update(ctx, kv)).To(Succeed())
 	}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
 }
 
+// exampleVMI decodes one of KubeVirt's example manifests, unchanged.
 func exampleVMI(file string) *v1.VirtualMachineInstance {
 	obj, err := framework.DecodeExample(file)
 	Expect(err).NotTo(HaveOccurred())

@@ -122,6 +122,13 @@ func reportState(vmi *kubevirtv1.VirtualMachineInstance, change func(*kubevirtv1
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 }
 
+// targetPodCount is the number of migration target pods in ns.
+func targetPodCount(g Gomega, ns string) int {
+	list := &corev1.PodList{}
+	g.Expect(k8sClient.List(context.Background(), list, client.InNamespace(ns), client.HasLabels{kubevirtv1.MigrationJobLabel})).To(Succeed())
+	return len(list.Items)
+}
+
 func waitForGone(vmim *kubevirtv1.VirtualMachineInstanceMigration) {
 	Eventually(func(g Gomega) {
 		err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(vmim), &kubevirtv1.VirtualMachineInstanceMigration{})
@@ -298,11 +305,7 @@ var _ = Describe("VirtualMachineInstanceMigration", func() {
 			vmi, _ := runningVMI(ns, fmt.Sprintf("guest-%d", i), busyNode)
 			migrations = append(migrations, newMigration(ns, fmt.Sprintf("move-%d", i), vmi.Name))
 		}
-		targets := func(g Gomega) int {
-			list := &corev1.PodList{}
-			g.Expect(k8sClient.List(context.Background(), list, client.InNamespace(ns), client.HasLabels{kubevirtv1.MigrationJobLabel})).To(Succeed())
-			return len(list.Items)
-		}
+		targets := func(g Gomega) int { return targetPodCount(g, ns) }
 		Eventually(targets).WithTimeout(timeout).WithPolling(interval).Should(Equal(2))
 		Consistently(targets).WithTimeout(3 * interval * 10).WithPolling(interval).Should(Equal(2))
 		pending := 0
@@ -339,11 +342,7 @@ var _ = Describe("VirtualMachineInstanceMigration", func() {
 			vmi, _ := runningVMI(ns, fmt.Sprintf("single-%d", i), oneNode)
 			migrations = append(migrations, newMigration(ns, fmt.Sprintf("single-move-%d", i), vmi.Name))
 		}
-		targets := func(g Gomega) int {
-			list := &corev1.PodList{}
-			g.Expect(k8sClient.List(context.Background(), list, client.InNamespace(ns), client.HasLabels{kubevirtv1.MigrationJobLabel})).To(Succeed())
-			return len(list.Items)
-		}
+		targets := func(g Gomega) int { return targetPodCount(g, ns) }
 		Eventually(targets).WithTimeout(timeout).WithPolling(interval).Should(Equal(1))
 		Consistently(targets).WithTimeout(3*interval*10).WithPolling(interval).Should(Equal(1), "parallelOutboundMigrationsPerNode: 1")
 		for _, m := range migrations {
