@@ -86,6 +86,7 @@ var _ = Describe("VMIs on a node (virt-controller, virt-handler, virt-launcher)"
 		Expect(migrations.Items).To(BeEmpty())
 
 		By("the KubeVirt object's migrations section: the limits are taken, a setting only a running migration reads is refused naming it")
+		ensureKubeVirtObject(ctx)
 		Eventually(func(g Gomega) {
 			kv := &v1.KubeVirt{}
 			g.Expect(crClient.Get(ctx, kubeVirtKey, kv)).To(Succeed())
@@ -252,6 +253,28 @@ var _ = Describe("VMIs on a node (virt-controller, virt-handler, virt-launcher)"
 		Expect(err.Error()).To(ContainSubstring(`spec.domain.devices.disks[1].name: Invalid value: "cloudinit": volume "cloudinit" not found`))
 	})
 })
+
+// ensureKubeVirtObject makes sure a KubeVirt object holds the cluster's configuration
+// for the rest of the spec. These specs install Hypernest without the operator, so the
+// object exists only when an earlier spec (the operator's, or make run) left one: where
+// it is missing, one is created with the installation's emulation setting (the
+// components take it from the object) and removed when the spec ends.
+func ensureKubeVirtObject(ctx context.Context) {
+	err := crClient.Get(ctx, kubeVirtKey, &v1.KubeVirt{})
+	if err == nil {
+		return
+	}
+	Expect(apierrors.IsNotFound(err)).To(BeTrue(), "reading the KubeVirt object: %v", err)
+	kv := &v1.KubeVirt{ObjectMeta: metav1.ObjectMeta{Name: kubeVirtKey.Name, Namespace: kubeVirtKey.Namespace},
+		Spec: v1.KubeVirtSpec{Configuration: v1.KubeVirtConfiguration{
+			DeveloperConfiguration: &v1.DeveloperConfiguration{UseEmulation: installCfg.UseEmulation}}}}
+	Expect(crClient.Create(ctx, kv)).To(Succeed())
+	DeferCleanup(func(ctx SpecContext) {
+		Expect(client.IgnoreNotFound(crClient.Delete(ctx, kv))).To(Succeed())
+		Eventually(func() bool { return apierrors.IsNotFound(crClient.Get(ctx, kubeVirtKey, &v1.KubeVirt{})) }).
+			WithContext(ctx).WithTimeout(time.Minute).Should(BeTrue(), "the KubeVirt object created for the spec is still there")
+	})
+}
 
 // setClusterEvictionStrategy sets the KubeVirt object's evictionStrategy (nil: none).
 func setClusterEvictionStrategy(ctx context.Context, strategy *v1.EvictionStrategy) {
