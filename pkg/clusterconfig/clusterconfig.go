@@ -37,14 +37,14 @@ type Config struct {
 // KubeVirt's defaults of the limits on parallel migrations (pkg/virt-config's
 // ParallelMigrationsPerClusterDefault and ParallelOutboundMigrationsPerNodeDefault).
 const (
-	DefaultParallelMigrationsPerCluster      = 5
-	DefaultParallelOutboundMigrationsPerNode = 2
+	defaultParallelMigrationsPerCluster      = 5
+	defaultParallelOutboundMigrationsPerNode = 2
 )
 
 // MigrationLimits are the most migrations that may have a target pod at once,
 // cluster-wide and leaving one node: the KubeVirt object's, else KubeVirt's defaults.
 func (c Config) MigrationLimits() (perCluster, outboundPerNode int) {
-	perCluster, outboundPerNode = DefaultParallelMigrationsPerCluster, DefaultParallelOutboundMigrationsPerNode
+	perCluster, outboundPerNode = defaultParallelMigrationsPerCluster, defaultParallelOutboundMigrationsPerNode
 	if m := c.Migrations; m != nil {
 		if m.ParallelMigrationsPerCluster != nil {
 			perCluster = int(*m.ParallelMigrationsPerCluster)

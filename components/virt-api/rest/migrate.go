@@ -14,9 +14,9 @@ import (
 	subresourcesv1 "github.com/hypernest/hypernest/api/subresources/v1"
 )
 
-// MigrationGenerateName prefixes the names of the migrations the migrate subresource
+// migrationGenerateName prefixes the names of the migrations the migrate subresource
 // creates: KubeVirt's, which users and tools (kubectl get vmim) recognise.
-const MigrationGenerateName = "kubevirt-migrate-vm-"
+const migrationGenerateName = "kubevirt-migrate-vm-"
 
 // migrate asks for a live migration of a running VM: like start and stop it acts on
 // nothing itself, it creates a VirtualMachineInstanceMigration for the VM's VMI, which
@@ -30,7 +30,7 @@ func (a *API) migrate(w http.ResponseWriter, r *http.Request, name types.Namespa
 			return apierrors.NewConflict(vmResource, name.Name, errors.New("VM is not running"))
 		}
 		migration := &v1.VirtualMachineInstanceMigration{
-			ObjectMeta: metav1.ObjectMeta{Namespace: name.Namespace, GenerateName: MigrationGenerateName},
+			ObjectMeta: metav1.ObjectMeta{Namespace: name.Namespace, GenerateName: migrationGenerateName},
 			Spec:       v1.VirtualMachineInstanceMigrationSpec{VMIName: vmi.Name, AddedNodeSelector: opts.AddedNodeSelector},
 		}
 		var createOpts []client.CreateOption

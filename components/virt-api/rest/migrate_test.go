@@ -35,8 +35,8 @@ func TestMigrateCreatesAMigrationOfTheRunningVMI(t *testing.T) {
 		t.Fatalf("%d migrations, want 1", len(got))
 	}
 	m := got[0]
-	if !strings.HasPrefix(m.Name, MigrationGenerateName) || m.Namespace != "ns" || m.Spec.VMIName != "vm" {
-		t.Errorf("migration %s/%s of %q; want ns/%s... of vm", m.Namespace, m.Name, m.Spec.VMIName, MigrationGenerateName)
+	if !strings.HasPrefix(m.Name, migrationGenerateName) || m.Namespace != "ns" || m.Spec.VMIName != "vm" {
+		t.Errorf("migration %s/%s of %q; want ns/%s... of vm", m.Namespace, m.Name, m.Spec.VMIName, migrationGenerateName)
 	}
 	if want := map[string]string{"topology.kubernetes.io/zone": "b"}; !reflect.DeepEqual(m.Spec.AddedNodeSelector, want) {
 		t.Errorf("addedNodeSelector %v, want %v", m.Spec.AddedNodeSelector, want)

@@ -38,11 +38,7 @@ when the VM is stopped or deleted, or when you type Ctrl+].`,
 		Example: "  virtctl console myvm",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ns, err := cfg.namespace()
-			if err != nil {
-				return err
-			}
-			kv, err := cfg.kubevirt()
+			ns, kv, err := cfg.kubevirtIn()
 			if err != nil {
 				return err
 			}

@@ -62,11 +62,7 @@ func (o *exposeOptions) run(cmd *cobra.Command, cfg *clientConfig, kind, name st
 	if err != nil {
 		return err
 	}
-	ns, err := cfg.namespace()
-	if err != nil {
-		return err
-	}
-	kv, err := cfg.kubevirt()
+	ns, kv, err := cfg.kubevirtIn()
 	if err != nil {
 		return err
 	}

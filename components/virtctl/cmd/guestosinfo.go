@@ -15,11 +15,7 @@ func newGuestOSInfoCommand(cfg *clientConfig) *cobra.Command {
 		Example: "  virtctl guestosinfo myvm",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ns, err := cfg.namespace()
-			if err != nil {
-				return err
-			}
-			client, err := cfg.subresources()
+			ns, client, err := cfg.subresourcesIn()
 			if err != nil {
 				return err
 			}

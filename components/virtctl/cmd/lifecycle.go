@@ -12,11 +12,7 @@ import (
 
 // put calls PUT <resource>/<name>/<subresource> with a JSON options body.
 func put(cmd *cobra.Command, cfg *clientConfig, resource, name, subresource string, body any) error {
-	ns, err := cfg.namespace()
-	if err != nil {
-		return err
-	}
-	client, err := cfg.subresources()
+	ns, client, err := cfg.subresourcesIn()
 	if err != nil {
 		return err
 	}

@@ -48,11 +48,7 @@ func newMigrateCancelCommand(cfg *clientConfig) *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			ns, err := cfg.namespace()
-			if err != nil {
-				return err
-			}
-			kv, err := cfg.kubevirt()
+			ns, kv, err := cfg.kubevirtIn()
 			if err != nil {
 				return err
 			}

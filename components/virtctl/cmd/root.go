@@ -51,6 +51,26 @@ func (c *clientConfig) subresources() (*rest.RESTClient, error) {
 	return rest.RESTClientFor(cfg)
 }
 
+// kubevirtIn is the namespace a command acts in and a kubevirt.io/v1 client.
+func (c *clientConfig) kubevirtIn() (string, *rest.RESTClient, error) {
+	ns, err := c.namespace()
+	if err != nil {
+		return "", nil, err
+	}
+	kv, err := c.kubevirt()
+	return ns, kv, err
+}
+
+// subresourcesIn is the namespace a command acts in and a subresources.kubevirt.io/v1 client.
+func (c *clientConfig) subresourcesIn() (string, *rest.RESTClient, error) {
+	ns, err := c.namespace()
+	if err != nil {
+		return "", nil, err
+	}
+	client, err := c.subresources()
+	return ns, client, err
+}
+
 // restGetter is the part of a REST client virtctl reads objects with.
 type restGetter interface {
 	Get() *rest.Request

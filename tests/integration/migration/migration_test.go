@@ -122,11 +122,39 @@ func reportState(vmi *kubevirtv1.VirtualMachineInstance, change func(*kubevirtv1
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 }
 
-// targetPodCount is the number of migration target pods in ns.
-func targetPodCount(g Gomega, ns string) int {
-	list := &corev1.PodList{}
-	g.Expect(k8sClient.List(context.Background(), list, client.InNamespace(ns), client.HasLabels{kubevirtv1.MigrationJobLabel})).To(Succeed())
-	return len(list.Items)
+// migrateOff starts n running VMIs on node and a migration of each (prefix-move-i).
+func migrateOff(ns, node, prefix string, n int) []*kubevirtv1.VirtualMachineInstanceMigration {
+	var migrations []*kubevirtv1.VirtualMachineInstanceMigration
+	for i := range n {
+		vmi, _ := runningVMI(ns, fmt.Sprintf("%s-%d", prefix, i), node)
+		migrations = append(migrations, newMigration(ns, fmt.Sprintf("%s-move-%d", prefix, i), vmi.Name))
+	}
+	return migrations
+}
+
+// expectTargetPods waits for want migration target pods in ns, and checks that no
+// more come: the limits hold the other migrations back.
+func expectTargetPods(ns string, want int) {
+	targets := func(g Gomega) int {
+		list := &corev1.PodList{}
+		g.Expect(k8sClient.List(context.Background(), list, client.InNamespace(ns), client.HasLabels{kubevirtv1.MigrationJobLabel})).To(Succeed())
+		return len(list.Items)
+	}
+	Eventually(targets).WithTimeout(timeout).WithPolling(interval).Should(Equal(want))
+	Consistently(targets).WithTimeout(3*interval*10).WithPolling(interval).Should(Equal(want), "target pods beyond the limits")
+}
+
+func deleteMigrations(migrations []*kubevirtv1.VirtualMachineInstanceMigration) {
+	for _, m := range migrations {
+		Expect(k8sClient.Delete(context.Background(), m)).To(Succeed())
+		waitForGone(m)
+	}
+}
+
+// outboundLimit is the per-node limit the controller reads now.
+func outboundLimit() int {
+	_, perNode := clusterConfig.Get(context.Background()).MigrationLimits()
+	return perNode
 }
 
 func waitForGone(vmim *kubevirtv1.VirtualMachineInstanceMigration) {
@@ -299,15 +327,8 @@ var _ = Describe("VirtualMachineInstanceMigration", func() {
 
 	It("moves at most two VMIs off one node at a time", func() {
 		// A node of its own: migrations from other specs' nodes do not count here.
-		busyNode := "node-busy"
-		var migrations []*kubevirtv1.VirtualMachineInstanceMigration
-		for i := range 3 {
-			vmi, _ := runningVMI(ns, fmt.Sprintf("guest-%d", i), busyNode)
-			migrations = append(migrations, newMigration(ns, fmt.Sprintf("move-%d", i), vmi.Name))
-		}
-		targets := func(g Gomega) int { return targetPodCount(g, ns) }
-		Eventually(targets).WithTimeout(timeout).WithPolling(interval).Should(Equal(2))
-		Consistently(targets).WithTimeout(3 * interval * 10).WithPolling(interval).Should(Equal(2))
+		migrations := migrateOff(ns, "node-busy", "move", 3)
+		expectTargetPods(ns, 2)
 		pending := 0
 		for _, m := range migrations {
 			if phaseOf(Default, m) == kubevirtv1.MigrationPending {
@@ -315,10 +336,7 @@ var _ = Describe("VirtualMachineInstanceMigration", func() {
 			}
 		}
 		Expect(pending).To(Equal(1))
-		for _, m := range migrations {
-			Expect(k8sClient.Delete(context.Background(), m)).To(Succeed())
-			waitForGone(m)
-		}
+		deleteMigrations(migrations)
 	})
 
 	It("takes the limits from the KubeVirt object's spec.configuration.migrations", func() {
@@ -329,26 +347,15 @@ var _ = Describe("VirtualMachineInstanceMigration", func() {
 		Expect(k8sClient.Create(context.Background(), kv)).To(Succeed())
 		DeferCleanup(func() {
 			Expect(k8sClient.Delete(context.Background(), kv)).To(Succeed())
-			Eventually(func() int { _, perNode := clusterConfig.Get(context.Background()).MigrationLimits(); return perNode }).
-				WithTimeout(timeout).WithPolling(interval).Should(Equal(2), "KubeVirt's default again once the object is gone")
+			Eventually(outboundLimit).WithTimeout(timeout).WithPolling(interval).Should(Equal(2), "KubeVirt's default again once the object is gone")
 		})
-		Eventually(func() int { _, perNode := clusterConfig.Get(context.Background()).MigrationLimits(); return perNode }).
-			WithTimeout(timeout).WithPolling(interval).Should(Equal(1), "the controller's cache sees the object")
+		Eventually(outboundLimit).WithTimeout(timeout).WithPolling(interval).Should(Equal(1), "the controller's cache sees the object")
 
 		oneNode := "node-one-at-a-time"
 		ensureNode(oneNode)
-		var migrations []*kubevirtv1.VirtualMachineInstanceMigration
-		for i := range 2 {
-			vmi, _ := runningVMI(ns, fmt.Sprintf("single-%d", i), oneNode)
-			migrations = append(migrations, newMigration(ns, fmt.Sprintf("single-move-%d", i), vmi.Name))
-		}
-		targets := func(g Gomega) int { return targetPodCount(g, ns) }
-		Eventually(targets).WithTimeout(timeout).WithPolling(interval).Should(Equal(1))
-		Consistently(targets).WithTimeout(3*interval*10).WithPolling(interval).Should(Equal(1), "parallelOutboundMigrationsPerNode: 1")
-		for _, m := range migrations {
-			Expect(k8sClient.Delete(context.Background(), m)).To(Succeed())
-			waitForGone(m)
-		}
+		migrations := migrateOff(ns, oneNode, "single", 2)
+		expectTargetPods(ns, 1)
+		deleteMigrations(migrations)
 	})
 
 	It("keeps the five newest final migrations of a VMI", func() {
