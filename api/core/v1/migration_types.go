@@ -139,8 +139,22 @@ type VirtualMachineInstanceMigrationPhaseTransitionTimestamp struct {
 // MigrationAbortStatus is how far the abort of a migration got.
 type MigrationAbortStatus string
 
+// KubeVirt's abort statuses.
+const (
+	MigrationAbortSucceeded  MigrationAbortStatus = "Succeeded"
+	MigrationAbortFailed     MigrationAbortStatus = "Failed"
+	MigrationAbortInProgress MigrationAbortStatus = "Aborting"
+)
+
 // MigrationMode is how the memory is moved: pre-copy, post-copy, or with the guest paused.
 type MigrationMode string
+
+// KubeVirt's migration modes.
+const (
+	MigrationPreCopy  MigrationMode = "PreCopy"
+	MigrationPostCopy MigrationMode = "PostCopy"
+	MigrationPaused   MigrationMode = "Paused"
+)
 
 // VirtualMachineInstanceMigrationState is a VMI's current or last migration, on the VMI's
 // status and, once ended, on the migration's.

@@ -53,6 +53,49 @@ const (
 	VNCSocket = "vnc"
 )
 
+// The sockets of a live migration, in SocketsDir of both launcher pods. libvirt gives the
+// same unix:// path to the QEMU sending the guest (in the source pod) and to the one
+// receiving it (in the target pod), so the names are the same in both pods, and
+// virt-handler joins each pair between the nodes over mutual TLS: on the source, it
+// listens on them; on the target, it dials the ones the receiving QEMU listens on.
+// A launcher pod holds one VMI and takes part in one migration at a time, so the names
+// need no UID (KubeVirt's <vmi uid>-<port>-source.sock): short, because a unix socket
+// path has at most 107 bytes and the kubelet's pod folder takes 99 of them.
+const (
+	// MigrationLibvirtSocket: on the source, where the source's libvirt reaches the
+	// target's (KubeVirt's port "0"); on the target nothing listens on it, virt-handler
+	// dials the launcher's libvirt socket instead (LibvirtSocket).
+	MigrationLibvirtSocket = "mig-libvirt"
+	// MigrationMemorySocket carries QEMU's migration stream (KubeVirt's port 49152).
+	MigrationMemorySocket = "mig-memory"
+	// MigrationDisksSocket carries the copy of the pod's local disks (KubeVirt's port
+	// 49153): libvirt's NBD connection for a block migration.
+	MigrationDisksSocket = "mig-disks"
+)
+
+// KubeVirt's names for the migration streams, the keys of
+// status.migrationState.targetDirectMigrationNodePorts: "0" for libvirt's connection,
+// the port numbers of the memory and the disk streams.
+const (
+	MigrationLibvirtPort = "0"
+	MigrationMemoryPort  = "49152"
+	MigrationDisksPort   = "49153"
+)
+
+// MigrationSockets maps each stream's key (MigrationLibvirtPort, ...) to its socket's
+// name in SocketsDir.
+var MigrationSockets = map[string]string{
+	MigrationLibvirtPort: MigrationLibvirtSocket,
+	MigrationMemoryPort:  MigrationMemorySocket,
+	MigrationDisksPort:   MigrationDisksSocket,
+}
+
+// LibvirtSocket is the launcher's libvirt daemon socket, relative to PrivateDir
+// ($XDG_RUNTIME_DIR/libvirt/libvirt-sock of libvirtd's session mode, see
+// components/virt-launcher/libvirtd): the target's virt-handler joins the source's
+// libvirt to it.
+const LibvirtSocket = "v/r/libvirt/libvirt-sock"
+
 // Labels and annotations of the launcher pod (values are KubeVirt's).
 const (
 	// AppLabelValue is the value of the kubevirt.io label on launcher pods.
@@ -100,4 +143,7 @@ const (
 	ReasonPausedIOError = "IOError"
 	// ReasonPausedUser: paused through the Pause call (virtctl pause).
 	ReasonPausedUser = "User"
+	// ReasonPausedMigration: paused by a live migration: the source at its switch-over,
+	// the target while the guest comes in. The guest is not paused by anyone.
+	ReasonPausedMigration = "Migration"
 )

@@ -87,6 +87,208 @@ func (DomainState) EnumDescriptor() ([]byte, []int) {
 	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{0}
 }
 
+type MigrateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// uid is the migration's (status.migrationState.migrationUid of the VMI).
+	Uid string `protobuf:"bytes,1,opt,name=uid,proto3" json:"uid,omitempty"`
+	// bandwidth_mib_per_second caps the migration's throughput; 0 is no cap
+	// (migrations.bandwidthPerMigration).
+	BandwidthMibPerSecond uint64 `protobuf:"varint,2,opt,name=bandwidth_mib_per_second,json=bandwidthMibPerSecond,proto3" json:"bandwidth_mib_per_second,omitempty"`
+	// completion_timeout_seconds: a migration still copying after this long is aborted
+	// (migrations.completionTimeoutPerGiB times the guest's size); 0 is no limit.
+	CompletionTimeoutSeconds int64 `protobuf:"varint,3,opt,name=completion_timeout_seconds,json=completionTimeoutSeconds,proto3" json:"completion_timeout_seconds,omitempty"`
+	// progress_timeout_seconds: a migration whose remaining data has not shrunk for this
+	// long is aborted (migrations.progressTimeout); 0 is no limit.
+	ProgressTimeoutSeconds int64 `protobuf:"varint,4,opt,name=progress_timeout_seconds,json=progressTimeoutSeconds,proto3" json:"progress_timeout_seconds,omitempty"`
+	// auto_converge lets QEMU slow the guest's vCPUs down so a busy guest's memory
+	// converges (migrations.allowAutoConverge).
+	AutoConverge  bool `protobuf:"varint,5,opt,name=auto_converge,json=autoConverge,proto3" json:"auto_converge,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MigrateRequest) Reset() {
+	*x = MigrateRequest{}
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrateRequest) ProtoMessage() {}
+
+func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrateRequest.ProtoReflect.Descriptor instead.
+func (*MigrateRequest) Descriptor() ([]byte, []int) {
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *MigrateRequest) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+func (x *MigrateRequest) GetBandwidthMibPerSecond() uint64 {
+	if x != nil {
+		return x.BandwidthMibPerSecond
+	}
+	return 0
+}
+
+func (x *MigrateRequest) GetCompletionTimeoutSeconds() int64 {
+	if x != nil {
+		return x.CompletionTimeoutSeconds
+	}
+	return 0
+}
+
+func (x *MigrateRequest) GetProgressTimeoutSeconds() int64 {
+	if x != nil {
+		return x.ProgressTimeoutSeconds
+	}
+	return 0
+}
+
+func (x *MigrateRequest) GetAutoConverge() bool {
+	if x != nil {
+		return x.AutoConverge
+	}
+	return false
+}
+
+// MigrationStatus is the launcher's account of the last migration it ran as the source
+// (KubeVirt's migration metadata of the domain): the source virt-handler copies it into
+// status.migrationState.
+type MigrationStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Uid   string                 `protobuf:"bytes,1,opt,name=uid,proto3" json:"uid,omitempty"`
+	// start_timestamp and end_timestamp in RFC 3339 (with nanoseconds).
+	StartTimestamp string `protobuf:"bytes,2,opt,name=start_timestamp,json=startTimestamp,proto3" json:"start_timestamp,omitempty"`
+	EndTimestamp   string `protobuf:"bytes,3,opt,name=end_timestamp,json=endTimestamp,proto3" json:"end_timestamp,omitempty"`
+	// completed: the migration ended, failed or not.
+	Completed     bool   `protobuf:"varint,4,opt,name=completed,proto3" json:"completed,omitempty"`
+	Failed        bool   `protobuf:"varint,5,opt,name=failed,proto3" json:"failed,omitempty"`
+	FailureReason string `protobuf:"bytes,6,opt,name=failure_reason,json=failureReason,proto3" json:"failure_reason,omitempty"`
+	// abort_status is KubeVirt's MigrationAbortStatus: "", Aborting, Succeeded, Failed.
+	AbortStatus string `protobuf:"bytes,7,opt,name=abort_status,json=abortStatus,proto3" json:"abort_status,omitempty"`
+	// mode is KubeVirt's MigrationMode: PreCopy.
+	Mode string `protobuf:"bytes,8,opt,name=mode,proto3" json:"mode,omitempty"`
+	// copied_disks are the targets of the disks copied with the memory (block migration
+	// of the pod's local disks: containerDisk overlays, emptyDisks).
+	CopiedDisks   []string `protobuf:"bytes,9,rep,name=copied_disks,json=copiedDisks,proto3" json:"copied_disks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MigrationStatus) Reset() {
+	*x = MigrationStatus{}
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrationStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrationStatus) ProtoMessage() {}
+
+func (x *MigrationStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrationStatus.ProtoReflect.Descriptor instead.
+func (*MigrationStatus) Descriptor() ([]byte, []int) {
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *MigrationStatus) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+func (x *MigrationStatus) GetStartTimestamp() string {
+	if x != nil {
+		return x.StartTimestamp
+	}
+	return ""
+}
+
+func (x *MigrationStatus) GetEndTimestamp() string {
+	if x != nil {
+		return x.EndTimestamp
+	}
+	return ""
+}
+
+func (x *MigrationStatus) GetCompleted() bool {
+	if x != nil {
+		return x.Completed
+	}
+	return false
+}
+
+func (x *MigrationStatus) GetFailed() bool {
+	if x != nil {
+		return x.Failed
+	}
+	return false
+}
+
+func (x *MigrationStatus) GetFailureReason() string {
+	if x != nil {
+		return x.FailureReason
+	}
+	return ""
+}
+
+func (x *MigrationStatus) GetAbortStatus() string {
+	if x != nil {
+		return x.AbortStatus
+	}
+	return ""
+}
+
+func (x *MigrationStatus) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *MigrationStatus) GetCopiedDisks() []string {
+	if x != nil {
+		return x.CopiedDisks
+	}
+	return nil
+}
+
 type GuestAgentInfoResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// info is a kubevirt.io/v1 VirtualMachineInstanceGuestAgentInfo, as JSON.
@@ -97,7 +299,7 @@ type GuestAgentInfoResponse struct {
 
 func (x *GuestAgentInfoResponse) Reset() {
 	*x = GuestAgentInfoResponse{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[0]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -109,7 +311,7 @@ func (x *GuestAgentInfoResponse) String() string {
 func (*GuestAgentInfoResponse) ProtoMessage() {}
 
 func (x *GuestAgentInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[0]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -122,7 +324,7 @@ func (x *GuestAgentInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuestAgentInfoResponse.ProtoReflect.Descriptor instead.
 func (*GuestAgentInfoResponse) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{0}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *GuestAgentInfoResponse) GetInfo() []byte {
@@ -144,7 +346,7 @@ type BootstrapSentinelResponse struct {
 
 func (x *BootstrapSentinelResponse) Reset() {
 	*x = BootstrapSentinelResponse{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[1]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -156,7 +358,7 @@ func (x *BootstrapSentinelResponse) String() string {
 func (*BootstrapSentinelResponse) ProtoMessage() {}
 
 func (x *BootstrapSentinelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[1]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -169,7 +371,7 @@ func (x *BootstrapSentinelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BootstrapSentinelResponse.ProtoReflect.Descriptor instead.
 func (*BootstrapSentinelResponse) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{1}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *BootstrapSentinelResponse) GetFound() bool {
@@ -194,7 +396,7 @@ type Empty struct {
 
 func (x *Empty) Reset() {
 	*x = Empty{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[2]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -206,7 +408,7 @@ func (x *Empty) String() string {
 func (*Empty) ProtoMessage() {}
 
 func (x *Empty) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[2]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -219,7 +421,7 @@ func (x *Empty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Empty.ProtoReflect.Descriptor instead.
 func (*Empty) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{2}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{4}
 }
 
 type Result struct {
@@ -233,7 +435,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[3]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -245,7 +447,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[3]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -258,7 +460,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{3}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Result) GetOk() bool {
@@ -289,7 +491,7 @@ type SyncRequest struct {
 
 func (x *SyncRequest) Reset() {
 	*x = SyncRequest{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[4]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -301,7 +503,7 @@ func (x *SyncRequest) String() string {
 func (*SyncRequest) ProtoMessage() {}
 
 func (x *SyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[4]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -314,7 +516,7 @@ func (x *SyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
 func (*SyncRequest) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{4}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SyncRequest) GetVmi() []byte {
@@ -359,7 +561,7 @@ type LaunchOptions struct {
 
 func (x *LaunchOptions) Reset() {
 	*x = LaunchOptions{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[5]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -371,7 +573,7 @@ func (x *LaunchOptions) String() string {
 func (*LaunchOptions) ProtoMessage() {}
 
 func (x *LaunchOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[5]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -384,7 +586,7 @@ func (x *LaunchOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LaunchOptions.ProtoReflect.Descriptor instead.
 func (*LaunchOptions) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{5}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LaunchOptions) GetUseEmulation() bool {
@@ -438,7 +640,7 @@ type InterfacePlumbing struct {
 
 func (x *InterfacePlumbing) Reset() {
 	*x = InterfacePlumbing{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[6]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -450,7 +652,7 @@ func (x *InterfacePlumbing) String() string {
 func (*InterfacePlumbing) ProtoMessage() {}
 
 func (x *InterfacePlumbing) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[6]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -463,7 +665,7 @@ func (x *InterfacePlumbing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterfacePlumbing.ProtoReflect.Descriptor instead.
 func (*InterfacePlumbing) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{6}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *InterfacePlumbing) GetName() string {
@@ -553,7 +755,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[7]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -565,7 +767,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[7]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -578,7 +780,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{7}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ShutdownRequest) GetGracePeriodSeconds() int64 {
@@ -611,14 +813,19 @@ type DomainStatus struct {
 	DiskErrors []*DiskError `protobuf:"bytes,9,rep,name=disk_errors,json=diskErrors,proto3" json:"disk_errors,omitempty"`
 	// machine is the machine type QEMU runs the domain with, as libvirt expanded it
 	// (spec "q35" runs as e.g. "pc-q35-7.2"): the VMI's status.machine.type.
-	Machine       string `protobuf:"bytes,10,opt,name=machine,proto3" json:"machine,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Machine string `protobuf:"bytes,10,opt,name=machine,proto3" json:"machine,omitempty"`
+	// migration is the last live migration this launcher ran as the source, if any.
+	Migration *MigrationStatus `protobuf:"bytes,11,opt,name=migration,proto3" json:"migration,omitempty"`
+	// migration_target: PrepareMigrationTarget ran, so this launcher waits for (or has
+	// received) a domain from another pod rather than starting one.
+	MigrationTarget bool `protobuf:"varint,12,opt,name=migration_target,json=migrationTarget,proto3" json:"migration_target,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *DomainStatus) Reset() {
 	*x = DomainStatus{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[8]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -630,7 +837,7 @@ func (x *DomainStatus) String() string {
 func (*DomainStatus) ProtoMessage() {}
 
 func (x *DomainStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[8]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -643,7 +850,7 @@ func (x *DomainStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DomainStatus.ProtoReflect.Descriptor instead.
 func (*DomainStatus) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{8}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DomainStatus) GetState() DomainState {
@@ -716,6 +923,20 @@ func (x *DomainStatus) GetMachine() string {
 	return ""
 }
 
+func (x *DomainStatus) GetMigration() *MigrationStatus {
+	if x != nil {
+		return x.Migration
+	}
+	return nil
+}
+
+func (x *DomainStatus) GetMigrationTarget() bool {
+	if x != nil {
+		return x.MigrationTarget
+	}
+	return false
+}
+
 // DiskError is an I/O error libvirt reports on one of the domain's disks.
 type DiskError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -729,7 +950,7 @@ type DiskError struct {
 
 func (x *DiskError) Reset() {
 	*x = DiskError{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[9]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -741,7 +962,7 @@ func (x *DiskError) String() string {
 func (*DiskError) ProtoMessage() {}
 
 func (x *DiskError) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[9]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -754,7 +975,7 @@ func (x *DiskError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiskError.ProtoReflect.Descriptor instead.
 func (*DiskError) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{9}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DiskError) GetVolume() string {
@@ -783,7 +1004,7 @@ type GuestInterface struct {
 
 func (x *GuestInterface) Reset() {
 	*x = GuestInterface{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[10]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -795,7 +1016,7 @@ func (x *GuestInterface) String() string {
 func (*GuestInterface) ProtoMessage() {}
 
 func (x *GuestInterface) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[10]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -808,7 +1029,7 @@ func (x *GuestInterface) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuestInterface.ProtoReflect.Descriptor instead.
 func (*GuestInterface) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{10}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GuestInterface) GetName() string {
@@ -855,7 +1076,7 @@ type GuestOSInfo struct {
 
 func (x *GuestOSInfo) Reset() {
 	*x = GuestOSInfo{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[11]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -867,7 +1088,7 @@ func (x *GuestOSInfo) String() string {
 func (*GuestOSInfo) ProtoMessage() {}
 
 func (x *GuestOSInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[11]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -880,7 +1101,7 @@ func (x *GuestOSInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuestOSInfo.ProtoReflect.Descriptor instead.
 func (*GuestOSInfo) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{11}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GuestOSInfo) GetName() string {
@@ -960,7 +1181,7 @@ type DomainStats struct {
 
 func (x *DomainStats) Reset() {
 	*x = DomainStats{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[12]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1193,7 @@ func (x *DomainStats) String() string {
 func (*DomainStats) ProtoMessage() {}
 
 func (x *DomainStats) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[12]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,7 +1206,7 @@ func (x *DomainStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DomainStats.ProtoReflect.Descriptor instead.
 func (*DomainStats) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{12}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DomainStats) GetCpuTimeNanoseconds() uint64 {
@@ -1072,7 +1293,7 @@ type DomainMemoryStats struct {
 
 func (x *DomainMemoryStats) Reset() {
 	*x = DomainMemoryStats{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[13]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1084,7 +1305,7 @@ func (x *DomainMemoryStats) String() string {
 func (*DomainMemoryStats) ProtoMessage() {}
 
 func (x *DomainMemoryStats) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[13]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1097,7 +1318,7 @@ func (x *DomainMemoryStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DomainMemoryStats.ProtoReflect.Descriptor instead.
 func (*DomainMemoryStats) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{13}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DomainMemoryStats) GetAvailableKib() uint64 {
@@ -1192,7 +1413,7 @@ type VCPUStats struct {
 
 func (x *VCPUStats) Reset() {
 	*x = VCPUStats{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[14]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1204,7 +1425,7 @@ func (x *VCPUStats) String() string {
 func (*VCPUStats) ProtoMessage() {}
 
 func (x *VCPUStats) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[14]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1217,7 +1438,7 @@ func (x *VCPUStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VCPUStats.ProtoReflect.Descriptor instead.
 func (*VCPUStats) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{14}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *VCPUStats) GetId() uint32 {
@@ -1274,7 +1495,7 @@ type InterfaceStats struct {
 
 func (x *InterfaceStats) Reset() {
 	*x = InterfaceStats{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[15]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1286,7 +1507,7 @@ func (x *InterfaceStats) String() string {
 func (*InterfaceStats) ProtoMessage() {}
 
 func (x *InterfaceStats) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[15]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1299,7 +1520,7 @@ func (x *InterfaceStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterfaceStats.ProtoReflect.Descriptor instead.
 func (*InterfaceStats) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{15}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *InterfaceStats) GetName() string {
@@ -1384,7 +1605,7 @@ type BlockStats struct {
 
 func (x *BlockStats) Reset() {
 	*x = BlockStats{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[16]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1396,7 +1617,7 @@ func (x *BlockStats) String() string {
 func (*BlockStats) ProtoMessage() {}
 
 func (x *BlockStats) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[16]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1409,7 +1630,7 @@ func (x *BlockStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockStats.ProtoReflect.Descriptor instead.
 func (*BlockStats) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{16}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *BlockStats) GetName() string {
@@ -1479,7 +1700,23 @@ var File_api_launcher_v1_launcher_proto protoreflect.FileDescriptor
 
 const file_api_launcher_v1_launcher_proto_rawDesc = "" +
 	"\n" +
-	"\x1eapi/launcher/v1/launcher.proto\x12\x15hypernest.launcher.v1\",\n" +
+	"\x1eapi/launcher/v1/launcher.proto\x12\x15hypernest.launcher.v1\"\xf8\x01\n" +
+	"\x0eMigrateRequest\x12\x10\n" +
+	"\x03uid\x18\x01 \x01(\tR\x03uid\x127\n" +
+	"\x18bandwidth_mib_per_second\x18\x02 \x01(\x04R\x15bandwidthMibPerSecond\x12<\n" +
+	"\x1acompletion_timeout_seconds\x18\x03 \x01(\x03R\x18completionTimeoutSeconds\x128\n" +
+	"\x18progress_timeout_seconds\x18\x04 \x01(\x03R\x16progressTimeoutSeconds\x12#\n" +
+	"\rauto_converge\x18\x05 \x01(\bR\fautoConverge\"\xa8\x02\n" +
+	"\x0fMigrationStatus\x12\x10\n" +
+	"\x03uid\x18\x01 \x01(\tR\x03uid\x12'\n" +
+	"\x0fstart_timestamp\x18\x02 \x01(\tR\x0estartTimestamp\x12#\n" +
+	"\rend_timestamp\x18\x03 \x01(\tR\fendTimestamp\x12\x1c\n" +
+	"\tcompleted\x18\x04 \x01(\bR\tcompleted\x12\x16\n" +
+	"\x06failed\x18\x05 \x01(\bR\x06failed\x12%\n" +
+	"\x0efailure_reason\x18\x06 \x01(\tR\rfailureReason\x12!\n" +
+	"\fabort_status\x18\a \x01(\tR\vabortStatus\x12\x12\n" +
+	"\x04mode\x18\b \x01(\tR\x04mode\x12!\n" +
+	"\fcopied_disks\x18\t \x03(\tR\vcopiedDisks\",\n" +
 	"\x16GuestAgentInfoResponse\x12\x12\n" +
 	"\x04info\x18\x01 \x01(\fR\x04info\"K\n" +
 	"\x19BootstrapSentinelResponse\x12\x14\n" +
@@ -1518,7 +1755,7 @@ const file_api_launcher_v1_launcher_proto_rawDesc = "" +
 	" \x01(\tR\x05podIp\x12\x1b\n" +
 	"\tserver_ip\x18\v \x01(\tR\bserverIp\"C\n" +
 	"\x0fShutdownRequest\x120\n" +
-	"\x14grace_period_seconds\x18\x01 \x01(\x03R\x12gracePeriodSeconds\"\xea\x03\n" +
+	"\x14grace_period_seconds\x18\x01 \x01(\x03R\x12gracePeriodSeconds\"\xdb\x04\n" +
 	"\fDomainStatus\x128\n" +
 	"\x05state\x18\x01 \x01(\x0e2\".hypernest.launcher.v1.DomainStateR\x05state\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x17\n" +
@@ -1534,7 +1771,9 @@ const file_api_launcher_v1_launcher_proto_rawDesc = "" +
 	"\vdisk_errors\x18\t \x03(\v2 .hypernest.launcher.v1.DiskErrorR\n" +
 	"diskErrors\x12\x18\n" +
 	"\amachine\x18\n" +
-	" \x01(\tR\amachine\">\n" +
+	" \x01(\tR\amachine\x12D\n" +
+	"\tmigration\x18\v \x01(\v2&.hypernest.launcher.v1.MigrationStatusR\tmigration\x12)\n" +
+	"\x10migration_target\x18\f \x01(\bR\x0fmigrationTarget\">\n" +
 	"\tDiskError\x12\x16\n" +
 	"\x06volume\x18\x01 \x01(\tR\x06volume\x12\x19\n" +
 	"\bno_space\x18\x02 \x01(\bR\anoSpace\"o\n" +
@@ -1661,7 +1900,7 @@ const file_api_launcher_v1_launcher_proto_rawDesc = "" +
 	"\x06PAUSED\x10\x03\x12\x11\n" +
 	"\rSHUTTING_DOWN\x10\x04\x12\v\n" +
 	"\aSHUTOFF\x10\x05\x12\v\n" +
-	"\aCRASHED\x10\x062\xf6\x06\n" +
+	"\aCRASHED\x10\x062\xf4\b\n" +
 	"\bLauncher\x12I\n" +
 	"\x04Sync\x12\".hypernest.launcher.v1.SyncRequest\x1a\x1d.hypernest.launcher.v1.Result\x12D\n" +
 	"\x05Pause\x12\x1c.hypernest.launcher.v1.Empty\x1a\x1d.hypernest.launcher.v1.Result\x12F\n" +
@@ -1673,7 +1912,10 @@ const file_api_launcher_v1_launcher_proto_rawDesc = "" +
 	"\x04Ping\x12\x1c.hypernest.launcher.v1.Empty\x1a\x1d.hypernest.launcher.v1.Result\x12R\n" +
 	"\vWatchDomain\x12\x1c.hypernest.launcher.v1.Empty\x1a#.hypernest.launcher.v1.DomainStatus0\x01\x12]\n" +
 	"\x0eGuestAgentInfo\x12\x1c.hypernest.launcher.v1.Empty\x1a-.hypernest.launcher.v1.GuestAgentInfoResponse\x12c\n" +
-	"\x11BootstrapSentinel\x12\x1c.hypernest.launcher.v1.Empty\x1a0.hypernest.launcher.v1.BootstrapSentinelResponseB;Z9github.com/hypernest/hypernest/api/launcher/v1;launcherv1b\x06proto3"
+	"\x11BootstrapSentinel\x12\x1c.hypernest.launcher.v1.Empty\x1a0.hypernest.launcher.v1.BootstrapSentinelResponse\x12[\n" +
+	"\x16PrepareMigrationTarget\x12\".hypernest.launcher.v1.SyncRequest\x1a\x1d.hypernest.launcher.v1.Result\x12O\n" +
+	"\aMigrate\x12%.hypernest.launcher.v1.MigrateRequest\x1a\x1d.hypernest.launcher.v1.Result\x12N\n" +
+	"\x0fCancelMigration\x12\x1c.hypernest.launcher.v1.Empty\x1a\x1d.hypernest.launcher.v1.ResultB;Z9github.com/hypernest/hypernest/api/launcher/v1;launcherv1b\x06proto3"
 
 var (
 	file_api_launcher_v1_launcher_proto_rawDescOnce sync.Once
@@ -1688,68 +1930,77 @@ func file_api_launcher_v1_launcher_proto_rawDescGZIP() []byte {
 }
 
 var file_api_launcher_v1_launcher_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_api_launcher_v1_launcher_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_api_launcher_v1_launcher_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_api_launcher_v1_launcher_proto_goTypes = []any{
 	(DomainState)(0),                  // 0: hypernest.launcher.v1.DomainState
-	(*GuestAgentInfoResponse)(nil),    // 1: hypernest.launcher.v1.GuestAgentInfoResponse
-	(*BootstrapSentinelResponse)(nil), // 2: hypernest.launcher.v1.BootstrapSentinelResponse
-	(*Empty)(nil),                     // 3: hypernest.launcher.v1.Empty
-	(*Result)(nil),                    // 4: hypernest.launcher.v1.Result
-	(*SyncRequest)(nil),               // 5: hypernest.launcher.v1.SyncRequest
-	(*LaunchOptions)(nil),             // 6: hypernest.launcher.v1.LaunchOptions
-	(*InterfacePlumbing)(nil),         // 7: hypernest.launcher.v1.InterfacePlumbing
-	(*ShutdownRequest)(nil),           // 8: hypernest.launcher.v1.ShutdownRequest
-	(*DomainStatus)(nil),              // 9: hypernest.launcher.v1.DomainStatus
-	(*DiskError)(nil),                 // 10: hypernest.launcher.v1.DiskError
-	(*GuestInterface)(nil),            // 11: hypernest.launcher.v1.GuestInterface
-	(*GuestOSInfo)(nil),               // 12: hypernest.launcher.v1.GuestOSInfo
-	(*DomainStats)(nil),               // 13: hypernest.launcher.v1.DomainStats
-	(*DomainMemoryStats)(nil),         // 14: hypernest.launcher.v1.DomainMemoryStats
-	(*VCPUStats)(nil),                 // 15: hypernest.launcher.v1.VCPUStats
-	(*InterfaceStats)(nil),            // 16: hypernest.launcher.v1.InterfaceStats
-	(*BlockStats)(nil),                // 17: hypernest.launcher.v1.BlockStats
-	nil,                               // 18: hypernest.launcher.v1.LaunchOptions.QemuCapabilitiesEntry
+	(*MigrateRequest)(nil),            // 1: hypernest.launcher.v1.MigrateRequest
+	(*MigrationStatus)(nil),           // 2: hypernest.launcher.v1.MigrationStatus
+	(*GuestAgentInfoResponse)(nil),    // 3: hypernest.launcher.v1.GuestAgentInfoResponse
+	(*BootstrapSentinelResponse)(nil), // 4: hypernest.launcher.v1.BootstrapSentinelResponse
+	(*Empty)(nil),                     // 5: hypernest.launcher.v1.Empty
+	(*Result)(nil),                    // 6: hypernest.launcher.v1.Result
+	(*SyncRequest)(nil),               // 7: hypernest.launcher.v1.SyncRequest
+	(*LaunchOptions)(nil),             // 8: hypernest.launcher.v1.LaunchOptions
+	(*InterfacePlumbing)(nil),         // 9: hypernest.launcher.v1.InterfacePlumbing
+	(*ShutdownRequest)(nil),           // 10: hypernest.launcher.v1.ShutdownRequest
+	(*DomainStatus)(nil),              // 11: hypernest.launcher.v1.DomainStatus
+	(*DiskError)(nil),                 // 12: hypernest.launcher.v1.DiskError
+	(*GuestInterface)(nil),            // 13: hypernest.launcher.v1.GuestInterface
+	(*GuestOSInfo)(nil),               // 14: hypernest.launcher.v1.GuestOSInfo
+	(*DomainStats)(nil),               // 15: hypernest.launcher.v1.DomainStats
+	(*DomainMemoryStats)(nil),         // 16: hypernest.launcher.v1.DomainMemoryStats
+	(*VCPUStats)(nil),                 // 17: hypernest.launcher.v1.VCPUStats
+	(*InterfaceStats)(nil),            // 18: hypernest.launcher.v1.InterfaceStats
+	(*BlockStats)(nil),                // 19: hypernest.launcher.v1.BlockStats
+	nil,                               // 20: hypernest.launcher.v1.LaunchOptions.QemuCapabilitiesEntry
 }
 var file_api_launcher_v1_launcher_proto_depIdxs = []int32{
-	7,  // 0: hypernest.launcher.v1.SyncRequest.interfaces:type_name -> hypernest.launcher.v1.InterfacePlumbing
-	6,  // 1: hypernest.launcher.v1.SyncRequest.options:type_name -> hypernest.launcher.v1.LaunchOptions
-	18, // 2: hypernest.launcher.v1.LaunchOptions.qemu_capabilities:type_name -> hypernest.launcher.v1.LaunchOptions.QemuCapabilitiesEntry
+	9,  // 0: hypernest.launcher.v1.SyncRequest.interfaces:type_name -> hypernest.launcher.v1.InterfacePlumbing
+	8,  // 1: hypernest.launcher.v1.SyncRequest.options:type_name -> hypernest.launcher.v1.LaunchOptions
+	20, // 2: hypernest.launcher.v1.LaunchOptions.qemu_capabilities:type_name -> hypernest.launcher.v1.LaunchOptions.QemuCapabilitiesEntry
 	0,  // 3: hypernest.launcher.v1.DomainStatus.state:type_name -> hypernest.launcher.v1.DomainState
-	11, // 4: hypernest.launcher.v1.DomainStatus.interfaces:type_name -> hypernest.launcher.v1.GuestInterface
-	12, // 5: hypernest.launcher.v1.DomainStatus.guest_os:type_name -> hypernest.launcher.v1.GuestOSInfo
-	7,  // 6: hypernest.launcher.v1.DomainStatus.plumbing:type_name -> hypernest.launcher.v1.InterfacePlumbing
-	10, // 7: hypernest.launcher.v1.DomainStatus.disk_errors:type_name -> hypernest.launcher.v1.DiskError
-	14, // 8: hypernest.launcher.v1.DomainStats.memory:type_name -> hypernest.launcher.v1.DomainMemoryStats
-	15, // 9: hypernest.launcher.v1.DomainStats.vcpus:type_name -> hypernest.launcher.v1.VCPUStats
-	16, // 10: hypernest.launcher.v1.DomainStats.interfaces:type_name -> hypernest.launcher.v1.InterfaceStats
-	17, // 11: hypernest.launcher.v1.DomainStats.blocks:type_name -> hypernest.launcher.v1.BlockStats
-	5,  // 12: hypernest.launcher.v1.Launcher.Sync:input_type -> hypernest.launcher.v1.SyncRequest
-	3,  // 13: hypernest.launcher.v1.Launcher.Pause:input_type -> hypernest.launcher.v1.Empty
-	3,  // 14: hypernest.launcher.v1.Launcher.Unpause:input_type -> hypernest.launcher.v1.Empty
-	8,  // 15: hypernest.launcher.v1.Launcher.Shutdown:input_type -> hypernest.launcher.v1.ShutdownRequest
-	3,  // 16: hypernest.launcher.v1.Launcher.Kill:input_type -> hypernest.launcher.v1.Empty
-	3,  // 17: hypernest.launcher.v1.Launcher.GetDomain:input_type -> hypernest.launcher.v1.Empty
-	3,  // 18: hypernest.launcher.v1.Launcher.GetStats:input_type -> hypernest.launcher.v1.Empty
-	3,  // 19: hypernest.launcher.v1.Launcher.Ping:input_type -> hypernest.launcher.v1.Empty
-	3,  // 20: hypernest.launcher.v1.Launcher.WatchDomain:input_type -> hypernest.launcher.v1.Empty
-	3,  // 21: hypernest.launcher.v1.Launcher.GuestAgentInfo:input_type -> hypernest.launcher.v1.Empty
-	3,  // 22: hypernest.launcher.v1.Launcher.BootstrapSentinel:input_type -> hypernest.launcher.v1.Empty
-	4,  // 23: hypernest.launcher.v1.Launcher.Sync:output_type -> hypernest.launcher.v1.Result
-	4,  // 24: hypernest.launcher.v1.Launcher.Pause:output_type -> hypernest.launcher.v1.Result
-	4,  // 25: hypernest.launcher.v1.Launcher.Unpause:output_type -> hypernest.launcher.v1.Result
-	4,  // 26: hypernest.launcher.v1.Launcher.Shutdown:output_type -> hypernest.launcher.v1.Result
-	4,  // 27: hypernest.launcher.v1.Launcher.Kill:output_type -> hypernest.launcher.v1.Result
-	9,  // 28: hypernest.launcher.v1.Launcher.GetDomain:output_type -> hypernest.launcher.v1.DomainStatus
-	13, // 29: hypernest.launcher.v1.Launcher.GetStats:output_type -> hypernest.launcher.v1.DomainStats
-	4,  // 30: hypernest.launcher.v1.Launcher.Ping:output_type -> hypernest.launcher.v1.Result
-	9,  // 31: hypernest.launcher.v1.Launcher.WatchDomain:output_type -> hypernest.launcher.v1.DomainStatus
-	1,  // 32: hypernest.launcher.v1.Launcher.GuestAgentInfo:output_type -> hypernest.launcher.v1.GuestAgentInfoResponse
-	2,  // 33: hypernest.launcher.v1.Launcher.BootstrapSentinel:output_type -> hypernest.launcher.v1.BootstrapSentinelResponse
-	23, // [23:34] is the sub-list for method output_type
-	12, // [12:23] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	13, // 4: hypernest.launcher.v1.DomainStatus.interfaces:type_name -> hypernest.launcher.v1.GuestInterface
+	14, // 5: hypernest.launcher.v1.DomainStatus.guest_os:type_name -> hypernest.launcher.v1.GuestOSInfo
+	9,  // 6: hypernest.launcher.v1.DomainStatus.plumbing:type_name -> hypernest.launcher.v1.InterfacePlumbing
+	12, // 7: hypernest.launcher.v1.DomainStatus.disk_errors:type_name -> hypernest.launcher.v1.DiskError
+	2,  // 8: hypernest.launcher.v1.DomainStatus.migration:type_name -> hypernest.launcher.v1.MigrationStatus
+	16, // 9: hypernest.launcher.v1.DomainStats.memory:type_name -> hypernest.launcher.v1.DomainMemoryStats
+	17, // 10: hypernest.launcher.v1.DomainStats.vcpus:type_name -> hypernest.launcher.v1.VCPUStats
+	18, // 11: hypernest.launcher.v1.DomainStats.interfaces:type_name -> hypernest.launcher.v1.InterfaceStats
+	19, // 12: hypernest.launcher.v1.DomainStats.blocks:type_name -> hypernest.launcher.v1.BlockStats
+	7,  // 13: hypernest.launcher.v1.Launcher.Sync:input_type -> hypernest.launcher.v1.SyncRequest
+	5,  // 14: hypernest.launcher.v1.Launcher.Pause:input_type -> hypernest.launcher.v1.Empty
+	5,  // 15: hypernest.launcher.v1.Launcher.Unpause:input_type -> hypernest.launcher.v1.Empty
+	10, // 16: hypernest.launcher.v1.Launcher.Shutdown:input_type -> hypernest.launcher.v1.ShutdownRequest
+	5,  // 17: hypernest.launcher.v1.Launcher.Kill:input_type -> hypernest.launcher.v1.Empty
+	5,  // 18: hypernest.launcher.v1.Launcher.GetDomain:input_type -> hypernest.launcher.v1.Empty
+	5,  // 19: hypernest.launcher.v1.Launcher.GetStats:input_type -> hypernest.launcher.v1.Empty
+	5,  // 20: hypernest.launcher.v1.Launcher.Ping:input_type -> hypernest.launcher.v1.Empty
+	5,  // 21: hypernest.launcher.v1.Launcher.WatchDomain:input_type -> hypernest.launcher.v1.Empty
+	5,  // 22: hypernest.launcher.v1.Launcher.GuestAgentInfo:input_type -> hypernest.launcher.v1.Empty
+	5,  // 23: hypernest.launcher.v1.Launcher.BootstrapSentinel:input_type -> hypernest.launcher.v1.Empty
+	7,  // 24: hypernest.launcher.v1.Launcher.PrepareMigrationTarget:input_type -> hypernest.launcher.v1.SyncRequest
+	1,  // 25: hypernest.launcher.v1.Launcher.Migrate:input_type -> hypernest.launcher.v1.MigrateRequest
+	5,  // 26: hypernest.launcher.v1.Launcher.CancelMigration:input_type -> hypernest.launcher.v1.Empty
+	6,  // 27: hypernest.launcher.v1.Launcher.Sync:output_type -> hypernest.launcher.v1.Result
+	6,  // 28: hypernest.launcher.v1.Launcher.Pause:output_type -> hypernest.launcher.v1.Result
+	6,  // 29: hypernest.launcher.v1.Launcher.Unpause:output_type -> hypernest.launcher.v1.Result
+	6,  // 30: hypernest.launcher.v1.Launcher.Shutdown:output_type -> hypernest.launcher.v1.Result
+	6,  // 31: hypernest.launcher.v1.Launcher.Kill:output_type -> hypernest.launcher.v1.Result
+	11, // 32: hypernest.launcher.v1.Launcher.GetDomain:output_type -> hypernest.launcher.v1.DomainStatus
+	15, // 33: hypernest.launcher.v1.Launcher.GetStats:output_type -> hypernest.launcher.v1.DomainStats
+	6,  // 34: hypernest.launcher.v1.Launcher.Ping:output_type -> hypernest.launcher.v1.Result
+	11, // 35: hypernest.launcher.v1.Launcher.WatchDomain:output_type -> hypernest.launcher.v1.DomainStatus
+	3,  // 36: hypernest.launcher.v1.Launcher.GuestAgentInfo:output_type -> hypernest.launcher.v1.GuestAgentInfoResponse
+	4,  // 37: hypernest.launcher.v1.Launcher.BootstrapSentinel:output_type -> hypernest.launcher.v1.BootstrapSentinelResponse
+	6,  // 38: hypernest.launcher.v1.Launcher.PrepareMigrationTarget:output_type -> hypernest.launcher.v1.Result
+	6,  // 39: hypernest.launcher.v1.Launcher.Migrate:output_type -> hypernest.launcher.v1.Result
+	6,  // 40: hypernest.launcher.v1.Launcher.CancelMigration:output_type -> hypernest.launcher.v1.Result
+	27, // [27:41] is the sub-list for method output_type
+	13, // [13:27] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_api_launcher_v1_launcher_proto_init() }
@@ -1757,18 +2008,18 @@ func file_api_launcher_v1_launcher_proto_init() {
 	if File_api_launcher_v1_launcher_proto != nil {
 		return
 	}
-	file_api_launcher_v1_launcher_proto_msgTypes[12].OneofWrappers = []any{}
-	file_api_launcher_v1_launcher_proto_msgTypes[13].OneofWrappers = []any{}
 	file_api_launcher_v1_launcher_proto_msgTypes[14].OneofWrappers = []any{}
 	file_api_launcher_v1_launcher_proto_msgTypes[15].OneofWrappers = []any{}
 	file_api_launcher_v1_launcher_proto_msgTypes[16].OneofWrappers = []any{}
+	file_api_launcher_v1_launcher_proto_msgTypes[17].OneofWrappers = []any{}
+	file_api_launcher_v1_launcher_proto_msgTypes[18].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_launcher_v1_launcher_proto_rawDesc), len(file_api_launcher_v1_launcher_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,17 +23,20 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Launcher_Sync_FullMethodName              = "/hypernest.launcher.v1.Launcher/Sync"
-	Launcher_Pause_FullMethodName             = "/hypernest.launcher.v1.Launcher/Pause"
-	Launcher_Unpause_FullMethodName           = "/hypernest.launcher.v1.Launcher/Unpause"
-	Launcher_Shutdown_FullMethodName          = "/hypernest.launcher.v1.Launcher/Shutdown"
-	Launcher_Kill_FullMethodName              = "/hypernest.launcher.v1.Launcher/Kill"
-	Launcher_GetDomain_FullMethodName         = "/hypernest.launcher.v1.Launcher/GetDomain"
-	Launcher_GetStats_FullMethodName          = "/hypernest.launcher.v1.Launcher/GetStats"
-	Launcher_Ping_FullMethodName              = "/hypernest.launcher.v1.Launcher/Ping"
-	Launcher_WatchDomain_FullMethodName       = "/hypernest.launcher.v1.Launcher/WatchDomain"
-	Launcher_GuestAgentInfo_FullMethodName    = "/hypernest.launcher.v1.Launcher/GuestAgentInfo"
-	Launcher_BootstrapSentinel_FullMethodName = "/hypernest.launcher.v1.Launcher/BootstrapSentinel"
+	Launcher_Sync_FullMethodName                   = "/hypernest.launcher.v1.Launcher/Sync"
+	Launcher_Pause_FullMethodName                  = "/hypernest.launcher.v1.Launcher/Pause"
+	Launcher_Unpause_FullMethodName                = "/hypernest.launcher.v1.Launcher/Unpause"
+	Launcher_Shutdown_FullMethodName               = "/hypernest.launcher.v1.Launcher/Shutdown"
+	Launcher_Kill_FullMethodName                   = "/hypernest.launcher.v1.Launcher/Kill"
+	Launcher_GetDomain_FullMethodName              = "/hypernest.launcher.v1.Launcher/GetDomain"
+	Launcher_GetStats_FullMethodName               = "/hypernest.launcher.v1.Launcher/GetStats"
+	Launcher_Ping_FullMethodName                   = "/hypernest.launcher.v1.Launcher/Ping"
+	Launcher_WatchDomain_FullMethodName            = "/hypernest.launcher.v1.Launcher/WatchDomain"
+	Launcher_GuestAgentInfo_FullMethodName         = "/hypernest.launcher.v1.Launcher/GuestAgentInfo"
+	Launcher_BootstrapSentinel_FullMethodName      = "/hypernest.launcher.v1.Launcher/BootstrapSentinel"
+	Launcher_PrepareMigrationTarget_FullMethodName = "/hypernest.launcher.v1.Launcher/PrepareMigrationTarget"
+	Launcher_Migrate_FullMethodName                = "/hypernest.launcher.v1.Launcher/Migrate"
+	Launcher_CancelMigration_FullMethodName        = "/hypernest.launcher.v1.Launcher/CancelMigration"
 )
 
 // LauncherClient is the client API for Launcher service.
@@ -68,6 +71,18 @@ type LauncherClient interface {
 	// (/run/cluster-api/bootstrap-success.complete) through the guest agent: the only file
 	// this API can read, so a caller of the launcher cannot browse the guest.
 	BootstrapSentinel(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*BootstrapSentinelResponse, error)
+	// PrepareMigrationTarget readies this launcher to receive the domain of a VMI running
+	// in another pod: the disks' files, the guest's network service and libvirt's QEMU
+	// capabilities, as Sync would, but nothing is defined or started: the source's libvirt
+	// creates the domain here when the migration begins. The domain's state reads
+	// NO_DOMAIN until then.
+	PrepareMigrationTarget(ctx context.Context, in *SyncRequest, opts ...grpc.CallOption) (*Result, error)
+	// Migrate starts the live migration of the running domain to the launcher that
+	// virt-handler joined to this pod's migration sockets, and returns: its progress and
+	// outcome are in DomainStatus.migration. A launcher runs each migration UID once.
+	Migrate(ctx context.Context, in *MigrateRequest, opts ...grpc.CallOption) (*Result, error)
+	// CancelMigration aborts the migration in flight; the guest goes on running here.
+	CancelMigration(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Result, error)
 }
 
 type launcherClient struct {
@@ -197,6 +212,36 @@ func (c *launcherClient) BootstrapSentinel(ctx context.Context, in *Empty, opts 
 	return out, nil
 }
 
+func (c *launcherClient) PrepareMigrationTarget(ctx context.Context, in *SyncRequest, opts ...grpc.CallOption) (*Result, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Result)
+	err := c.cc.Invoke(ctx, Launcher_PrepareMigrationTarget_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *launcherClient) Migrate(ctx context.Context, in *MigrateRequest, opts ...grpc.CallOption) (*Result, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Result)
+	err := c.cc.Invoke(ctx, Launcher_Migrate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *launcherClient) CancelMigration(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Result, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Result)
+	err := c.cc.Invoke(ctx, Launcher_CancelMigration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LauncherServer is the server API for Launcher service.
 // All implementations must embed UnimplementedLauncherServer
 // for forward compatibility.
@@ -229,6 +274,18 @@ type LauncherServer interface {
 	// (/run/cluster-api/bootstrap-success.complete) through the guest agent: the only file
 	// this API can read, so a caller of the launcher cannot browse the guest.
 	BootstrapSentinel(context.Context, *Empty) (*BootstrapSentinelResponse, error)
+	// PrepareMigrationTarget readies this launcher to receive the domain of a VMI running
+	// in another pod: the disks' files, the guest's network service and libvirt's QEMU
+	// capabilities, as Sync would, but nothing is defined or started: the source's libvirt
+	// creates the domain here when the migration begins. The domain's state reads
+	// NO_DOMAIN until then.
+	PrepareMigrationTarget(context.Context, *SyncRequest) (*Result, error)
+	// Migrate starts the live migration of the running domain to the launcher that
+	// virt-handler joined to this pod's migration sockets, and returns: its progress and
+	// outcome are in DomainStatus.migration. A launcher runs each migration UID once.
+	Migrate(context.Context, *MigrateRequest) (*Result, error)
+	// CancelMigration aborts the migration in flight; the guest goes on running here.
+	CancelMigration(context.Context, *Empty) (*Result, error)
 	mustEmbedUnimplementedLauncherServer()
 }
 
@@ -271,6 +328,15 @@ func (UnimplementedLauncherServer) GuestAgentInfo(context.Context, *Empty) (*Gue
 }
 func (UnimplementedLauncherServer) BootstrapSentinel(context.Context, *Empty) (*BootstrapSentinelResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method BootstrapSentinel not implemented")
+}
+func (UnimplementedLauncherServer) PrepareMigrationTarget(context.Context, *SyncRequest) (*Result, error) {
+	return nil, status.Error(codes.Unimplemented, "method PrepareMigrationTarget not implemented")
+}
+func (UnimplementedLauncherServer) Migrate(context.Context, *MigrateRequest) (*Result, error) {
+	return nil, status.Error(codes.Unimplemented, "method Migrate not implemented")
+}
+func (UnimplementedLauncherServer) CancelMigration(context.Context, *Empty) (*Result, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelMigration not implemented")
 }
 func (UnimplementedLauncherServer) mustEmbedUnimplementedLauncherServer() {}
 func (UnimplementedLauncherServer) testEmbeddedByValue()                  {}
@@ -484,6 +550,60 @@ func _Launcher_BootstrapSentinel_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Launcher_PrepareMigrationTarget_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SyncRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LauncherServer).PrepareMigrationTarget(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Launcher_PrepareMigrationTarget_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LauncherServer).PrepareMigrationTarget(ctx, req.(*SyncRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Launcher_Migrate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MigrateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LauncherServer).Migrate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Launcher_Migrate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LauncherServer).Migrate(ctx, req.(*MigrateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Launcher_CancelMigration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LauncherServer).CancelMigration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Launcher_CancelMigration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LauncherServer).CancelMigration(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Launcher_ServiceDesc is the grpc.ServiceDesc for Launcher service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -530,6 +650,18 @@ var Launcher_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "BootstrapSentinel",
 			Handler:    _Launcher_BootstrapSentinel_Handler,
+		},
+		{
+			MethodName: "PrepareMigrationTarget",
+			Handler:    _Launcher_PrepareMigrationTarget_Handler,
+		},
+		{
+			MethodName: "Migrate",
+			Handler:    _Launcher_Migrate_Handler,
+		},
+		{
+			MethodName: "CancelMigration",
+			Handler:    _Launcher_CancelMigration_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

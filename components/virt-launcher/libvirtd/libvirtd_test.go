@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 )
 
 func TestSeedQEMUCapabilities(t *testing.T) {
@@ -61,5 +63,14 @@ func TestWithFeatureWordsCPURead(t *testing.T) {
 	}
 	if len(WithFeatureWordsCPURead(nil)) != 0 {
 		t.Error("no files in, some out")
+	}
+}
+
+// The target node's virt-handler dials the launcher's libvirt socket by the contract's
+// path (launcherv1.LibvirtSocket): it must be where the daemon puts it.
+func TestLibvirtSocketIsWhereTheContractSays(t *testing.T) {
+	got := filepath.Join(Environment("/p")["XDG_RUNTIME_DIR"], "libvirt", "libvirt-sock")
+	if want := filepath.Join("/p", launcherv1.LibvirtSocket); got != want {
+		t.Fatalf("the daemon's socket is %s, the contract says %s", got, want)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/go-logr/logr"
 	"google.golang.org/protobuf/proto"
 	"libvirt.org/go/libvirt"
+	"libvirt.org/go/libvirtxml"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
@@ -57,6 +57,11 @@ type Manager struct {
 	plumbing     []*launcherv1.InterfacePlumbing // the pod network wiring Sync was given
 	agent        agentState                      // what the guest agent last said (pollAgent)
 	agentWake    chan struct{}                   // wakes pollAgent when the agent (dis)connects
+	// target: PrepareMigrationTarget ran; the domain arrives with a migration instead of
+	// being started here (started is set once it runs).
+	target bool
+	// migration is the last migration this launcher ran as the source.
+	migration *launcherv1.MigrationStatus
 }
 
 var eventLoopOnce sync.Once
@@ -145,52 +150,18 @@ func (m *Manager) Close() {
 func (m *Manager) Sync(ctx context.Context, vmi *v1.VirtualMachineInstance, ifaces []*launcherv1.InterfacePlumbing, opts *launcherv1.LaunchOptions) error {
 	m.syncMu.Lock()
 	defer m.syncMu.Unlock()
-	m.mu.Lock()
-	if m.name != "" {
-		same := m.vmiUID == string(vmi.UID)
-		m.mu.Unlock()
-		if !same {
-			return fmt.Errorf("this launcher runs the domain of VMI %s, not %s", m.vmiUID, vmi.UID)
-		}
-		return nil
-	}
-	m.mu.Unlock()
-
-	began := time.Now()
-	sources, err := m.preparer.Prepare(ctx, vmi)
-	if err != nil {
+	if done, err := m.claimed(vmi, false); done || err != nil {
 		return err
 	}
-	prepared := time.Now()
-	byName := map[string]*launcherv1.InterfacePlumbing{}
-	for _, p := range ifaces {
-		byName[p.Name] = p
-	}
-	dom, err := domain.Convert(vmi, domain.Options{
-		UseEmulation:     opts.GetUseEmulation(),
-		Disks:            sources,
-		Interfaces:       byName,
-		SocketsDir:       m.sockets,
-		DirectIO:         m.directIO,
-		GuestAgentSocket: filepath.Join(m.preparer.PrivateDir, "qga.sock"),
-	})
+
+	began := time.Now()
+	dom, prepared, err := m.convert(ctx, vmi, ifaces, opts)
 	if err != nil {
 		return err
 	}
 	xml, err := dom.Marshal()
 	if err != nil {
 		return err
-	}
-	// Before the first define: libvirt looks the emulator up there, and probes QEMU
-	// (about 0.2 CPU-s and 2 s on a TCG node) unless its cache holds a valid entry.
-	capabilities := opts.GetQemuCapabilities()
-	if domain.GuestCPUReadByFeatureWords(dom) {
-		capabilities = libvirtd.WithFeatureWordsCPURead(capabilities)
-	}
-	if n, err := libvirtd.SeedQEMUCapabilities(m.preparer.PrivateDir, capabilities); err != nil {
-		m.log.Error(err, "seeding libvirt's QEMU capabilities cache; libvirt probes QEMU itself")
-	} else if n > 0 {
-		m.log.V(1).Info("seeded libvirt's QEMU capabilities cache", "files", n)
 	}
 	m.log.V(1).Info("defining domain", "xml", xml)
 	d, err := m.conn.DomainDefineXML(xml)
@@ -216,9 +187,43 @@ func (m *Manager) Sync(ctx context.Context, vmi *v1.VirtualMachineInstance, ifac
 	m.started = true
 	m.mu.Unlock()
 	m.log.Info("domain started", "domain", dom.Name, "paused", flags == libvirt.DOMAIN_START_PAUSED,
-		"prepareDisks", prepared.Sub(began).String(), "total", time.Since(began).String())
+		"prepareDisks", prepared.String(), "total", time.Since(began).String())
 	m.refresh()
 	return nil
+}
+
+// claimed tells whether this launcher already took vmi on, the way asked (asTarget:
+// PrepareMigrationTarget, else Sync), so a repeated call does nothing; it fails when the
+// launcher holds another VMI, or this one the other way. Callers hold syncMu.
+func (m *Manager) claimed(vmi *v1.VirtualMachineInstance, asTarget bool) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case m.name == "":
+		return false, nil
+	case m.vmiUID != string(vmi.UID):
+		return true, fmt.Errorf("this launcher runs the domain of VMI %s, not %s", m.vmiUID, vmi.UID)
+	case m.target && !asTarget:
+		return true, errors.New("this launcher is a migration target: its domain comes from the source, it does not start one")
+	case !m.target && asTarget:
+		return true, errors.New("this launcher started its domain itself; it cannot receive a migration")
+	}
+	return true, nil
+}
+
+// seedCapabilities fills libvirt's QEMU capabilities cache before the first define:
+// libvirt looks the emulator up there, and probes QEMU (about 0.2 CPU-s and 2 s on a TCG
+// node) unless its cache holds a valid entry.
+func (m *Manager) seedCapabilities(dom *libvirtxml.Domain, opts *launcherv1.LaunchOptions) {
+	capabilities := opts.GetQemuCapabilities()
+	if domain.GuestCPUReadByFeatureWords(dom) {
+		capabilities = libvirtd.WithFeatureWordsCPURead(capabilities)
+	}
+	if n, err := libvirtd.SeedQEMUCapabilities(m.preparer.PrivateDir, capabilities); err != nil {
+		m.log.Error(err, "seeding libvirt's QEMU capabilities cache; libvirt probes QEMU itself")
+	} else if n > 0 {
+		m.log.V(1).Info("seeded libvirt's QEMU capabilities cache", "files", n)
+	}
 }
 
 func (m *Manager) lookup() (*libvirt.Domain, error) {
@@ -352,6 +357,12 @@ func (m *Manager) refresh() {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.target && !m.started && (status.State == launcherv1.DomainState_RUNNING ||
+		(status.State == launcherv1.DomainState_PAUSED && status.Reason != launcherv1.ReasonPausedMigration && status.Reason != "StartingUp")) {
+		// The incoming migration finished: the domain is this launcher's now, and
+		// whatever stops it from here on is the guest's end.
+		m.started, startedBeforeRead = true, true
+	}
 	if !startedBeforeRead && status.State == launcherv1.DomainState_SHUTOFF {
 		// Defined, not started when the read began (Sync is between define and start):
 		// there is no running domain to report, and nothing ended.
@@ -366,12 +377,17 @@ func (m *Manager) refresh() {
 	}
 	status.VmiUid = m.vmiUID
 	status.Plumbing = m.plumbing
+	status.MigrationTarget = m.target
+	if m.migration != nil {
+		status.Migration = cloneMessage(m.migration)
+	}
 	applyAgent(status, m.agent)
 	status.StartedAt = m.status.StartedAt
 	if status.State == launcherv1.DomainState_RUNNING && status.StartedAt == "" {
 		status.StartedAt = time.Now().UTC().Format(time.RFC3339)
 	}
 	changed := status.State != m.status.State || status.Reason != m.status.Reason ||
+		status.MigrationTarget != m.status.MigrationTarget || !proto.Equal(status.Migration, m.status.Migration) ||
 		status.AgentConnected != m.status.AgentConnected || !proto.Equal(status.GuestOs, m.status.GuestOs) ||
 		!messagesEqual(status.Interfaces, m.status.Interfaces) || !messagesEqual(status.DiskErrors, m.status.DiskErrors)
 	m.status = status
@@ -393,7 +409,11 @@ func (m *Manager) refresh() {
 }
 
 func cloneStatus(s *launcherv1.DomainStatus) *launcherv1.DomainStatus {
-	return proto.Clone(s).(*launcherv1.DomainStatus)
+	return cloneMessage(s)
+}
+
+func cloneMessage[M proto.Message](s M) M {
+	return proto.Clone(s).(M)
 }
 
 // messagesEqual compares element by element, so a changed disk error or address is
@@ -431,6 +451,8 @@ var pausedReasons = map[libvirt.DomainPausedReason]string{
 	libvirt.DOMAIN_PAUSED_STARTING_UP:   "StartingUp",
 	libvirt.DOMAIN_PAUSED_SHUTTING_DOWN: "ShuttingDown",
 	libvirt.DOMAIN_PAUSED_CRASHED:       "Crashed",
+	libvirt.DOMAIN_PAUSED_MIGRATION:     launcherv1.ReasonPausedMigration,
+	libvirt.DOMAIN_PAUSED_POSTCOPY:      launcherv1.ReasonPausedMigration,
 }
 
 var shutoffReasons = map[libvirt.DomainShutoffReason]string{

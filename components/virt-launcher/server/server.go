@@ -72,20 +72,50 @@ func result(err error) (*launcherv1.Result, error) {
 
 // Sync defines and starts the domain.
 func (s *Server) Sync(ctx context.Context, req *launcherv1.SyncRequest) (*launcherv1.Result, error) {
-	vmi := &v1.VirtualMachineInstance{}
-	if err := json.Unmarshal(req.Vmi, vmi); err != nil {
-		return result(fmt.Errorf("the request's VMI is not valid JSON: %w", err))
-	}
-	defaults.SetVirtualMachineInstanceSpecDefaults(&vmi.Spec)
-	if s.network != nil && len(req.Interfaces) > 0 {
-		if err := s.network.Serve(req.Interfaces); err != nil {
-			return result(fmt.Errorf("starting guest networking: %w", err))
-		}
+	vmi, err := s.prepare(req)
+	if err != nil {
+		return result(err)
 	}
 	// Preparing disks (overlays, ISOs) and starting QEMU may take a while on a busy node.
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	return result(s.manager.Sync(ctx, vmi, req.Interfaces, req.Options))
+}
+
+// PrepareMigrationTarget readies the launcher for an incoming migration.
+func (s *Server) PrepareMigrationTarget(ctx context.Context, req *launcherv1.SyncRequest) (*launcherv1.Result, error) {
+	vmi, err := s.prepare(req)
+	if err != nil {
+		return result(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	return result(s.manager.PrepareMigrationTarget(ctx, vmi, req.Interfaces, req.Options))
+}
+
+// Migrate starts the domain's live migration.
+func (s *Server) Migrate(_ context.Context, req *launcherv1.MigrateRequest) (*launcherv1.Result, error) {
+	return result(s.manager.Migrate(req))
+}
+
+// CancelMigration aborts the migration in flight.
+func (s *Server) CancelMigration(context.Context, *launcherv1.Empty) (*launcherv1.Result, error) {
+	return result(s.manager.CancelMigration())
+}
+
+// prepare decodes the request's VMI and starts the guest's network service.
+func (s *Server) prepare(req *launcherv1.SyncRequest) (*v1.VirtualMachineInstance, error) {
+	vmi := &v1.VirtualMachineInstance{}
+	if err := json.Unmarshal(req.Vmi, vmi); err != nil {
+		return nil, fmt.Errorf("the request's VMI is not valid JSON: %w", err)
+	}
+	defaults.SetVirtualMachineInstanceSpecDefaults(&vmi.Spec)
+	if s.network != nil && len(req.Interfaces) > 0 {
+		if err := s.network.Serve(req.Interfaces); err != nil {
+			return nil, fmt.Errorf("starting guest networking: %w", err)
+		}
+	}
+	return vmi, nil
 }
 
 // Pause suspends the guest.

@@ -73,6 +73,9 @@ type pod struct {
 	dirs                                   framework.LauncherDirs
 	session                                *gexec.Session
 	client                                 launcherv1.LauncherClient
+	// console is the serial console's connection serial opened: QEMU serves one client
+	// at a time, so lines are typed on it.
+	console net.Conn
 }
 
 func newPod() *pod {
@@ -86,8 +89,13 @@ func newPod() *pod {
 }
 
 func (p *pod) start() {
+	p.startCommand(p.dirs.Command(launcherBinary))
+}
+
+// startCommand starts the launcher with cmd, which must use this pod's folders.
+func (p *pod) startCommand(cmd *exec.Cmd) {
 	var err error
-	p.session, err = gexec.Start(p.dirs.Command(launcherBinary), GinkgoWriter, GinkgoWriter)
+	p.session, err = gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() {
 		p.session.Kill()
@@ -116,6 +124,7 @@ func (p *pod) serial() *gbytes.Buffer {
 	conn, err := net.Dial("unix", filepath.Join(p.sockets, launcherv1.SerialSocket))
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(conn.Close)
+	p.console = conn
 	return framework.ConsoleBuffer(conn)
 }
 
