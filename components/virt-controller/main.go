@@ -27,6 +27,7 @@ import (
 	itv1 "github.com/hypernest/hypernest/api/instancetype/v1beta1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 	poolv1 "github.com/hypernest/hypernest/api/pool/v1beta1"
+	"github.com/hypernest/hypernest/components/virt-controller/evacuation"
 	"github.com/hypernest/hypernest/components/virt-controller/handlercerts"
 	controllermetrics "github.com/hypernest/hypernest/components/virt-controller/metrics"
 	"github.com/hypernest/hypernest/components/virt-controller/migration"
@@ -137,6 +138,11 @@ func main() {
 		Recorder:  mgr.GetEventRecorderFor("migration-controller"),
 		Config:    launcherPodConfig,
 		Limits:    func(ctx context.Context) (int, int) { return config.Get(ctx).MigrationLimits() },
+	}).SetupWithManager(mgr, migrationWorkers))
+	must((&evacuation.Reconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorderFor("evacuation-controller"),
+		Config:   config.Get,
 	}).SetupWithManager(mgr, migrationWorkers))
 	must((&node.Reconciler{
 		Client:   mgr.GetClient(),

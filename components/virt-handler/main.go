@@ -42,7 +42,7 @@ import (
 func main() {
 	var (
 		nodeName, kubeletPods, pluginDir, probeAddr, metricsAddr, caDir, namespace string
-		capabilitiesDir, launcherImage                                             string
+		capabilitiesDir, launcherImage, podIP                                      string
 		consolePort, workers                                                       int
 		useEmulation                                                               bool
 		zapOpts                                                                    zap.Options
@@ -53,6 +53,7 @@ func main() {
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8080", "address of /healthz and /readyz")
 	flag.StringVar(&metricsAddr, "metrics-bind-address", fmt.Sprintf(":%d", metrics.Port), "address of /metrics, served over TLS with a self-signed certificate (0 disables it)")
 	flag.BoolVar(&useEmulation, "use-emulation", false, "run guests under QEMU's TCG instead of KVM when no KubeVirt object says (its developerConfiguration.useEmulation wins)")
+	flag.StringVar(&podIP, "pod-ip", os.Getenv("POD_IP"), "this pod's IP, where the handler of a migration's target node listens for the source's (default: $POD_IP)")
 	flag.StringVar(&namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the namespace Hypernest is installed in, where the KubeVirt object is (default: $POD_NAMESPACE)")
 	flag.StringVar(&caDir, "ca-dir", wiring.HandlerCADir, "folder with the CA certificate (ca.crt) virt-api's calls and this node's certificate chain to")
 	flag.IntVar(&consolePort, "console-server-port", wiring.HandlerConsolePort, "port of the HTTPS server virt-api calls for pause, console and VNC")
@@ -85,6 +86,15 @@ func main() {
 		}},
 	})
 	must(err)
+	// VMIs migrating to this node carry its name in another label: a cache of their own.
+	migrationTargets, err := cache.New(mgr.GetConfig(), cache.Options{
+		Scheme: scheme, Mapper: mgr.GetRESTMapper(),
+		ByObject: map[client.Object]cache.ByObject{
+			&v1.VirtualMachineInstance{}: {Label: labels.SelectorFromSet(labels.Set{v1.MigrationTargetNodeNameLabel: nodeName})},
+		},
+	})
+	must(err)
+	must(mgr.Add(migrationTargets))
 	var plugins []*deviceplugin.Plugin
 	for resource, device := range map[string]string{
 		launcherv1.KVMResource:      "/dev/kvm",
@@ -113,6 +123,13 @@ func main() {
 	}
 	log.Info("QEMU capabilities cache for launchers", "image", launcherImage, "files", len(capabilities.Files))
 
+	clientset, err := kubernetes.NewForConfig(mgr.GetConfig())
+	must(err)
+	caFile := filepath.Join(caDir, wiring.CABundleKey)
+	certs := &servingcert.Source{Log: log.WithName("certificate"), Client: clientset, NodeName: nodeName, CAFile: caFile}
+	if podIP == "" {
+		log.Info("no pod IP (--pod-ip, $POD_IP): VMIs cannot migrate to this node")
+	}
 	vmis := &vmi.Reconciler{
 		Client:           mgr.GetClient(),
 		Log:              log.WithName("vmi"),
@@ -122,13 +139,12 @@ func main() {
 		Config:           (&clusterconfig.Source{Reader: mgr.GetClient(), Namespace: namespace, Default: clusterconfig.Config{UseEmulation: useEmulation}}).Get,
 		QEMUCapabilities: capabilities,
 		Workers:          workers,
+		NodeAddress:      podIP,
+		MigrationTLS:     certs,
+		MigrationTargets: migrationTargets,
 	}
 	must(vmis.SetupWithManager(mgr))
 	metrics.Registry.MustRegister(&domainstats.Collector{Node: nodeName, Reader: mgr.GetClient(), Targets: vmis.StatsTargets})
-	clientset, err := kubernetes.NewForConfig(mgr.GetConfig())
-	must(err)
-	caFile := filepath.Join(caDir, wiring.CABundleKey)
-	certs := &servingcert.Source{Log: log.WithName("certificate"), Client: clientset, NodeName: nodeName, CAFile: caFile}
 	must(mgr.Add(certs))
 	must(mgr.AddReadyzCheck("certificate", certs.Ready))
 	must(mgr.Add(&consoleserver.Server{

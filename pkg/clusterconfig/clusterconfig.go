@@ -56,6 +56,49 @@ func (c Config) MigrationLimits() (perCluster, outboundPerNode int) {
 	return perCluster, outboundPerNode
 }
 
+// KubeVirt's defaults of a live migration's timeouts (pkg/virt-config's
+// MigrationCompletionTimeoutPerGiB and MigrationProgressTimeout), in seconds.
+const (
+	defaultCompletionTimeoutPerGiB = 150
+	defaultProgressTimeout         = 150
+)
+
+// MigrationSettings are what one live migration runs with.
+type MigrationSettings struct {
+	// BandwidthMiBPerSecond caps the transfer; 0 is no cap (KubeVirt's default).
+	BandwidthMiBPerSecond uint64
+	// CompletionTimeoutPerGiB and ProgressTimeout are in seconds.
+	CompletionTimeoutPerGiB int64
+	ProgressTimeout         int64
+	// AllowAutoConverge lets QEMU throttle the guest's vCPUs (off by default, as KubeVirt).
+	AllowAutoConverge bool
+}
+
+// Migration is the KubeVirt object's migration settings, KubeVirt's defaults for the
+// ones it does not set.
+func (c Config) Migration() MigrationSettings {
+	s := MigrationSettings{CompletionTimeoutPerGiB: defaultCompletionTimeoutPerGiB, ProgressTimeout: defaultProgressTimeout}
+	m := c.Migrations
+	if m == nil {
+		return s
+	}
+	if m.BandwidthPerMigration != nil && m.BandwidthPerMigration.Sign() > 0 {
+		// A quantity of bytes per second ("64Mi"); libvirt takes whole MiB/s, so a cap
+		// below 1 MiB/s is 1 MiB/s rather than none.
+		s.BandwidthMiBPerSecond = max(uint64(m.BandwidthPerMigration.Value())>>20, 1)
+	}
+	if m.CompletionTimeoutPerGiB != nil {
+		s.CompletionTimeoutPerGiB = *m.CompletionTimeoutPerGiB
+	}
+	if m.ProgressTimeout != nil {
+		s.ProgressTimeout = *m.ProgressTimeout
+	}
+	if m.AllowAutoConverge != nil {
+		s.AllowAutoConverge = *m.AllowAutoConverge
+	}
+	return s
+}
+
 // GateEnabled reports whether a feature gate is on.
 func (c Config) GateEnabled(gate string) bool { return slices.Contains(c.FeatureGates, gate) }
 

@@ -114,9 +114,10 @@ func (ca *CA) Issue(tmpl *x509.Certificate, pub crypto.PublicKey) ([]byte, error
 
 // SignServingRequest signs req, already checked by the caller, with ca: a server
 // certificate for exactly the request's common name and DNS names, valid for lifetime
-// (at most CertValidity, and never past the CA) from now. It returns the certificate as
-// PEM.
-func SignServingRequest(ca *CA, req *x509.CertificateRequest, lifetime time.Duration, now time.Time) ([]byte, error) {
+// (at most CertValidity, and never past the CA) from now; with clientAuth it also
+// authenticates its holder as a TLS client (virt-handler's migration connections to
+// another node's). It returns the certificate as PEM.
+func SignServingRequest(ca *CA, req *x509.CertificateRequest, lifetime time.Duration, now time.Time, clientAuth bool) ([]byte, error) {
 	if lifetime <= 0 || lifetime > CertValidity {
 		lifetime = CertValidity
 	}
@@ -124,13 +125,17 @@ func SignServingRequest(ca *CA, req *x509.CertificateRequest, lifetime time.Dura
 	if notAfter.After(ca.Cert.NotAfter) {
 		notAfter = ca.Cert.NotAfter
 	}
+	usages := []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	if clientAuth {
+		usages = append(usages, x509.ExtKeyUsageClientAuth)
+	}
 	der, err := ca.Issue(&x509.Certificate{
 		Subject:     pkix.Name{CommonName: req.Subject.CommonName},
 		DNSNames:    req.DNSNames,
 		NotBefore:   now.Add(-Backdate),
 		NotAfter:    notAfter,
 		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage: usages,
 	}, req.PublicKey)
 	if err != nil {
 		return nil, err

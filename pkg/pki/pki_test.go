@@ -34,7 +34,7 @@ func sign(t *testing.T, ca *CA, lifetime time.Duration, now time.Time) *x509.Cer
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "x", Organization: []string{"dropped"}}, DNSNames: []string{"a.example"}}, key)
 	req, _ := x509.ParseCertificateRequest(der)
-	out, err := SignServingRequest(ca, req, lifetime, now)
+	out, err := SignServingRequest(ca, req, lifetime, now, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -146,15 +146,23 @@ var _ = Describe("VMs from kubectl and virtctl (virt-controller, virt-api)", Ord
 		waitForVMStatus(ctx, ns, vm.Name, v1.VirtualMachineStatusRunning)
 		Expect(fails(ns, "unpause", "vmi", vm.Name)).To(ContainSubstring("VMI is not paused"))
 
-		By("virtctl migrate: asked by a user the edit role covers, virt-api creates the migration and the migration webhook refuses it, with KubeVirt's message; migrate-cancel finds nothing in flight")
+		By("virtctl migrate and migrate-cancel, by a user the edit role covers: virt-api creates the migration, the cancel deletes it, and it ends Failed with the VM running where it was")
+		node := getVMI(ctx, ns, vm.Name).Status.NodeName
 		Expect(fails(ns, "--as=mallory", "migrate", vm.Name)).To(ContainSubstring("forbidden"))
-		Expect(fails(ns, "--as=alice", "migrate", vm.Name)).To(And(
-			ContainSubstring("Error migrating VirtualMachine vm-cirros: "),
-			ContainSubstring("Cannot migrate VMI, Reason: NotMigratable, Message: live migration is not supported by Hypernest yet")))
+		Expect(succeeds(ns, "--as=alice", "migrate", vm.Name)).To(Equal("VM vm-cirros was scheduled to migrate\n"))
+		Expect(succeeds(ns, "--as=alice", "migrate-cancel", vm.Name)).To(Equal("VM vm-cirros was scheduled to migrate-cancel\n"))
+		Eventually(func(g Gomega) {
+			migrations := &v1.VirtualMachineInstanceMigrationList{}
+			g.Expect(crClient.List(ctx, migrations, client.InNamespace(ns))).To(Succeed())
+			g.Expect(migrations.Items).To(BeEmpty(), "the cancelled migration is released and gone")
+		}).WithContext(ctx).WithTimeout(2 * time.Minute).Should(Succeed())
 		Expect(fails(ns, "--as=alice", "migrate-cancel", vm.Name)).To(ContainSubstring("Found no migration to cancel for vm-cirros"))
-		migrations := &v1.VirtualMachineInstanceMigrationList{}
-		Expect(crClient.List(ctx, migrations, client.InNamespace(ns))).To(Succeed())
-		Expect(migrations.Items).To(BeEmpty(), "a refused migration is not stored")
+		Eventually(func(g Gomega) {
+			vmi := getVMI(ctx, ns, vm.Name)
+			g.Expect(vmi.Status.Phase).To(Equal(v1.Running))
+			g.Expect(vmi.Status.NodeName).To(Equal(node), "a migration cancelled before it began leaves the guest where it was")
+			g.Expect(targetPodCount(g, ctx, ns, vmi)).To(BeZero(), "the cancelled migration's target pod is removed")
+		}).WithContext(ctx).WithTimeout(2 * time.Minute).Should(Succeed())
 
 		By("a second console takes the serial port over from the first, which ends saying so (as in KubeVirt)")
 		first := exec.Command(virtctl, "-n", ns, "console", vm.Name)

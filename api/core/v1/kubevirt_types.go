@@ -594,16 +594,16 @@ type MigrationConfiguration struct {
 	// ParallelOutboundMigrationsPerNode caps the migrations leaving one node. Defaults to 2.
 	// +optional
 	ParallelOutboundMigrationsPerNode *uint32 `json:"parallelOutboundMigrationsPerNode,omitempty"`
-	// BandwidthPerMigration caps each migration's transfer rate; 0 means no cap.
-	// Not supported by Hypernest yet.
+	// BandwidthPerMigration caps each migration's transfer rate (bytes per second, whole
+	// MiB/s applied); 0 means no cap.
 	// +optional
 	BandwidthPerMigration *resource.Quantity `json:"bandwidthPerMigration,omitempty"`
-	// CompletionTimeoutPerGiB is the seconds a migration may take per GiB it moves.
-	// Not supported by Hypernest yet.
+	// CompletionTimeoutPerGiB is the seconds a migration may take per GiB of guest memory
+	// (at least one GiB's worth); then it is aborted. Defaults to 150.
 	// +optional
 	CompletionTimeoutPerGiB *int64 `json:"completionTimeoutPerGiB,omitempty"`
 	// ProgressTimeout is the seconds a migration may go without progress before it is
-	// aborted. Not supported by Hypernest yet.
+	// aborted. Defaults to 150.
 	// +optional
 	ProgressTimeout *int64 `json:"progressTimeout,omitempty"`
 	// MaxDowntimeMs is the longest pause of the guest the switch-over may take.
@@ -619,7 +619,7 @@ type MigrationConfiguration struct {
 	// +optional
 	UnsafeMigrationOverride *bool `json:"unsafeMigrationOverride,omitempty"`
 	// AllowAutoConverge lets the hypervisor slow the guest's vCPUs so a migration ends.
-	// Not supported by Hypernest yet.
+	// Defaults to false.
 	// +optional
 	AllowAutoConverge *bool `json:"allowAutoConverge,omitempty"`
 	// AllowPostCopy lets a migration that runs out of time switch to post-copy.

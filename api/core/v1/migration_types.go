@@ -156,6 +156,29 @@ const (
 	MigrationPaused   MigrationMode = "Paused"
 )
 
+// VirtualMachineInstanceMigrationMethod is how a migration moved the guest's disks.
+type VirtualMachineInstanceMigrationMethod string
+
+// KubeVirt's migration methods.
+const (
+	// BlockMigration copied the pod's local disks with the memory.
+	BlockMigration VirtualMachineInstanceMigrationMethod = "BlockMigration"
+	// LiveMigration moved the memory only; the disks are shared.
+	LiveMigration VirtualMachineInstanceMigrationMethod = "LiveMigration"
+)
+
+// VirtualMachineInstanceMigrationTransport is how a migration's streams travel.
+type VirtualMachineInstanceMigrationTransport string
+
+// MigrationTransportUnix: each stream is a unix socket in the launcher pods, joined
+// between the nodes by the handlers (KubeVirt's only transport).
+const MigrationTransportUnix VirtualMachineInstanceMigrationTransport = "Unix"
+
+// AllowPodBridgeNetworkLiveMigrationAnnotation on a VMI lets a guest bridged to the pod
+// network migrate: its address changes with the pod's, which the guest must pick up
+// (KubeVirt's annotation).
+const AllowPodBridgeNetworkLiveMigrationAnnotation = "kubevirt.io/allow-pod-bridge-network-live-migration"
+
 // VirtualMachineInstanceMigrationState is a VMI's current or last migration, on the VMI's
 // status and, once ended, on the migration's.
 type VirtualMachineInstanceMigrationState struct {

@@ -298,6 +298,16 @@ type VirtualMachineInstanceStatus struct {
 	// MigrationState is the VMI's current or last live migration.
 	// +optional
 	MigrationState *VirtualMachineInstanceMigrationState `json:"migrationState,omitempty"`
+	// MigrationMethod is how the last live migration moved the guest: BlockMigration
+	// when it copied the pod's local disks along with the memory, LiveMigration when
+	// the disks are shared.
+	// +optional
+	MigrationMethod VirtualMachineInstanceMigrationMethod `json:"migrationMethod,omitempty"`
+	// MigrationTransport is how the last live migration's streams travelled between the
+	// nodes: Unix (each stream a unix socket in the launcher pods, joined by the handlers
+	// over mutual TLS).
+	// +optional
+	MigrationTransport VirtualMachineInstanceMigrationTransport `json:"migrationTransport,omitempty"`
 	// ActivePods maps the UIDs of the VMI's pods to their node names.
 	// +optional
 	ActivePods map[types.UID]string `json:"activePods,omitempty"`

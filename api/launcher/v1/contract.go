@@ -146,4 +146,7 @@ const (
 	// ReasonPausedMigration: paused by a live migration: the source at its switch-over,
 	// the target while the guest comes in. The guest is not paused by anyone.
 	ReasonPausedMigration = "Migration"
+	// ReasonShutoffMigrated: the domain left this pod in a live migration that
+	// succeeded; the guest runs in the target pod.
+	ReasonShutoffMigrated = "Migrated"
 )

@@ -97,10 +97,9 @@ func (v *migrationValidator) Handle(ctx context.Context, req admission.Request) 
 			return admission.Denied(fmt.Sprintf("in-flight migration detected. Active migration job (%s) is currently already in progress for VMI %s.", other.UID, vmi.Name))
 		}
 	}
-	// Nothing in Hypernest carries a migration out yet (virt-handler reports every VMI
-	// not live-migratable): a migration of a VMI that has no LiveMigratable condition
-	// yet would be stored and never acted on.
-	return admission.Denied(fmt.Sprintf("live migration is not supported by Hypernest yet: the migration of VMI %s/%s is not stored, and the VMI stays on its node", vmi.Namespace, vmi.Name))
+	// A VMI not running yet has no LiveMigratable condition: the migration waits for it
+	// (virt-controller creates the target pod once the VMI runs), as in KubeVirt.
+	return admission.Allowed("")
 }
 
 // validateMigrationUpdate refuses spec changes, and moving an unfinished migration to

@@ -62,7 +62,7 @@ func TestMigrationMutatorLabelsAndFinalizes(t *testing.T) {
 
 func TestMigrationValidatorRefusals(t *testing.T) {
 	notMigratable := &v1.VirtualMachineInstanceCondition{Type: v1.VirtualMachineInstanceIsMigratable, Status: k8sv1.ConditionFalse,
-		Reason: "NotMigratable", Message: "live migration is not supported by Hypernest yet"}
+		Reason: "DisksNotLiveMigratable", Message: "cannot migrate VMI: PVC data is not shared, live migration requires that all PVCs must be shared (using ReadWriteMany access mode)"}
 	done := runningVMI("done", nil)
 	done.Status.Phase = v1.Succeeded
 	inFlight := migrationOf("busy")
@@ -93,11 +93,9 @@ func TestMigrationValidatorRefusals(t *testing.T) {
 		"a selector key no node can carry":   {badSelector, "alice", `spec.addedNodeSelector: Invalid value: "zone/a/b"`},
 		"a selector value no node can carry": {badSelectorValue, "alice", `spec.addedNodeSelector: Invalid value: "not a value"`},
 		"an ended VMI":                       {migrationOf("done"), "alice", "Cannot migrate VMI in finalized state."},
-		"a VMI not migratable":               {migrationOf("fixed"), "alice", "Cannot migrate VMI, Reason: NotMigratable, Message: live migration is not supported by Hypernest yet"},
+		"a VMI not migratable":               {migrationOf("fixed"), "alice", "Cannot migrate VMI, Reason: DisksNotLiveMigratable, Message: cannot migrate VMI: PVC data is not shared"},
 		"a second migration":                 {migrationOf("busy"), "alice", "in-flight migration detected. Active migration job (1234) is currently already in progress for VMI busy."},
-		// An ended migration does not count; nothing carries a migration out yet.
-		"a VMI with no condition":                             {migrationOf("pending"), "alice", "live migration is not supported by Hypernest yet: the migration of VMI default/pending is not stored"},
-		"virt-controller's priority, on a VMI not migratable": {withPriority, "system:serviceaccount:kubevirt:virt-controller", "Cannot migrate VMI, Reason: NotMigratable"},
+		"virt-controller's priority, on a VMI not migratable": {withPriority, "system:serviceaccount:kubevirt:virt-controller", "Cannot migrate VMI, Reason: DisksNotLiveMigratable"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			resp := v.Handle(context.Background(), request(t, admissionv1.Create, tc.vmim, nil, tc.user))
@@ -105,6 +103,22 @@ func TestMigrationValidatorRefusals(t *testing.T) {
 				t.Errorf("got allowed=%v %v; want refused with %q", resp.Allowed, resp.Result, tc.want)
 			}
 		})
+	}
+}
+
+// A live-migratable VMI, and one not running yet (no condition: the migration waits for
+// it), may migrate; an ended migration of the VMI does not count as one in flight.
+func TestMigrationValidatorAllows(t *testing.T) {
+	migratable := &v1.VirtualMachineInstanceCondition{Type: v1.VirtualMachineInstanceIsMigratable, Status: k8sv1.ConditionTrue}
+	ended := migrationOf("pending")
+	ended.Name = "ended"
+	ended.Labels = map[string]string{v1.MigrationSelectorLabel: "pending"}
+	ended.Status.Phase = v1.MigrationSucceeded
+	v := migrationValidatorWith(t, runningVMI("movable", migratable), runningVMI("pending", nil), ended)
+	for _, vmi := range []string{"movable", "pending"} {
+		if resp := v.Handle(context.Background(), request(t, admissionv1.Create, migrationOf(vmi), nil, "alice")); !resp.Allowed {
+			t.Errorf("the migration of %s was refused: %v", vmi, resp.Result)
+		}
 	}
 }
 

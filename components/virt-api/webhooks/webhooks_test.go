@@ -465,25 +465,27 @@ func TestKubeVirtFeatureGatesThatEnableNothingAreWarnedAbout(t *testing.T) {
 	}
 }
 
-// The limits on parallel migrations are read by virt-controller; the settings only a
-// running migration would read are refused, each naming its field, while Hypernest
-// does not move guests.
+// The limits on parallel migrations are read by virt-controller, the bandwidth,
+// timeouts and auto-converge by virt-handler; the settings nothing reads yet are
+// refused, each naming its field.
 func TestKubeVirtMigrationConfigurationIsValidated(t *testing.T) {
 	v := &kubeVirtValidator{decoder: decoder(t)}
 	kv := &v1.KubeVirt{}
 	kv.Name, kv.Namespace = "kubevirt", "kubevirt"
 	kv.Spec.Configuration.MigrationConfiguration = &v1.MigrationConfiguration{
-		ParallelMigrationsPerCluster: ptr.To[uint32](10), ParallelOutboundMigrationsPerNode: ptr.To[uint32](1)}
+		ParallelMigrationsPerCluster: ptr.To[uint32](10), ParallelOutboundMigrationsPerNode: ptr.To[uint32](1),
+		BandwidthPerMigration: ptr.To(resource.MustParse("64Mi")), CompletionTimeoutPerGiB: ptr.To[int64](800),
+		ProgressTimeout: ptr.To[int64](300), AllowAutoConverge: ptr.To(true)}
 	if resp := v.Handle(context.Background(), request(t, admissionv1.Update, kv, kv, "alice")); !resp.Allowed {
 		t.Fatalf("the limits are supported; refused: %+v", resp.Result)
 	}
-	kv.Spec.Configuration.MigrationConfiguration.CompletionTimeoutPerGiB = ptr.To[int64](800)
+	kv.Spec.Configuration.MigrationConfiguration.MaxDowntimeMs = ptr.To[uint64](300)
 	kv.Spec.Configuration.MigrationConfiguration.AllowPostCopy = ptr.To(true)
 	resp := v.Handle(context.Background(), request(t, admissionv1.Update, kv, kv, "alice"))
 	if resp.Allowed || len(resp.Result.Details.Causes) != 2 {
 		t.Fatalf("want two refusals, got %+v", resp.Result)
 	}
-	for i, want := range []string{"spec.configuration.migrations.completionTimeoutPerGiB", "spec.configuration.migrations.allowPostCopy"} {
+	for i, want := range []string{"spec.configuration.migrations.maxDowntimeMs", "spec.configuration.migrations.allowPostCopy"} {
 		if c := resp.Result.Details.Causes[i]; c.Field != want || !strings.Contains(c.Message, "not supported by Hypernest yet") {
 			t.Errorf("cause %d: %+v; want %s refused as not supported yet", i, c, want)
 		}

@@ -129,7 +129,7 @@ func (s *Signer) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 	if csr.Spec.ExpirationSeconds != nil {
 		lifetime = time.Duration(*csr.Spec.ExpirationSeconds) * time.Second
 	}
-	cert, err := pki.SignServingRequest(ca, parsed, lifetime, s.Now())
+	cert, err := pki.SignServingRequest(ca, parsed, lifetime, s.Now(), slices.Contains(csr.Spec.Usages, certificatesv1.UsageClientAuth))
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("signing %s: %w", csr.Name, err)
 	}
@@ -183,10 +183,12 @@ func Check(csr *certificatesv1.CertificateSigningRequest, namespace string) (*x5
 		return nil, node, fmt.Errorf("the request's alternative names must be the DNS name %s alone (it asks for DNS %v, IP %v, email %v, URI %v)",
 			wiring.HandlerServerName, req.DNSNames, req.IPAddresses, req.EmailAddresses, req.URIs)
 	}
-	allowed := []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageKeyEncipherment, certificatesv1.UsageServerAuth}
+	// Client auth: a handler presents the same certificate to the target node's handler
+	// of a live migration, which accepts only the source node's.
+	allowed := []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageKeyEncipherment, certificatesv1.UsageServerAuth, certificatesv1.UsageClientAuth}
 	for _, u := range csr.Spec.Usages {
 		if !slices.Contains(allowed, u) {
-			return nil, node, fmt.Errorf("spec.usages: %q is not allowed: a virt-handler certificate serves TLS (%v)", u, allowed)
+			return nil, node, fmt.Errorf("spec.usages: %q is not allowed: a virt-handler certificate serves TLS and authenticates the node to another (%v)", u, allowed)
 		}
 	}
 	if !slices.Contains(csr.Spec.Usages, certificatesv1.UsageServerAuth) {

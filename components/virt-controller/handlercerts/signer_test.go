@@ -83,7 +83,7 @@ func TestCheckSignsOnlyAHandlersOwnNode(t *testing.T) {
 		"an organization in the name":   {handlerCSR(t, handlerUser, "node01", withOrg), "more than a common name"},
 		"an IP address":                 {handlerCSR(t, handlerUser, "node01", withIP), "alternative names"},
 		"another DNS name":              {handlerCSR(t, handlerUser, "node01", otherDNS), "alternative names"},
-		"client auth":                   {handlerCSR(t, handlerUser, "node01", forNode("node01"), certificatesv1.UsageServerAuth, certificatesv1.UsageClientAuth), `"client auth" is not allowed`},
+		"code signing":                  {handlerCSR(t, handlerUser, "node01", forNode("node01"), certificatesv1.UsageServerAuth, certificatesv1.UsageCodeSigning), `"code signing" is not allowed`},
 		"no server auth":                {handlerCSR(t, handlerUser, "node01", forNode("node01"), certificatesv1.UsageDigitalSignature), "must include"},
 		"a weak key":                    {weakKey, "too weak"},
 		"a request that does not parse": {garbage, "spec.request"},
@@ -95,38 +95,45 @@ func TestCheckSignsOnlyAHandlersOwnNode(t *testing.T) {
 }
 
 // The signed certificate is a server certificate for exactly what was asked, chained to
-// the CA, and never outlives it.
+// the CA, and never outlives it; it authenticates a client only when asked to (the
+// migration connections between handlers).
 func TestSignedCertificateIsTheNodesServerCertificate(t *testing.T) {
 	now := time.Now()
 	ca, err := pki.NewCA("test-ca", now, pki.CAValidity)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _, err := Check(handlerCSR(t, handlerUser, "node01", forNode("node01")), "kubevirt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM, err := pki.SignServingRequest(ca, req, 10*365*24*time.Hour, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode(certPEM)
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, DNSName: wiring.HandlerServerName, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
-		t.Fatalf("as a server certificate: %v", err)
-	}
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err == nil {
-		t.Error("a virt-handler certificate must not serve as a client certificate")
-	}
-	if cert.Subject.CommonName != wiring.HandlerCommonName("node01") {
-		t.Errorf("subject %q", cert.Subject.CommonName)
-	}
-	if cert.NotAfter.After(now.Add(pki.CertValidity)) {
-		t.Errorf("a ten-year request got a certificate until %s", cert.NotAfter)
+	for _, clientAuth := range []bool{false, true} {
+		req, _, err := Check(handlerCSR(t, handlerUser, "node01", forNode("node01")), "kubevirt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		certPEM, err := pki.SignServingRequest(ca, req, 10*365*24*time.Hour, now, clientAuth)
+		if err != nil {
+			t.Fatal(err)
+		}
+		block, _ := pem.Decode(certPEM)
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, DNSName: wiring.HandlerServerName, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+			t.Fatalf("as a server certificate: %v", err)
+		}
+		_, err = cert.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+		if clientAuth && err != nil {
+			t.Errorf("asked for client auth, the certificate does not authenticate a client: %v", err)
+		}
+		if !clientAuth && err == nil {
+			t.Error("not asked for client auth, the certificate authenticates a client")
+		}
+		if cert.Subject.CommonName != wiring.HandlerCommonName("node01") {
+			t.Errorf("subject %q", cert.Subject.CommonName)
+		}
+		if cert.NotAfter.After(now.Add(pki.CertValidity)) {
+			t.Errorf("a ten-year request got a certificate until %s", cert.NotAfter)
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hypernest/hypernest/pkg/pki"
 	"github.com/hypernest/hypernest/pkg/pki/pkitest"
+	"github.com/hypernest/hypernest/pkg/wiring"
 )
 
 // nodeCert is a node's virt-handler certificate of ca.
@@ -78,7 +79,7 @@ func TestSourceToTargetOverMutualTLS(t *testing.T) {
 	server := &tls.Config{Certificates: []tls.Certificate{nodeCert(t, ca, "kubevirt.io:system:node:node02")},
 		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: roots, MinVersion: tls.VersionTLS13}
 	client := &tls.Config{Certificates: []tls.Certificate{nodeCert(t, ca, "kubevirt.io:system:node:node01")},
-		RootCAs: roots, ServerName: "virt-handler", MinVersion: tls.VersionTLS13}
+		RootCAs: roots, ServerName: wiring.HandlerServerName, MinVersion: tls.VersionTLS13}
 
 	targetDir, sourceDir := longDir(t), longDir(t)
 	launcherSocket := filepath.Join(targetDir, "mig-memory")
@@ -156,8 +157,8 @@ func TestTargetRefusesACallerWithoutANodeCertificate(t *testing.T) {
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	for name, cfg := range map[string]*tls.Config{
-		"no certificate":              {RootCAs: roots, ServerName: "virt-handler"},
-		"a certificate of another CA": {RootCAs: roots, ServerName: "virt-handler", Certificates: []tls.Certificate{nodeCert(t, other, "node01")}},
+		"no certificate":              {RootCAs: roots, ServerName: wiring.HandlerServerName},
+		"a certificate of another CA": {RootCAs: roots, ServerName: wiring.HandlerServerName, Certificates: []tls.Certificate{nodeCert(t, other, "node01")}},
 	} {
 		conn, err := TLSDialer(addr, cfg)(context.Background())
 		if err == nil {

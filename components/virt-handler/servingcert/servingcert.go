@@ -1,5 +1,6 @@
-// Package servingcert keeps virt-handler's own server certificate: one per node, naming
-// it (wiring.HandlerCommonName), asked for through a CertificateSigningRequest that only
+// Package servingcert keeps virt-handler's own certificate: one per node, naming it
+// (wiring.HandlerCommonName), serving virt-api's calls and authenticating the node to
+// another node's handler in a live migration, asked for through a CertificateSigningRequest that only
 // virt-controller signs, and renewed before it expires by client-go's certificate manager
 // (the kubelet's, for its own serving certificate). The key never leaves this process.
 package servingcert
@@ -73,7 +74,7 @@ func (s *Source) restart() error {
 			DNSNames: []string{wiring.HandlerServerName},
 		},
 		SignerName:       wiring.HandlerSignerName,
-		Usages:           []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageServerAuth},
+		Usages:           []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageServerAuth, certificatesv1.UsageClientAuth},
 		CertificateStore: &memoryStore{},
 		Name:             "virt-handler-serving",
 	})

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -35,6 +36,7 @@ import (
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 	"github.com/hypernest/hypernest/components/virt-handler/domainstats"
 	"github.com/hypernest/hypernest/components/virt-handler/launcherclient"
+	"github.com/hypernest/hypernest/components/virt-handler/migrationproxy"
 	"github.com/hypernest/hypernest/components/virt-handler/network"
 	"github.com/hypernest/hypernest/components/virt-handler/qemucaps"
 	"github.com/hypernest/hypernest/pkg/clusterconfig"
@@ -73,6 +75,15 @@ type Reconciler struct {
 	// QEMUCapabilities is libvirt's QEMU capabilities cache from this node's probe, sent
 	// to launchers of the probed image so their libvirtd does not probe QEMU again.
 	QEMUCapabilities *qemucaps.Cache
+	// NodeAddress is this handler's pod IP: the target node's handler of a live migration
+	// listens there for the source's.
+	NodeAddress string
+	// MigrationTLS authenticates the handlers of a migration's two nodes to each other.
+	MigrationTLS MigrationTLS
+	// MigrationTargets holds the VMIs migrating to this node (labelled
+	// kubevirt.io/migrationTargetNodeName with its name), which the manager's cache,
+	// holding this node's VMIs only, does not.
+	MigrationTargets cache.Cache
 	// Workers is how many VMIs are reconciled at once. A domain's start waits on its
 	// launcher (define, network, QEMU's start: seconds on a busy node), so one worker
 	// would start a burst of VMIs one after another.
@@ -96,6 +107,10 @@ type launcher struct {
 	ioErrorDelay  time.Duration
 	ioErrorSince  time.Time
 	ioErrorResume time.Time
+	// proxy joins this launcher's migration streams to the other node's handler, for the
+	// migration proxyUID.
+	proxy    *migrationproxy.Proxy
+	proxyUID types.UID
 }
 
 // SetupWithManager wires the controller: VMIs on this node, their launcher pods, and
@@ -106,9 +121,13 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	onThisNode := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		return o.GetLabels()[v1.NodeNameLabel] == r.NodeName
 	})
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("virt-handler-vmi").
-		For(&v1.VirtualMachineInstance{}, builder.WithPredicates(onThisNode)).
+		For(&v1.VirtualMachineInstance{}, builder.WithPredicates(onThisNode))
+	if r.MigrationTargets != nil {
+		b = b.WatchesRawSource(source.Kind(r.MigrationTargets, &v1.VirtualMachineInstance{}, &handler.TypedEnqueueRequestForObject[*v1.VirtualMachineInstance]{}))
+	}
+	return b.
 		Watches(&k8sv1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			name := o.GetAnnotations()[v1.DomainAnnotation]
 			if o.GetLabels()[v1.AppLabel] != launcherv1.AppLabelValue || name == "" {
@@ -133,13 +152,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	log := r.Log.WithValues("vmi", req.NamespacedName)
-	vmi := &v1.VirtualMachineInstance{}
-	if err := r.Get(ctx, req.NamespacedName, vmi); err != nil {
+	vmi, err := r.getVMI(ctx, req.NamespacedName)
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			r.forgetByName(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
+	}
+	if vmi.Status.NodeName != r.NodeName && r.migrationTargetHere(vmi) {
+		return r.reconcileTarget(ctx, vmi)
 	}
 	if vmi.Status.NodeName != r.NodeName || vmi.Status.Phase.IsFinal() {
 		r.forget(vmi.UID)
@@ -147,6 +169,12 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	if vmi.Status.Phase != v1.Scheduled && vmi.Status.Phase != v1.Running {
 		return ctrl.Result{}, nil
+	}
+	if vmi.Labels[v1.MigrationTargetNodeNameLabel] == r.NodeName || vmi.Labels[v1.NodeNameLabel] != r.NodeName {
+		// Migrated here, and the labels not yet moved (a handler restarted in between).
+		if err := r.ownLabels(ctx, vmi); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 
 	pod, err := r.launcherPod(ctx, vmi)
@@ -161,6 +189,10 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, r.updateStatus(ctx, vmi, newStatus)
 	case pod.Status.Phase == k8sv1.PodPending:
 		return ctrl.Result{RequeueAfter: launcherRetry}, nil
+	case pod.Status.Phase == k8sv1.PodSucceeded && r.migratedAway(vmi):
+		// The guest runs on the target node, whose handler takes the VMI over.
+		r.forget(vmi.UID)
+		return ctrl.Result{RequeueAfter: resyncPeriod}, nil
 	case pod.Status.Phase == k8sv1.PodSucceeded || pod.Status.Phase == k8sv1.PodFailed:
 		// The launcher is gone, and told how the guest ended through its exit code.
 		r.forget(vmi.UID)
@@ -206,6 +238,10 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, r.updateStatus(ctx, vmi, newStatus)
 	}
 
+	if domain.State == launcherv1.DomainState_NO_DOMAIN && r.migratedAway(vmi) {
+		// The guest runs on the target node: starting it here would run it twice.
+		return ctrl.Result{RequeueAfter: resyncPeriod}, nil
+	}
 	if domain.State == launcherv1.DomainState_NO_DOMAIN {
 		if err := r.start(callCtx, vmi, pod, l, newStatus); err != nil {
 			log.Error(err, "starting the domain")
@@ -229,8 +265,14 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 
 	r.applyDomain(vmi, pod, l, domain, newStatus)
+	migrationErr := r.syncMigrationSource(callCtx, vmi, pod, l, domain, newStatus)
 	if err := r.updateStatus(ctx, vmi, newStatus); err != nil {
 		return ctrl.Result{}, err
+	}
+	if migrationErr != nil {
+		log.Error(migrationErr, "live migration")
+		r.Recorder.Eventf(vmi, k8sv1.EventTypeWarning, "MigrationFailed", "%v", migrationErr)
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
 	if domain.State == launcherv1.DomainState_PAUSED && domain.Reason == launcherv1.ReasonPausedIOError {
 		return r.resumeAfterIOError(callCtx, vmi, l), nil
@@ -296,16 +338,10 @@ func (r *Reconciler) start(ctx context.Context, vmi *v1.VirtualMachineInstance, 
 	if err != nil {
 		return err
 	}
-	opts := &launcherv1.LaunchOptions{UseEmulation: r.Config(ctx).UseEmulation}
-	if opts.UseEmulation {
-		// The probe ran without /dev/kvm: a launcher that has KVM would find the cache
-		// does not match and probe anyway.
-		opts.QemuCapabilities = r.QEMUCapabilities.For(launcherImage(pod))
-	}
 	res, err := l.client.Sync(ctx, &launcherv1.SyncRequest{
 		Vmi:        data,
 		Interfaces: plumbing,
-		Options:    opts,
+		Options:    r.launchOptions(ctx, pod),
 	})
 	if err != nil {
 		return err
@@ -317,6 +353,17 @@ func (r *Reconciler) start(ctx context.Context, vmi *v1.VirtualMachineInstance, 
 	v1.RemoveVMICondition(status, v1.VirtualMachineInstanceSynchronized)
 	r.Recorder.Event(vmi, k8sv1.EventTypeNormal, "Created", "The launcher defined and started the domain")
 	return nil
+}
+
+// launchOptions are the cluster's settings a launcher in pod runs its domain with.
+func (r *Reconciler) launchOptions(ctx context.Context, pod *k8sv1.Pod) *launcherv1.LaunchOptions {
+	opts := &launcherv1.LaunchOptions{UseEmulation: r.Config(ctx).UseEmulation}
+	if opts.UseEmulation {
+		// The probe ran without /dev/kvm: a launcher that has KVM would find the cache
+		// does not match and probe anyway.
+		opts.QemuCapabilities = r.QEMUCapabilities.For(launcherImage(pod))
+	}
+	return opts
 }
 
 // launcherImage is the image of the pod's compute container.
@@ -334,12 +381,12 @@ func (r *Reconciler) applyDomain(vmi *v1.VirtualMachineInstance, pod *k8sv1.Pod,
 	if image := launcherImage(pod); image != "" {
 		s.LauncherContainerImageVersion = image
 	}
-	notMigratable := "live migration is not supported by Hypernest yet"
 	switch d.State {
 	case launcherv1.DomainState_RUNNING, launcherv1.DomainState_PAUSED, launcherv1.DomainState_SHUTTING_DOWN:
 		r.setPhase(vmi, s, v1.Running)
 		s.Reason = ""
-		if d.State == launcherv1.DomainState_PAUSED {
+		// A guest paused by a migration (the switch-over) is paused by no one.
+		if d.State == launcherv1.DomainState_PAUSED && d.Reason != launcherv1.ReasonPausedMigration {
 			// KubeVirt's reasons and messages: paused by the user, or by QEMU on an I/O error.
 			reason, message := v1.PausedByUserReason, "VMI was paused by user"
 			if d.Reason == launcherv1.ReasonPausedIOError {
@@ -354,7 +401,11 @@ func (r *Reconciler) applyDomain(vmi *v1.VirtualMachineInstance, pod *k8sv1.Pod,
 			v1.RemoveVMICondition(s, v1.VirtualMachineInstancePaused)
 			v1.SetVMICondition(s, v1.VirtualMachineInstanceReady, k8sv1.ConditionTrue, "", "")
 		}
-		v1.SetVMICondition(s, v1.VirtualMachineInstanceIsMigratable, k8sv1.ConditionFalse, "NotMigratable", notMigratable)
+		if ok, reason, message := liveMigratable(vmi); ok {
+			v1.SetVMICondition(s, v1.VirtualMachineInstanceIsMigratable, k8sv1.ConditionTrue, "", "")
+		} else {
+			v1.SetVMICondition(s, v1.VirtualMachineInstanceIsMigratable, k8sv1.ConditionFalse, reason, message)
+		}
 		// As KubeVirt: AgentConnected while a guest agent answers, gone otherwise; the
 		// guest OS as the agent last reported it.
 		if d.AgentConnected {
@@ -376,9 +427,10 @@ func (r *Reconciler) applyDomain(vmi *v1.VirtualMachineInstance, pod *k8sv1.Pod,
 		}
 		s.Interfaces = statusInterfaces(plumbing, d)
 	case launcherv1.DomainState_SHUTOFF:
-		if d.Reason == "" {
+		if d.Reason == "" || d.Reason == launcherv1.ReasonShutoffMigrated {
 			// A shut-off domain with no reason never ran (libvirt gives every stop a
 			// reason); the launcher does not report one, and it is no end of the guest.
+			// Nor is a domain that migrated away: the guest runs on the target node.
 			return
 		}
 		if d.Reason == "Crashed" || d.Reason == "Failed" {
@@ -468,8 +520,7 @@ func (r *Reconciler) connect(ctx context.Context, vmi *v1.VirtualMachineInstance
 	if l, ok := r.launchers[vmi.UID]; ok && l.podUID == pod.UID {
 		return l, nil
 	} else if ok {
-		l.cancel()
-		l.client.Close()
+		l.close()
 		delete(r.launchers, vmi.UID)
 	}
 	socket := filepath.Join(launcherv1.SocketsDirOnNode(r.KubeletPodsDir, string(pod.UID)), launcherv1.CommandSocket)
@@ -486,6 +537,16 @@ func (r *Reconciler) connect(ctx context.Context, vmi *v1.VirtualMachineInstance
 	r.launchers[vmi.UID] = l
 	go r.watch(watchCtx, l, vmi)
 	return l, nil
+}
+
+// getVMI reads a VMI of this node, or one migrating to it.
+func (r *Reconciler) getVMI(ctx context.Context, name types.NamespacedName) (*v1.VirtualMachineInstance, error) {
+	vmi := &v1.VirtualMachineInstance{}
+	err := r.Get(ctx, name, vmi)
+	if apierrors.IsNotFound(err) && r.MigrationTargets != nil {
+		err = r.MigrationTargets.Get(ctx, name, vmi)
+	}
+	return vmi, err
 }
 
 // plumbingFromStatus recovers what a previous virt-handler reported, so a restarted one
@@ -521,12 +582,18 @@ func (r *Reconciler) watch(ctx context.Context, l *launcher, vmi *v1.VirtualMach
 	}
 }
 
+// close ends the launcher's connection, domain watch and migration streams.
+func (l *launcher) close() {
+	l.cancel()
+	l.client.Close()
+	l.stopProxy()
+}
+
 func (r *Reconciler) forget(uid types.UID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if l, ok := r.launchers[uid]; ok {
-		l.cancel()
-		l.client.Close()
+		l.close()
 		delete(r.launchers, uid)
 	}
 }
@@ -537,8 +604,7 @@ func (r *Reconciler) forgetByName(name types.NamespacedName) {
 	defer r.mu.Unlock()
 	for uid, l := range r.launchers {
 		if l.name == name {
-			l.cancel()
-			l.client.Close()
+			l.close()
 			delete(r.launchers, uid)
 		}
 	}

@@ -69,7 +69,7 @@ func TestApplyDomainRunning(t *testing.T) {
 	for ct, want := range map[v1.VirtualMachineInstanceConditionType]string{
 		v1.VirtualMachineInstanceReady:          "True/",
 		v1.VirtualMachineInstanceAgentConnected: "True/",
-		v1.VirtualMachineInstanceIsMigratable:   "False/NotMigratable",
+		v1.VirtualMachineInstanceIsMigratable:   "True/",
 		v1.VirtualMachineInstancePaused:         "absent",
 	} {
 		if got := condition(s, ct); got != want {

@@ -461,5 +461,5 @@ var shutoffReasons = map[libvirt.DomainShutoffReason]string{
 	libvirt.DOMAIN_SHUTOFF_CRASHED:   "Crashed",
 	libvirt.DOMAIN_SHUTOFF_FAILED:    "Failed",
 	libvirt.DOMAIN_SHUTOFF_SAVED:     "Saved",
-	libvirt.DOMAIN_SHUTOFF_MIGRATED:  "Migrated",
+	libvirt.DOMAIN_SHUTOFF_MIGRATED:  launcherv1.ReasonShutoffMigrated,
 }

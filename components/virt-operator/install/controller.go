@@ -33,9 +33,9 @@ func ControllerObjects(cfg Config) []client.Object {
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachines/status", "virtualmachines/finalizers"}, Verbs: []string{"patch", "update"}},
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstances"}, Verbs: []string{"get", "list", "watch", "create", "delete", "patch", "update"}},
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstances/status", "virtualmachineinstances/finalizers"}, Verbs: []string{"patch", "update"}},
-			// Migrations: read, their finalizer and status written, the oldest final ones
-			// deleted (a VMI keeps its five newest).
-			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstancemigrations"}, Verbs: []string{"get", "list", "watch", "delete", "patch", "update"}},
+			// Migrations: read, created to evacuate a node being drained, their finalizer
+			// and status written, the oldest final ones deleted (a VMI keeps its five newest).
+			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstancemigrations"}, Verbs: []string{"get", "list", "watch", "create", "delete", "patch", "update"}},
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstancemigrations/status", "virtualmachineinstancemigrations/finalizers"}, Verbs: []string{"patch", "update"}},
 			// Replica sets are only read; their status written; their finalizers
 			// subresource lets their VMIs' owner references block the set's deletion.

@@ -43,8 +43,9 @@ func HandlerObjects(cfg Config) (*k8sv1.ServiceAccount, *rbacv1.ClusterRole, *rb
 	role := &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: "kubevirt.io:" + wiring.HandlerName, Labels: labels},
 		Rules: []rbacv1.PolicyRule{
-			// Its node's VMIs: read them, write their status.
-			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstances"}, Verbs: []string{"get", "list", "watch"}},
+			// Its node's VMIs: read them, write their status; patch: a VMI that migrated
+			// to its node is labelled with the node's name.
+			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstances"}, Verbs: []string{"get", "list", "watch", "patch"}},
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstances/status"}, Verbs: []string{"get", "patch", "update"}},
 			// Launcher pods, to find their sockets and network namespaces.
 			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}},
@@ -116,6 +117,9 @@ func HandlerObjects(cfg Config) (*k8sv1.ServiceAccount, *rbacv1.ClusterRole, *rb
 						Args:            args,
 						Env: []k8sv1.EnvVar{{Name: "NODE_NAME", ValueFrom: &k8sv1.EnvVarSource{
 							FieldRef: &k8sv1.ObjectFieldSelector{FieldPath: "spec.nodeName"},
+						}}, {Name: "POD_IP", ValueFrom: &k8sv1.EnvVarSource{
+							// The target node's handler of a live migration listens there.
+							FieldRef: &k8sv1.ObjectFieldSelector{FieldPath: "status.podIP"},
 						}}, podNamespaceEnv()},
 						// Privileged: it wires taps, bridges and NAT in other pods' network
 						// namespaces and serves device plugins. Nothing else of Hypernest is.

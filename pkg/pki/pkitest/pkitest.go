@@ -12,10 +12,11 @@ import (
 	"time"
 
 	"github.com/hypernest/hypernest/pkg/pki"
+	"github.com/hypernest/hypernest/pkg/wiring"
 )
 
 // NodeCertificate is a certificate of ca for commonName, valid an hour either side of
-// now, for server and client authentication, naming the DNS name virt-handler.
+// now, for server and client authentication, naming virt-handler's DNS name.
 func NodeCertificate(ca *pki.CA, commonName string) (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -23,7 +24,7 @@ func NodeCertificate(ca *pki.CA, commonName string) (tls.Certificate, error) {
 	}
 	der, err := ca.Issue(&x509.Certificate{
 		Subject:     pkix.Name{CommonName: commonName},
-		DNSNames:    []string{"virt-handler"},
+		DNSNames:    []string{wiring.HandlerServerName},
 		NotBefore:   time.Now().Add(-time.Hour),
 		NotAfter:    time.Now().Add(time.Hour),
 		KeyUsage:    x509.KeyUsageDigitalSignature,

@@ -30,7 +30,7 @@ func launcherOn(ns, name, node string, strategy *kubevirtv1.EvictionStrategy) (*
 	}
 	Expect(k8sClient.Create(ctx, vmi)).To(Succeed())
 	vmi.Status.Phase, vmi.Status.NodeName = kubevirtv1.Running, node
-	kubevirtv1.SetVMICondition(&vmi.Status, kubevirtv1.VirtualMachineInstanceIsMigratable, corev1.ConditionFalse, "NotMigratable", "live migration is not supported by Hypernest yet")
+	kubevirtv1.SetVMICondition(&vmi.Status, kubevirtv1.VirtualMachineInstanceIsMigratable, corev1.ConditionFalse, "DisksNotLiveMigratable", "cannot migrate VMI: PVC data is not shared, live migration requires that all PVCs must be shared (using ReadWriteMany access mode)")
 	Expect(k8sClient.Status().Update(ctx, vmi)).To(Succeed())
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "virt-launcher-" + name + "-abcde",

@@ -94,10 +94,10 @@ var _ = Describe("virt-controller and virt-handler writing the same VMIs' status
 			Expect(phases).To(ContainElements(v1.Pending, v1.Scheduling, v1.Scheduled, v1.Running), "%s: every phase either component set is recorded", name)
 			Expect(slices.Index(phases, v1.Scheduled)).To(BeNumerically("<", slices.Index(phases, v1.Running)))
 			Expect(vmi.Status.Conditions).To(ContainElement(And(HaveField("Type", controllervmi.PodScheduledCondition), HaveField("Status", k8sv1.ConditionTrue))), "%s: virt-controller's condition", name)
-			// virt-handler's: the guest ready, not migratable (yet), the launcher image; no
+			// virt-handler's: the guest ready and live-migratable, the launcher image; no
 			// sync failure left.
 			Expect(vmi.Status.Conditions).To(ContainElement(And(HaveField("Type", v1.VirtualMachineInstanceReady), HaveField("Status", k8sv1.ConditionTrue))), "%s: virt-handler's condition", name)
-			Expect(vmi.Status.Conditions).To(ContainElement(And(HaveField("Type", v1.VirtualMachineInstanceIsMigratable), HaveField("Reason", "NotMigratable"))), "%s: virt-handler's condition", name)
+			Expect(vmi.Status.Conditions).To(ContainElement(And(HaveField("Type", v1.VirtualMachineInstanceIsMigratable), HaveField("Status", k8sv1.ConditionTrue))), "%s: virt-handler's condition", name)
 			Expect(vmi.Status.Conditions).NotTo(ContainElement(HaveField("Type", v1.VirtualMachineInstanceSynchronized)), "%s", name)
 			Expect(vmi.Status.LauncherContainerImageVersion).NotTo(BeEmpty())
 

@@ -18,6 +18,7 @@ import (
 	"github.com/hypernest/hypernest/components/virt-handler/migrationproxy"
 	"github.com/hypernest/hypernest/pkg/pki"
 	"github.com/hypernest/hypernest/pkg/pki/pkitest"
+	"github.com/hypernest/hypernest/pkg/wiring"
 	"github.com/hypernest/hypernest/tests/framework"
 )
 
@@ -157,7 +158,7 @@ func joinMigrationSockets(source, target *pod) {
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Cert)
 	server := &tls.Config{Certificates: []tls.Certificate{handlerCert(ca, "node02")}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: roots, MinVersion: tls.VersionTLS13}
-	client := &tls.Config{Certificates: []tls.Certificate{handlerCert(ca, "node01")}, RootCAs: roots, ServerName: "virt-handler", MinVersion: tls.VersionTLS13}
+	client := &tls.Config{Certificates: []tls.Certificate{handlerCert(ca, "node01")}, RootCAs: roots, ServerName: wiring.HandlerServerName, MinVersion: tls.VersionTLS13}
 
 	targetProxy := migrationproxy.New(GinkgoLogr)
 	DeferCleanup(targetProxy.Close)

@@ -1,10 +1,10 @@
-// Package migration_test runs virt-controller's migration and node controllers (issue
+// Package migration_test runs virt-controller's migration, evacuation and node controllers (issue
 // 18: VMIs moving between nodes, and nodes going away) against a real kube-apiserver and
 // etcd (controller-runtime's envtest) with Hypernest's CRDs. Nothing schedules pods or
 // runs guests here: the specs bind pods and write what the kubelet and the virt-handlers
-// would report (statuses, heartbeats), and check what the controllers do with it. virt-api's webhooks are not served: they refuse every migration until the handlers
-// can carry one out, and the controller must not rely on them (it sets the label and
-// the finalizer itself).
+// would report (statuses, heartbeats), and check what the controllers do with it.
+// virt-api's webhooks are not served, and the controller must not rely on them (it sets
+// the label and the finalizer itself).
 package migration_test
 
 import (
@@ -27,6 +27,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	kubevirtv1 "github.com/hypernest/hypernest/api/core/v1"
+	"github.com/hypernest/hypernest/components/virt-controller/evacuation"
 	"github.com/hypernest/hypernest/components/virt-controller/migration"
 	"github.com/hypernest/hypernest/components/virt-controller/node"
 	"github.com/hypernest/hypernest/components/virt-controller/services"
@@ -90,6 +91,7 @@ var _ = BeforeSuite(func() {
 		Limits: func(ctx context.Context) (int, int) { return clusterConfig.Get(ctx).MigrationLimits() },
 	}).SetupWithManager(mgr, 2)).To(Succeed())
 	Expect((&node.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("node-controller")}).SetupWithManager(mgr, 2)).To(Succeed())
+	Expect((&evacuation.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("evacuation-controller"), Config: clusterConfig.Get}).SetupWithManager(mgr, 2)).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
 	stop = cancel
 	go func() {

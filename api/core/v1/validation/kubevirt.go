@@ -31,25 +31,32 @@ func ValidateKubeVirtConfiguration(path *field.Path, c *v1.KubeVirtConfiguration
 	return errs
 }
 
-// validateMigrationConfiguration refuses the migration settings only a running live
-// migration reads: Hypernest does not move guests yet, and a setting stored but never
-// read would let the administrator believe it applies.
+// validateMigrationConfiguration refuses the migration settings Hypernest's live
+// migration does not read yet (a setting stored but never read would let the
+// administrator believe it applies), and values no migration could run with.
 func validateMigrationConfiguration(path *field.Path, mc *v1.MigrationConfiguration) field.ErrorList {
 	if mc == nil {
 		return nil
 	}
 	var errs field.ErrorList
+	if q := mc.BandwidthPerMigration; q != nil && q.Sign() < 0 {
+		errs = append(errs, field.Invalid(path.Child("bandwidthPerMigration"), q.String(), "must not be negative (0 is no cap)"))
+	}
+	for _, f := range []struct {
+		name string
+		v    *int64
+	}{{"completionTimeoutPerGiB", mc.CompletionTimeoutPerGiB}, {"progressTimeout", mc.ProgressTimeout}} {
+		if f.v != nil && *f.v < 0 {
+			errs = append(errs, field.Invalid(path.Child(f.name), *f.v, "must not be negative (seconds; 0 is no limit)"))
+		}
+	}
 	for _, f := range []struct {
 		name string
 		set  bool
 	}{
-		{"bandwidthPerMigration", mc.BandwidthPerMigration != nil},
-		{"completionTimeoutPerGiB", mc.CompletionTimeoutPerGiB != nil},
-		{"progressTimeout", mc.ProgressTimeout != nil},
 		{"maxDowntimeMs", mc.MaxDowntimeMs != nil},
 		{"utilityVolumesTimeout", mc.UtilityVolumesTimeout != nil},
 		{"unsafeMigrationOverride", mc.UnsafeMigrationOverride != nil},
-		{"allowAutoConverge", mc.AllowAutoConverge != nil},
 		{"allowPostCopy", mc.AllowPostCopy != nil},
 		{"allowWorkloadDisruption", mc.AllowWorkloadDisruption != nil},
 		{"disableTLS", mc.DisableTLS != nil},
@@ -59,8 +66,9 @@ func validateMigrationConfiguration(path *field.Path, mc *v1.MigrationConfigurat
 	} {
 		if f.set {
 			errs = append(errs, field.Forbidden(path.Child(f.name),
-				"not supported by Hypernest yet: guests are not live-migrated yet, so nothing would read it; remove it "+
-					"(parallelMigrationsPerCluster and parallelOutboundMigrationsPerNode are supported)"))
+				"not supported by Hypernest yet: nothing would read it; remove it "+
+					"(parallelMigrationsPerCluster, parallelOutboundMigrationsPerNode, bandwidthPerMigration, "+
+					"completionTimeoutPerGiB, progressTimeout and allowAutoConverge are supported)"))
 		}
 	}
 	return errs

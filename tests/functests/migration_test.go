@@ -1,0 +1,170 @@
+package functests
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
+	k8sv1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/hypernest/hypernest/api/core/v1"
+)
+
+// migrationTimeout covers a target pod's start (its image is on the node), the target's
+// preparation and the copy of a 128 MiB guest and its disk overlay under TCG: ~30 s on
+// an idle 2-core machine.
+const migrationTimeout = 5 * time.Minute
+
+var _ = Describe("Live migration between two nodes (virt-controller, both nodes' virt-handlers, virt-launcher)", Ordered, Label("migration"), func() {
+	var virtctl string
+
+	BeforeAll(func(ctx SpecContext) {
+		if n := schedulableNodes(ctx); n < 2 {
+			Skip(fmt.Sprintf("live migration needs two schedulable nodes, the cluster has %d: make cluster-up NODES=2", n))
+		}
+		virtctl = installWithVirtctl(ctx)
+	})
+
+	It("moves a running guest to the other node: its memory, uptime and address go along, and its console reconnects", func(ctx SpecContext) {
+		ns := newTestNamespace()
+		vm := alpineVMWithClaims(ns, "vm-migrating", nil)
+		Expect(crClient.Create(ctx, vm)).To(Succeed())
+		waitForVMStatus(ctx, ns, vm.Name, v1.VirtualMachineStatusRunning)
+		Eventually(func(g Gomega) {
+			g.Expect(condition(getVMI(ctx, ns, vm.Name), v1.VirtualMachineInstanceIsMigratable)).To(Equal(k8sv1.ConditionTrue))
+		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+
+		By("a counter the guest's shell keeps in memory, and the guest's uptime and address")
+		in, console := alpineConsole(virtctl, ns, vm.Name)
+		inGuest(in, console.Out, `counter=41; counter=$((counter+1)); echo "counter-is-$counter"`, "counter-is-42")
+		upBefore := guestUptime(in, console.Out)
+		inGuest(in, console.Out, `echo "addr-$(ip -4 -o addr show eth0 | awk '{print $4}')"`, `addr-10\.0\.2\.2/24`)
+		before := getVMI(ctx, ns, vm.Name)
+		source := before.Status.NodeName
+		sourcePod := launcherPod(ctx, before)
+
+		By("virtctl migrate: the migration succeeds, the VMI runs on the other node")
+		session, err := gexec.Start(exec.Command(virtctl, "-n", ns, "migrate", vm.Name), GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(session).WithTimeout(virtctlTimeout).Should(gexec.Exit(0))
+		Expect(string(session.Out.Contents())).To(Equal("VM vm-migrating was scheduled to migrate\n"))
+		var migration v1.VirtualMachineInstanceMigration
+		Eventually(func(g Gomega) {
+			list := &v1.VirtualMachineInstanceMigrationList{}
+			g.Expect(crClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+			g.Expect(list.Items).To(HaveLen(1))
+			migration = list.Items[0]
+			g.Expect(migration.Status.Phase).NotTo(Equal(v1.MigrationFailed), "the migration failed: %s", toJSON(migration.Status))
+			g.Expect(migration.Status.Phase).To(Equal(v1.MigrationSucceeded))
+		}).WithContext(ctx).WithTimeout(migrationTimeout).WithPolling(2 * time.Second).Should(Succeed())
+		var after *v1.VirtualMachineInstance
+		Eventually(func(g Gomega) {
+			after = getVMI(ctx, ns, vm.Name)
+			g.Expect(after.Status.NodeName).NotTo(Equal(source))
+			g.Expect(after.Labels).To(HaveKeyWithValue(v1.NodeNameLabel, after.Status.NodeName))
+			g.Expect(after.Labels).NotTo(HaveKey(v1.MigrationTargetNodeNameLabel))
+		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+		Expect(after.Status.Phase).To(Equal(v1.Running))
+		Expect(condition(after, v1.VirtualMachineInstanceReady)).To(Equal(k8sv1.ConditionTrue))
+		ms := after.Status.MigrationState
+		Expect(ms).NotTo(BeNil())
+		Expect(ms.MigrationUID).To(Equal(migration.UID))
+		Expect(ms.Completed).To(BeTrue())
+		Expect(ms.Failed).To(BeFalse())
+		Expect(ms.SourceNode).To(Equal(source))
+		Expect(ms.TargetNode).To(Equal(after.Status.NodeName))
+		Expect(ms.StartTimestamp).NotTo(BeNil())
+		Expect(ms.EndTimestamp).NotTo(BeNil())
+		Expect(ms.TargetNodeDomainReadyTimestamp).NotTo(BeNil())
+		Expect(ms.TargetNodeDomainDetected).To(BeTrue())
+		Expect(ms.Mode).To(Equal(v1.MigrationPreCopy))
+		Expect(ms.TargetDirectMigrationNodePorts).To(HaveLen(3))
+		Expect(after.Status.MigrationMethod).To(Equal(v1.BlockMigration), "the containerDisk's overlay is local to the pod: copied along")
+		Expect(after.Status.MigrationTransport).To(Equal(v1.MigrationTransportUnix))
+		took := ms.EndTimestamp.Sub(ms.StartTimestamp.Time)
+		fmt.Fprintf(GinkgoWriter, "migration of the demo guest: %s from the first byte to the end\n", took)
+		AddReportEntry("live migration time", took.String())
+
+		By("the source pod ended, the target pod runs the guest, and the VMI reports the target pod's address")
+		Eventually(func(g Gomega) {
+			p := &k8sv1.Pod{}
+			g.Expect(crClient.Get(ctx, client.ObjectKeyFromObject(sourcePod), p)).To(Succeed())
+			g.Expect(p.Status.Phase).To(Equal(k8sv1.PodSucceeded))
+		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+		target := &k8sv1.Pod{}
+		Expect(crClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: ms.TargetPod}, target)).To(Succeed())
+		Expect(target.Spec.NodeName).To(Equal(after.Status.NodeName))
+		Expect(after.Status.Interfaces).To(HaveLen(1))
+		Expect(after.Status.Interfaces[0].IP).To(Equal(podIP(ctx, target)))
+
+		By("a new console reaches the same shell: the counter and the uptime went on, the guest's address stayed")
+		console.Kill()
+		in, out := reconnectConsole(virtctl, ns, vm.Name)
+		inGuest(in, out, `counter=$((counter+1)); echo "counter-is-$counter"`, "counter-is-43")
+		Expect(guestUptime(in, out)).To(BeNumerically(">=", upBefore), "the guest did not reboot")
+		inGuest(in, out, `echo "addr-$(ip -4 -o addr show eth0 | awk '{print $4}')"`, `addr-10\.0\.2\.2/24`)
+	})
+})
+
+// schedulableNodes counts the Ready nodes pods may be scheduled to.
+func schedulableNodes(ctx context.Context) int {
+	nodes := &k8sv1.NodeList{}
+	Expect(crClient.List(ctx, nodes)).To(Succeed())
+	n := 0
+	for _, node := range nodes.Items {
+		for _, c := range node.Status.Conditions {
+			if c.Type == k8sv1.NodeReady && c.Status == k8sv1.ConditionTrue && !node.Spec.Unschedulable {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// guestUptime reads the guest's uptime in whole seconds on its shell.
+func guestUptime(in io.Writer, out *gbytes.Buffer) int {
+	inGuest(in, out, `echo "uptime-is-$(cut -d. -f1 /proc/uptime)-s"`, `uptime-is-\d+-s`)
+	m := regexp.MustCompile(`uptime-is-(\d+)-s`).FindAllStringSubmatch(string(out.Contents()), -1)
+	Expect(m).NotTo(BeEmpty())
+	up, err := strconv.Atoi(m[len(m)-1][1])
+	Expect(err).NotTo(HaveOccurred())
+	return up
+}
+
+// reconnectConsole opens the serial console of a guest whose root shell is logged in
+// already, and waits for its prompt.
+func reconnectConsole(virtctl, ns, name string) (io.Writer, *gbytes.Buffer) {
+	console := exec.Command(virtctl, "-n", ns, "console", name)
+	in, err := console.StdinPipe()
+	Expect(err).NotTo(HaveOccurred())
+	session, err := gexec.Start(console, GinkgoWriter, GinkgoWriter)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(session.Kill)
+	Eventually(func() *gbytes.Buffer {
+		_, _ = io.WriteString(in, "\n")
+		return session.Out
+	}).WithTimeout(time.Minute).WithPolling(2 * time.Second).Should(gbytes.Say(`localhost:~# `))
+	return in, session.Out
+}
+
+// targetPodCount counts the VMI's migration target pods that are not being deleted.
+func targetPodCount(g Gomega, ctx context.Context, ns string, vmi *v1.VirtualMachineInstance) int {
+	pods := &k8sv1.PodList{}
+	g.Expect(crClient.List(ctx, pods, client.InNamespace(ns), client.MatchingLabels{v1.CreatedByLabel: string(vmi.UID)}, client.HasLabels{v1.MigrationJobLabel})).To(Succeed())
+	n := 0
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			n++
+		}
+	}
+	return n
+}
