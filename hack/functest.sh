@@ -55,6 +55,8 @@ if [[ "$label_filter" != "!nested"* ]] && [ -z "${HYPERNEST_NODE_IMAGE:-}" ]; th
   export HYPERNEST_NODE_IMAGE="localhost/hypernest/node-image:$KUBE_VERSION"
 fi
 
+# kubectl for the drain tests: the cluster's own build.
+export HYPERNEST_KUBECTL="${HYPERNEST_KUBECTL:-$KUBE_BIN_DIR/kubectl}"
 rc=0
 # shellcheck disable=SC2086 # GINKGO_FLAGS is a list of flags
 go tool ginkgo run --label-filter="$label_filter" ${GINKGO_FLAGS:-} --timeout=90m ./tests/functests || rc=$?

@@ -14,6 +14,7 @@ import (
 	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
 	k8sv1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
@@ -113,7 +114,75 @@ var _ = Describe("Live migration between two nodes (virt-controller, both nodes'
 		Expect(guestUptime(in, out)).To(BeNumerically(">=", upBefore), "the guest did not reboot")
 		inGuest(in, out, `echo "addr-$(ip -4 -o addr show eth0 | awk '{print $4}')"`, `addr-10\.0\.2\.2/24`)
 	})
+
+	It("kubectl drain moves a LiveMigrate VM to the other node, and waits on one that cannot migrate", func(ctx SpecContext) {
+		ns := newTestNamespace()
+		movable := alpineVMWithClaims(ns, "vm-movable", nil)
+		movable.Spec.Template.Spec.EvictionStrategy = ptr.To(v1.EvictionStrategyLiveMigrate)
+		// Bridged to the pod network, the guest would need the pod's address on the other
+		// node: not live-migratable (KubeVirt's InterfaceNotLiveMigratable).
+		fixed := alpineVMWithClaims(ns, "vm-fixed", nil)
+		fixed.Spec.Template.Spec.EvictionStrategy = ptr.To(v1.EvictionStrategyLiveMigrate)
+		fixed.Spec.Template.Spec.Domain.Devices.Interfaces = []v1.Interface{{Name: "default", InterfaceBindingMethod: v1.InterfaceBindingMethod{Bridge: &v1.InterfaceBridge{}}}}
+		fixed.Spec.Template.Spec.Networks = []v1.Network{{Name: "default", NetworkSource: v1.NetworkSource{Pod: &v1.PodNetwork{}}}}
+		Expect(crClient.Create(ctx, movable)).To(Succeed())
+		Expect(crClient.Create(ctx, fixed)).To(Succeed())
+		waitForVMStatus(ctx, ns, movable.Name, v1.VirtualMachineStatusRunning)
+		waitForVMStatus(ctx, ns, fixed.Name, v1.VirtualMachineStatusRunning)
+		Eventually(func(g Gomega) {
+			g.Expect(condition(getVMI(ctx, ns, movable.Name), v1.VirtualMachineInstanceIsMigratable)).To(Equal(k8sv1.ConditionTrue))
+			notMigratable := v1.VMICondition(&getVMI(ctx, ns, fixed.Name).Status, v1.VirtualMachineInstanceIsMigratable)
+			g.Expect(notMigratable).NotTo(BeNil())
+			g.Expect(notMigratable.Status).To(Equal(k8sv1.ConditionFalse))
+			g.Expect(notMigratable.Reason).To(Equal("InterfaceNotLiveMigratable"))
+		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+
+		By("draining the movable VM's node: the eviction becomes a migration, and the drain ends once the guest left")
+		vmi := getVMI(ctx, ns, movable.Name)
+		node := vmi.Status.NodeName
+		start := time.Now()
+		code, out := drain(ctx, node, vmi, migrationTimeout)
+		Expect(code).To(BeZero(), "kubectl drain: %s", out)
+		fmt.Fprintf(GinkgoWriter, "kubectl drain of the node of one LiveMigrate VM: %s\n", time.Since(start).Round(time.Second))
+		moved := getVMI(ctx, ns, movable.Name)
+		Expect(moved.Status.Phase).To(Equal(v1.Running))
+		Expect(moved.Status.NodeName).NotTo(Equal(node))
+		Expect(moved.Status.EvacuationNodeName).To(BeEmpty())
+		Expect(moved.UID).To(Equal(vmi.UID), "the same VMI moved: nothing was restarted")
+		migrations := &v1.VirtualMachineInstanceMigrationList{}
+		Expect(crClient.List(ctx, migrations, client.InNamespace(ns), client.MatchingLabels{v1.MigrationSelectorLabel: movable.Name})).To(Succeed())
+		Expect(migrations.Items).To(ContainElement(And(
+			HaveField("ObjectMeta.Annotations", HaveKeyWithValue("kubevirt.io/evacuationMigration", node)),
+			HaveField("Status.Phase", v1.MigrationSucceeded))))
+
+		By("draining the other VM's node: each eviction is refused with KubeVirt's message, the drain times out and the guest stays")
+		stuck := getVMI(ctx, ns, fixed.Name)
+		code, out = drain(ctx, stuck.Status.NodeName, stuck, 20*time.Second)
+		Expect(code).NotTo(BeZero())
+		Expect(out).To(ContainSubstring("VMI vm-fixed is configured with an eviction strategy but is not live-migratable"))
+		after := getVMI(ctx, ns, fixed.Name)
+		Expect(after.Status.Phase).To(Equal(v1.Running))
+		Expect(after.Status.NodeName).To(Equal(stuck.Status.NodeName))
+		Expect(launcherPod(ctx, after).Status.Phase).To(Equal(k8sv1.PodRunning))
+	})
 })
+
+// drain runs kubectl drain on node for the launcher pod of vmi only (the other pods of
+// the node are not the test's), with the flags a drain of a KubeVirt node takes, and
+// returns its exit code and output. The node is uncordoned when the spec ends.
+func drain(ctx context.Context, node string, vmi *v1.VirtualMachineInstance, timeout time.Duration) (int, string) {
+	kubectl := envOr("HYPERNEST_KUBECTL", "kubectl")
+	DeferCleanup(func() {
+		Expect(exec.Command(kubectl, "uncordon", node).Run()).To(Succeed(), "kubectl uncordon %s", node)
+	})
+	cmd := exec.CommandContext(ctx, kubectl, "drain", node, "--ignore-daemonsets", "--delete-emptydir-data",
+		"--pod-selector="+v1.CreatedByLabel+"="+string(vmi.UID), fmt.Sprintf("--timeout=%ds", int(timeout.Seconds())))
+	out := gbytes.NewBuffer()
+	session, err := gexec.Start(cmd, io.MultiWriter(out, GinkgoWriter), io.MultiWriter(out, GinkgoWriter))
+	Expect(err).NotTo(HaveOccurred())
+	Eventually(session).WithTimeout(timeout + time.Minute).Should(gexec.Exit())
+	return session.ExitCode(), string(out.Contents())
+}
 
 // schedulableNodes counts the Ready nodes pods may be scheduled to.
 func schedulableNodes(ctx context.Context) int {
