@@ -14,6 +14,7 @@ import (
 	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
 	k8sv1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -35,7 +36,7 @@ var _ = Describe("Live migration between two nodes (virt-controller, both nodes'
 		virtctl = installWithVirtctl(ctx)
 	})
 
-	It("moves a running guest to the other node: its memory, uptime and address go along, and its console reconnects", func(ctx SpecContext) {
+	It("moves a running guest to the other node and back: its memory, uptime and address go along, and its console reconnects", func(ctx SpecContext) {
 		ns := newTestNamespace()
 		vm := alpineVMWithClaims(ns, "vm-migrating", nil)
 		Expect(crClient.Create(ctx, vm)).To(Succeed())
@@ -46,7 +47,9 @@ var _ = Describe("Live migration between two nodes (virt-controller, both nodes'
 
 		By("a counter the guest's shell keeps in memory, and the guest's uptime and address")
 		in, console := alpineConsole(virtctl, ns, vm.Name)
-		inGuest(in, console.Out, `counter=41; counter=$((counter+1)); echo "counter-is-$counter"`, "counter-is-42")
+		// inGuest types again until the output shows: the commands must not change what
+		// they print when repeated.
+		inGuest(in, console.Out, `counter=$((6*7)); echo "counter-is-$counter"`, "counter-is-42")
 		upBefore := guestUptime(in, console.Out)
 		inGuest(in, console.Out, `echo "addr-$(ip -4 -o addr show eth0 | awk '{print $4}')"`, `addr-10\.0\.2\.2/24`)
 		before := getVMI(ctx, ns, vm.Name)
@@ -107,12 +110,89 @@ var _ = Describe("Live migration between two nodes (virt-controller, both nodes'
 		Expect(after.Status.Interfaces).To(HaveLen(1))
 		Expect(after.Status.Interfaces[0].IP).To(Equal(podIP(ctx, target)))
 
-		By("a new console reaches the same shell: the counter and the uptime went on, the guest's address stayed")
+		By("a new console reaches the same shell: the counter is there, the uptime went on, the guest's address stayed")
 		console.Kill()
 		in, out := reconnectConsole(virtctl, ns, vm.Name)
-		inGuest(in, out, `counter=$((counter+1)); echo "counter-is-$counter"`, "counter-is-43")
+		inGuest(in, out, `echo "counter-is-$counter"`, "counter-is-42")
 		Expect(guestUptime(in, out)).To(BeNumerically(">=", upBefore), "the guest did not reboot")
 		inGuest(in, out, `echo "addr-$(ip -4 -o addr show eth0 | awk '{print $4}')"`, `addr-10\.0\.2\.2/24`)
+
+		By("migrating it back: the launcher that received the guest sends it on, and the open console follows")
+		session, err = gexec.Start(exec.Command(virtctl, "-n", ns, "migrate", vm.Name), GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(session).WithTimeout(virtctlTimeout).Should(gexec.Exit(0))
+		Eventually(func(g Gomega) {
+			back := getVMI(ctx, ns, vm.Name)
+			g.Expect(back.Status.MigrationState).NotTo(BeNil())
+			g.Expect(back.Status.MigrationState.MigrationUID).NotTo(Equal(migration.UID))
+			g.Expect(back.Status.MigrationState.Failed).To(BeFalse(), "the second migration failed: %s", back.Status.MigrationState.FailureReason)
+			g.Expect(back.Status.NodeName).To(Equal(source))
+			g.Expect(back.Status.Phase).To(Equal(v1.Running))
+		}).WithContext(ctx).WithTimeout(migrationTimeout).WithPolling(2 * time.Second).Should(Succeed())
+		// The open virtctl console reconnects by itself, now through the other node.
+		inGuest(in, out, `echo "counter-is-$counter"`, "counter-is-42")
+	})
+
+	It("cancels a migration half-way: the guest goes on running on the source node", func(ctx SpecContext) {
+		By("migrations capped at 1 MiB/s (spec.configuration.migrations.bandwidthPerMigration): a 128 MiB guest takes minutes")
+		ensureKubeVirtObject(ctx)
+		updateKubeVirtConfiguration(ctx, func(c *v1.KubeVirtConfiguration) {
+			c.MigrationConfiguration = &v1.MigrationConfiguration{BandwidthPerMigration: ptr.To(resource.MustParse("1Mi"))}
+		})
+		DeferCleanup(func(ctx SpecContext) {
+			updateKubeVirtConfiguration(ctx, func(c *v1.KubeVirtConfiguration) { c.MigrationConfiguration = nil })
+		})
+		ns := newTestNamespace()
+		vm := alpineVMWithClaims(ns, "vm-stays", nil)
+		Expect(crClient.Create(ctx, vm)).To(Succeed())
+		waitForVMStatus(ctx, ns, vm.Name, v1.VirtualMachineStatusRunning)
+		Eventually(func(g Gomega) {
+			g.Expect(condition(getVMI(ctx, ns, vm.Name), v1.VirtualMachineInstanceIsMigratable)).To(Equal(k8sv1.ConditionTrue))
+		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+		source := getVMI(ctx, ns, vm.Name).Status.NodeName
+
+		By("virtctl migrate, then virtctl migrate-cancel once the guest's memory is on its way")
+		virtctlOK := func(want string, args ...string) {
+			session, err := gexec.Start(exec.Command(virtctl, append([]string{"-n", ns}, args...)...), GinkgoWriter, GinkgoWriter)
+			Expect(err).NotTo(HaveOccurred())
+			Eventually(session).WithTimeout(virtctlTimeout).Should(gexec.Exit(0), "virtctl %v", args)
+			Expect(string(session.Out.Contents())).To(Equal(want))
+		}
+		virtctlOK("VM vm-stays was scheduled to migrate\n", "migrate", vm.Name)
+		Eventually(func(g Gomega) {
+			list := &v1.VirtualMachineInstanceMigrationList{}
+			g.Expect(crClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+			g.Expect(list.Items).To(HaveLen(1))
+			g.Expect(list.Items[0].Status.Phase).To(Equal(v1.MigrationRunning))
+		}).WithContext(ctx).WithTimeout(migrationTimeout).WithPolling(time.Second).Should(Succeed())
+		virtctlOK("VM vm-stays was scheduled to migrate-cancel\n", "migrate-cancel", vm.Name)
+
+		By("the migration is aborted and released; the VMI runs where it was, and its target pod goes")
+		Eventually(func(g Gomega) {
+			list := &v1.VirtualMachineInstanceMigrationList{}
+			g.Expect(crClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+			g.Expect(list.Items).To(BeEmpty())
+		}).WithContext(ctx).WithTimeout(migrationTimeout).Should(Succeed())
+		Eventually(func(g Gomega) {
+			vmi := getVMI(ctx, ns, vm.Name)
+			g.Expect(targetPodCount(g, ctx, ns, vmi)).To(BeZero())
+		}).WithContext(ctx).WithTimeout(2 * time.Minute).Should(Succeed())
+		vmi := getVMI(ctx, ns, vm.Name)
+		Expect(vmi.Status.Phase).To(Equal(v1.Running))
+		Expect(vmi.Status.NodeName).To(Equal(source))
+		Expect(vmi.Labels).To(HaveKeyWithValue(v1.NodeNameLabel, source))
+		Expect(condition(vmi, v1.VirtualMachineInstanceReady)).To(Equal(k8sv1.ConditionTrue))
+		ms := vmi.Status.MigrationState
+		Expect(ms).NotTo(BeNil())
+		Expect(ms.AbortRequested).To(BeTrue())
+		Expect(ms.AbortStatus).To(Equal(v1.MigrationAbortSucceeded))
+		Expect(ms.Failed).To(BeTrue())
+		Expect(ms.Completed).To(BeTrue(), "ended")
+		Expect(launcherPod(ctx, vmi).Spec.NodeName).To(Equal(source))
+
+		By("the guest still answers on its console")
+		in, out := alpineRootShell(virtctl, ns, vm.Name)
+		inGuest(in, out, `echo "still-$((40+2))"`, "still-42")
 	})
 
 	It("kubectl drain moves a LiveMigrate VM to the other node, and waits on one that cannot migrate", func(ctx SpecContext) {

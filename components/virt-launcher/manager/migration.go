@@ -69,9 +69,10 @@ func (m *Manager) Migrate(req *launcherv1.MigrateRequest) error {
 		uid := m.migration.Uid
 		m.mu.Unlock()
 		return fmt.Errorf("migration %s is still running", uid)
-	case m.target:
+	case m.target && !m.started:
+		// Once the incoming guest runs here, it is this launcher's to send on.
 		m.mu.Unlock()
-		return errors.New("this launcher is a migration target; it has no domain of its own to send")
+		return errors.New("this launcher is a migration target still waiting for its domain; it has none to send")
 	case !m.started:
 		m.mu.Unlock()
 		return ErrNoDomain
