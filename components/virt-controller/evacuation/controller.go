@@ -80,6 +80,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !r.migrates(ctx, vmi) {
 		return ctrl.Result{}, nil
 	}
+	if ms := vmi.Status.MigrationState; ms != nil && ms.Completed && !ms.Failed && ms.SourceNode == node {
+		// The guest left the node already: the migration succeeded, and the target
+		// node's handler is about to take the VMI over (and clear the mark). Another
+		// migration now would move the guest once more.
+		return ctrl.Result{}, nil
+	}
 
 	migrations := &v1.VirtualMachineInstanceMigrationList{}
 	if err := r.List(ctx, migrations, client.InNamespace(vmi.Namespace), client.MatchingLabels{v1.MigrationSelectorLabel: vmi.Name}); err != nil {

@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -81,6 +82,38 @@ var _ = Describe("Evacuation (kubectl drain of a node with VMIs to live-migrate)
 		Expect(k8sClient.Delete(context.Background(), target)).To(Succeed())
 		waitForPhase(&first, kubevirtv1.MigrationFailed)
 		Eventually(func(g Gomega) { g.Expect(evacuations(g, vmi)).To(HaveLen(2)) }).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
+	})
+
+	It("makes no second migration while the guest that left waits for the target node to take it over", func() {
+		vmi, _ := runningVMI(ns, "leaving", sourceNode)
+		markForEvacuation(vmi, kubevirtv1.EvictionStrategyLiveMigrate, true)
+		var first kubevirtv1.VirtualMachineInstanceMigration
+		Eventually(func(g Gomega) {
+			ms := evacuations(g, vmi)
+			g.Expect(ms).To(HaveLen(1))
+			first = ms[0]
+		}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
+		DeferCleanup(func() {
+			Expect(k8sClient.Delete(context.Background(), vmi)).To(Succeed())
+		})
+		By("the handlers report the guest moved; the target node has not taken the VMI over yet")
+		bindAndRun(targetPodOf(&first), targetNode)
+		Eventually(func(g Gomega) {
+			got := &kubevirtv1.VirtualMachineInstance{}
+			g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(vmi), got)).To(Succeed())
+			g.Expect(got.Status.MigrationState).NotTo(BeNil())
+			g.Expect(got.Status.MigrationState.MigrationUID).To(Equal(first.UID))
+		}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
+		reportState(vmi, func(ms *kubevirtv1.VirtualMachineInstanceMigrationState) {
+			now := metav1.Now()
+			ms.TargetNodeAddress, ms.StartTimestamp = "10.0.0.2", &now
+		})
+		reportState(vmi, func(ms *kubevirtv1.VirtualMachineInstanceMigrationState) {
+			now := metav1.Now()
+			ms.Completed, ms.EndTimestamp = true, &now
+		})
+		waitForPhase(&first, kubevirtv1.MigrationSucceeded)
+		Consistently(func(g Gomega) { g.Expect(evacuations(g, vmi)).To(HaveLen(1)) }).WithTimeout(3*time.Second).Should(Succeed(), "no second evacuation of a guest that left")
 	})
 
 	It("leaves VMIs alone whose strategy is External or that cannot migrate", func() {
