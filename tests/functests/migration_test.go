@@ -38,12 +38,7 @@ var _ = Describe("Live migration between two nodes (virt-controller, both nodes'
 
 	It("moves a running guest to the other node and back: its memory, uptime and address go along, and its console reconnects", func(ctx SpecContext) {
 		ns := newTestNamespace()
-		vm := alpineVMWithClaims(ns, "vm-migrating", nil)
-		Expect(crClient.Create(ctx, vm)).To(Succeed())
-		waitForVMStatus(ctx, ns, vm.Name, v1.VirtualMachineStatusRunning)
-		Eventually(func(g Gomega) {
-			g.Expect(condition(getVMI(ctx, ns, vm.Name), v1.VirtualMachineInstanceIsMigratable)).To(Equal(k8sv1.ConditionTrue))
-		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+		vm := startMigratable(ctx, alpineVMWithClaims(ns, "vm-migrating", nil))
 
 		By("a counter the guest's shell keeps in memory, and the guest's uptime and address")
 		in, console := alpineConsole(virtctl, ns, vm.Name)
@@ -143,12 +138,7 @@ var _ = Describe("Live migration between two nodes (virt-controller, both nodes'
 			updateKubeVirtConfiguration(ctx, func(c *v1.KubeVirtConfiguration) { c.MigrationConfiguration = nil })
 		})
 		ns := newTestNamespace()
-		vm := alpineVMWithClaims(ns, "vm-stays", nil)
-		Expect(crClient.Create(ctx, vm)).To(Succeed())
-		waitForVMStatus(ctx, ns, vm.Name, v1.VirtualMachineStatusRunning)
-		Eventually(func(g Gomega) {
-			g.Expect(condition(getVMI(ctx, ns, vm.Name), v1.VirtualMachineInstanceIsMigratable)).To(Equal(k8sv1.ConditionTrue))
-		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+		vm := startMigratable(ctx, alpineVMWithClaims(ns, "vm-stays", nil))
 		source := getVMI(ctx, ns, vm.Name).Status.NodeName
 
 		By("virtctl migrate, then virtctl migrate-cancel once the guest's memory is on its way")
@@ -188,7 +178,11 @@ var _ = Describe("Live migration between two nodes (virt-controller, both nodes'
 		Expect(ms.AbortStatus).To(Equal(v1.MigrationAbortSucceeded))
 		Expect(ms.Failed).To(BeTrue())
 		Expect(ms.Completed).To(BeTrue(), "ended")
-		Expect(launcherPod(ctx, vmi).Spec.NodeName).To(Equal(source))
+		// The source pod runs the guest still (the target pod, deleted, may not be gone yet).
+		sourcePod := &k8sv1.Pod{}
+		Expect(crClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: ms.SourcePod}, sourcePod)).To(Succeed())
+		Expect(sourcePod.Spec.NodeName).To(Equal(source))
+		Expect(sourcePod.Status.Phase).To(Equal(k8sv1.PodRunning))
 
 		By("the guest still answers on its console")
 		in, out := alpineRootShell(virtctl, ns, vm.Name)
@@ -246,6 +240,16 @@ var _ = Describe("Live migration between two nodes (virt-controller, both nodes'
 		Expect(launcherPod(ctx, after).Status.Phase).To(Equal(k8sv1.PodRunning))
 	})
 })
+
+// startMigratable creates the VM and waits until its guest runs and is live-migratable.
+func startMigratable(ctx context.Context, vm *v1.VirtualMachine) *v1.VirtualMachine {
+	Expect(crClient.Create(ctx, vm)).To(Succeed())
+	waitForVMStatus(ctx, vm.Namespace, vm.Name, v1.VirtualMachineStatusRunning)
+	Eventually(func(g Gomega) {
+		g.Expect(condition(getVMI(ctx, vm.Namespace, vm.Name), v1.VirtualMachineInstanceIsMigratable)).To(Equal(k8sv1.ConditionTrue))
+	}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+	return vm
+}
 
 // drain runs kubectl drain on node for the launcher pod of vmi only (the other pods of
 // the node are not the test's), with the flags a drain of a KubeVirt node takes, and

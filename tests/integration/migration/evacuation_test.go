@@ -44,6 +44,17 @@ func evacuations(g Gomega, vmi *kubevirtv1.VirtualMachineInstance) []kubevirtv1.
 	return out
 }
 
+// onlyEvacuation waits for the VMI's one evacuation migration.
+func onlyEvacuation(vmi *kubevirtv1.VirtualMachineInstance) kubevirtv1.VirtualMachineInstanceMigration {
+	var m kubevirtv1.VirtualMachineInstanceMigration
+	Eventually(func(g Gomega) {
+		ms := evacuations(g, vmi)
+		g.Expect(ms).To(HaveLen(1))
+		m = ms[0]
+	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
+	return m
+}
+
 var _ = Describe("Evacuation (kubectl drain of a node with VMIs to live-migrate)", func() {
 	var ns string
 	BeforeEach(func() {
@@ -66,12 +77,7 @@ var _ = Describe("Evacuation (kubectl drain of a node with VMIs to live-migrate)
 				}
 			}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 		})
-		var first kubevirtv1.VirtualMachineInstanceMigration
-		Eventually(func(g Gomega) {
-			ms := evacuations(g, vmi)
-			g.Expect(ms).To(HaveLen(1))
-			first = ms[0]
-		}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
+		first := onlyEvacuation(vmi)
 		Expect(first.Name).To(HavePrefix("kubevirt-evacuation-"))
 		Expect(first.Annotations).To(HaveKeyWithValue(evacuation.EvacuationMigrationAnnotation, sourceNode))
 		Expect(first.Spec.VMIName).To(Equal(vmi.Name))
@@ -87,12 +93,7 @@ var _ = Describe("Evacuation (kubectl drain of a node with VMIs to live-migrate)
 	It("makes no second migration while the guest that left waits for the target node to take it over", func() {
 		vmi, _ := runningVMI(ns, "leaving", sourceNode)
 		markForEvacuation(vmi, kubevirtv1.EvictionStrategyLiveMigrate, true)
-		var first kubevirtv1.VirtualMachineInstanceMigration
-		Eventually(func(g Gomega) {
-			ms := evacuations(g, vmi)
-			g.Expect(ms).To(HaveLen(1))
-			first = ms[0]
-		}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
+		first := onlyEvacuation(vmi)
 		DeferCleanup(func() {
 			Expect(k8sClient.Delete(context.Background(), vmi)).To(Succeed())
 		})
