@@ -323,26 +323,11 @@ func (r *Reconciler) recordDiskErrors(vmi *v1.VirtualMachineInstance, errs []*la
 
 // start wires the network and has the launcher define and start the domain.
 func (r *Reconciler) start(ctx context.Context, vmi *v1.VirtualMachineInstance, pod *k8sv1.Pod, l *launcher, status *v1.VirtualMachineInstanceStatus) error {
-	spec := vmi.DeepCopy()
-	defaults.SetVirtualMachineInstanceSpecDefaults(&spec.Spec)
-	pid, err := l.client.PID(ctx)
-	if err != nil {
-		return fmt.Errorf("finding the launcher's process: %w", err)
-	}
-	plumbing, err := network.Plumb(pid, spec)
-	if err != nil {
-		return fmt.Errorf("wiring the pod network: %w", err)
-	}
-	l.plumbing = plumbing
-	data, err := json.Marshal(vmi)
+	req, err := r.syncRequest(ctx, vmi, pod, l)
 	if err != nil {
 		return err
 	}
-	res, err := l.client.Sync(ctx, &launcherv1.SyncRequest{
-		Vmi:        data,
-		Interfaces: plumbing,
-		Options:    r.launchOptions(ctx, pod),
-	})
+	res, err := l.client.Sync(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -353,6 +338,28 @@ func (r *Reconciler) start(ctx context.Context, vmi *v1.VirtualMachineInstance, 
 	v1.RemoveVMICondition(status, v1.VirtualMachineInstanceSynchronized)
 	r.Recorder.Event(vmi, k8sv1.EventTypeNormal, "Created", "The launcher defined and started the domain")
 	return nil
+}
+
+// syncRequest wires the pod's network for the guest (the launcher's process names its
+// network namespace) and makes the request that hands the VMI to the launcher: to start
+// the guest, or to receive it in a migration.
+func (r *Reconciler) syncRequest(ctx context.Context, vmi *v1.VirtualMachineInstance, pod *k8sv1.Pod, l *launcher) (*launcherv1.SyncRequest, error) {
+	spec := vmi.DeepCopy()
+	defaults.SetVirtualMachineInstanceSpecDefaults(&spec.Spec)
+	pid, err := l.client.PID(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("finding the launcher's process: %w", err)
+	}
+	plumbing, err := network.Plumb(pid, spec)
+	if err != nil {
+		return nil, fmt.Errorf("wiring the pod network: %w", err)
+	}
+	l.plumbing = plumbing
+	data, err := json.Marshal(vmi)
+	if err != nil {
+		return nil, err
+	}
+	return &launcherv1.SyncRequest{Vmi: data, Interfaces: plumbing, Options: r.launchOptions(ctx, pod)}, nil
 }
 
 // launchOptions are the cluster's settings a launcher in pod runs its domain with.

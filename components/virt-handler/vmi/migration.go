@@ -3,7 +3,6 @@ package vmi
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -21,7 +20,6 @@ import (
 	"github.com/hypernest/hypernest/api/core/v1/defaults"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 	"github.com/hypernest/hypernest/components/virt-handler/migrationproxy"
-	"github.com/hypernest/hypernest/components/virt-handler/network"
 )
 
 // MigrationTLS is the mutual TLS of the connections between the two nodes' handlers of
@@ -163,28 +161,17 @@ func (r *Reconciler) reconcileTarget(ctx context.Context, vmi *v1.VirtualMachine
 // prepareTarget wires the target pod's network as for a start and has its launcher ready
 // the disks and libvirt for the incoming domain.
 func (r *Reconciler) prepareTarget(ctx context.Context, vmi *v1.VirtualMachineInstance, pod *k8sv1.Pod, l *launcher) error {
-	spec := vmi.DeepCopy()
-	defaults.SetVirtualMachineInstanceSpecDefaults(&spec.Spec)
-	pid, err := l.client.PID(ctx)
-	if err != nil {
-		return fmt.Errorf("finding the target launcher's process: %w", err)
-	}
-	plumbing, err := network.Plumb(pid, spec)
-	if err != nil {
-		return fmt.Errorf("wiring the target pod's network: %w", err)
-	}
-	data, err := json.Marshal(vmi)
+	req, err := r.syncRequest(ctx, vmi, pod, l)
 	if err != nil {
 		return err
 	}
-	res, err := l.client.PrepareMigrationTarget(ctx, &launcherv1.SyncRequest{Vmi: data, Interfaces: plumbing, Options: r.launchOptions(ctx, pod)})
+	res, err := l.client.PrepareMigrationTarget(ctx, req)
 	if err != nil {
 		return err
 	}
 	if !res.Ok {
 		return errors.New(res.Message)
 	}
-	l.plumbing = plumbing
 	return nil
 }
 
