@@ -42,7 +42,7 @@ fresh-check: ## The README's first use from nothing: make run twice and make tes
 generate: ## Regenerate deepcopy code, the CRDs in manifests/crds and the Bazel BUILD files.
 	@echo "generating deepcopy functions and CRDs (controller-gen)"
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
-	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/core/... paths=./api/pool/... paths=./api/instancetype/... output:crd:artifacts:config=manifests/crds
+	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/core/... paths=./api/pool/... paths=./api/instancetype/... paths=./api/migrations/... output:crd:artifacts:config=manifests/crds
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/infrastructure/... output:crd:artifacts:config=manifests/capi/crds
 	@echo "generating protobuf code (protoc)"
 	@hack/generate-proto.sh

@@ -42,7 +42,8 @@ fi
 # cluster (cached; a cold build takes ~10 min); on another cluster, set
 # HYPERNEST_NODE_IMAGE to an image its nodes hold. HYPERNEST_NESTED=1 runs only it (make
 # functest-nested); HYPERNEST_NESTED=0 leaves it out.
-# The live migration tests (label "migration") run last, on two nodes (below).
+# The live migration and node failure tests (label "migration") run last, on two nodes
+# (below).
 case "${HYPERNEST_NESTED:-}" in
   1) label_filter="nested" ;;
   0) label_filter="!nested && !migration" ;;
@@ -61,14 +62,19 @@ rc=0
 # shellcheck disable=SC2086 # GINKGO_FLAGS is a list of flags
 go tool ginkgo run --label-filter="$label_filter" ${GINKGO_FLAGS:-} --timeout=90m ./tests/functests || rc=$?
 
-# Live migration needs a second node: the local cluster gets one (node-up.sh copies node
-# 1's images into it; make cluster-down removes it), so the other tests keep running on
-# the one node they were written for. On another cluster the tests skip, saying so,
-# unless it has two schedulable nodes.
+# Live migration and the node failure test need a second node: the local cluster gets one
+# (node-up.sh copies node 1's images into it; make cluster-down removes it), so the other
+# tests keep running on the one node they were written for. On another cluster the tests
+# skip, saying so, unless it has two schedulable nodes. The node failure test, last, takes
+# the second node away for good (hack/cluster/node-down.sh; elsewhere, set
+# HYPERNEST_NODE_POWER_OFF to a command that powers off the node it names).
 if [ "${HYPERNEST_NESTED:-}" != 1 ]; then
-  if [ -n "$local_cluster" ] && [ -z "$(daemon_pid node-2-holder)" ]; then
-    log "adding a second node to the local cluster for the live migration tests (hack/cluster/node-up.sh 2)"
-    hack/cluster/node-up.sh 2
+  if [ -n "$local_cluster" ]; then
+    if [ -z "$(daemon_pid node-2-holder)" ]; then
+      log "adding a second node to the local cluster for the live migration tests (hack/cluster/node-up.sh 2)"
+      hack/cluster/node-up.sh 2
+    fi
+    export HYPERNEST_NODE_POWER_OFF="$HYPERNEST_ROOT/hack/cluster/node-down.sh"
   fi
   # shellcheck disable=SC2086 # GINKGO_FLAGS is a list of flags
   go tool ginkgo run --label-filter=migration ${GINKGO_FLAGS:-} --timeout=30m ./tests/functests || rc=$?

@@ -10,17 +10,19 @@ import (
 
 	corev1 "github.com/hypernest/hypernest/api/core/v1"
 	instancetypev1beta1 "github.com/hypernest/hypernest/api/instancetype/v1beta1"
+	migrationsv1alpha1 "github.com/hypernest/hypernest/api/migrations/v1alpha1"
 	poolv1beta1 "github.com/hypernest/hypernest/api/pool/v1beta1"
 	subresourcesv1 "github.com/hypernest/hypernest/api/subresources/v1"
 )
 
-// Scheme knows kubevirt.io/v1, instancetype.kubevirt.io/v1beta1, pool.kubevirt.io/v1beta1
-// and subresources.kubevirt.io/v1.
+// Scheme knows kubevirt.io/v1, instancetype.kubevirt.io/v1beta1,
+// migrations.kubevirt.io/v1alpha1, pool.kubevirt.io/v1beta1 and subresources.kubevirt.io/v1.
 var Scheme = runtime.NewScheme()
 
 var builder = runtime.NewSchemeBuilder(
 	corev1.AddToScheme,
 	instancetypev1beta1.AddToScheme,
+	migrationsv1alpha1.AddToScheme,
 	poolv1beta1.AddToScheme,
 	subresourcesv1.AddToScheme,
 )

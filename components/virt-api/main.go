@@ -30,6 +30,7 @@ import (
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	itv1 "github.com/hypernest/hypernest/api/instancetype/v1beta1"
+	migrationsv1alpha1 "github.com/hypernest/hypernest/api/migrations/v1alpha1"
 	poolv1 "github.com/hypernest/hypernest/api/pool/v1beta1"
 	"github.com/hypernest/hypernest/components/virt-api/rest"
 	"github.com/hypernest/hypernest/components/virt-api/webhooks"
@@ -64,6 +65,7 @@ func main() {
 	must(v1.AddToScheme(scheme))
 	must(poolv1.AddToScheme(scheme))
 	must(itv1.AddToScheme(scheme))
+	must(migrationsv1alpha1.AddToScheme(scheme))
 	mgr, err := ctrl.NewManager(metrics.InstrumentRESTConfig(ctrl.GetConfigOrDie()), ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},

@@ -26,6 +26,7 @@ import (
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	itv1 "github.com/hypernest/hypernest/api/instancetype/v1beta1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
+	migrationsv1alpha1 "github.com/hypernest/hypernest/api/migrations/v1alpha1"
 	poolv1 "github.com/hypernest/hypernest/api/pool/v1beta1"
 	"github.com/hypernest/hypernest/components/virt-controller/evacuation"
 	"github.com/hypernest/hypernest/components/virt-controller/handlercerts"
@@ -96,6 +97,7 @@ func main() {
 	must(v1.AddToScheme(scheme))
 	must(poolv1.AddToScheme(scheme))
 	must(itv1.AddToScheme(scheme))
+	must(migrationsv1alpha1.AddToScheme(scheme))
 	mgr, err := ctrl.NewManager(metrics.InstrumentRESTConfig(ctrl.GetConfigOrDie()), ctrl.Options{
 		Scheme:                  scheme,
 		HealthProbeBindAddress:  probeAddr,
@@ -138,6 +140,9 @@ func main() {
 		Recorder:  mgr.GetEventRecorderFor("migration-controller"),
 		Config:    launcherPodConfig,
 		Limits:    func(ctx context.Context) (int, int) { return config.Get(ctx).MigrationLimits() },
+		Migrations: func(ctx context.Context) *v1.MigrationConfiguration {
+			return config.Get(ctx).MigrationConfiguration()
+		},
 	}).SetupWithManager(mgr, migrationWorkers))
 	must((&evacuation.Reconciler{
 		Client:   mgr.GetClient(),

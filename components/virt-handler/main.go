@@ -144,7 +144,7 @@ func main() {
 		MigrationTargets: migrationTargets,
 	}
 	must(vmis.SetupWithManager(mgr))
-	metrics.Registry.MustRegister(&domainstats.Collector{Node: nodeName, Reader: mgr.GetClient(), Targets: vmis.StatsTargets})
+	metrics.Registry.MustRegister(&domainstats.Collector{Node: nodeName, Reader: mgr.GetClient(), Targets: vmis.StatsTargets}, domainstats.MigrationDowntime)
 	must(mgr.Add(certs))
 	must(mgr.AddReadyzCheck("certificate", certs.Ready))
 	must(mgr.Add(&consoleserver.Server{

@@ -9,6 +9,8 @@ import (
 	"context"
 	"slices"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
@@ -76,9 +78,38 @@ type MigrationSettings struct {
 
 // Migration is the KubeVirt object's migration settings, KubeVirt's defaults for the
 // ones it does not set.
-func (c Config) Migration() MigrationSettings {
+func (c Config) Migration() MigrationSettings { return SettingsOf(c.Migrations) }
+
+// MigrationConfiguration is the KubeVirt object's migrations section, a copy, with
+// KubeVirt's defaults filled in for what a migration reads: what virt-controller hands a
+// migration when no MigrationPolicy applies (status.migrationState.migrationConfiguration).
+func (c Config) MigrationConfiguration() *v1.MigrationConfiguration {
+	m := &v1.MigrationConfiguration{}
+	if c.Migrations != nil {
+		m = c.Migrations.DeepCopy()
+	}
+	perCluster, outbound := c.MigrationLimits()
+	m.ParallelMigrationsPerCluster = ptr.To(uint32(perCluster))
+	m.ParallelOutboundMigrationsPerNode = ptr.To(uint32(outbound))
+	if m.BandwidthPerMigration == nil {
+		m.BandwidthPerMigration = ptr.To(resource.MustParse("0"))
+	}
+	if m.CompletionTimeoutPerGiB == nil {
+		m.CompletionTimeoutPerGiB = ptr.To[int64](defaultCompletionTimeoutPerGiB)
+	}
+	if m.ProgressTimeout == nil {
+		m.ProgressTimeout = ptr.To[int64](defaultProgressTimeout)
+	}
+	if m.AllowAutoConverge == nil {
+		m.AllowAutoConverge = ptr.To(false)
+	}
+	return m
+}
+
+// SettingsOf reads a migrations section (the KubeVirt object's, or the one a migration
+// was handed), KubeVirt's defaults for what it does not set.
+func SettingsOf(m *v1.MigrationConfiguration) MigrationSettings {
 	s := MigrationSettings{CompletionTimeoutPerGiB: defaultCompletionTimeoutPerGiB, ProgressTimeout: defaultProgressTimeout}
-	m := c.Migrations
 	if m == nil {
 		return s
 	}

@@ -35,6 +35,8 @@ const (
 	// MutateMigrationPath and ValidateMigrationPath admit VirtualMachineInstanceMigrations.
 	MutateMigrationPath   = "/mutate-virtualmachineinstancemigrations"
 	ValidateMigrationPath = "/validate-virtualmachineinstancemigrations"
+	// ValidateMigrationPolicyPath checks MigrationPolicies (KubeVirt's path).
+	ValidateMigrationPolicyPath = "/migration-policy-validate-create"
 	// ValidateEvictionPath answers evictions of virt-launcher pods (KubeVirt's path).
 	ValidateEvictionPath = "/pod-eviction-validate"
 )

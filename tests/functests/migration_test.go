@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -15,10 +17,12 @@ import (
 	"github.com/onsi/gomega/gexec"
 	k8sv1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
+	migrationsv1alpha1 "github.com/hypernest/hypernest/api/migrations/v1alpha1"
 )
 
 // migrationTimeout covers a target pod's start (its image is on the node), the target's
@@ -26,7 +30,7 @@ import (
 // an idle 2-core machine.
 const migrationTimeout = 5 * time.Minute
 
-var _ = Describe("Live migration between two nodes (virt-controller, both nodes' virt-handlers, virt-launcher)", Ordered, Label("migration"), func() {
+var _ = Describe("Two nodes: live migration, drains and a node failure (virt-controller, both nodes' virt-handlers, virt-launcher)", Ordered, Label("migration"), func() {
 	var virtctl string
 
 	BeforeAll(func(ctx SpecContext) {
@@ -93,6 +97,19 @@ var _ = Describe("Live migration between two nodes (virt-controller, both nodes'
 		fmt.Fprintf(GinkgoWriter, "migration of the demo guest: %s from the first byte to the end\n", took)
 		AddReportEntry("live migration time", took.String())
 
+		By("the migration in the metrics: its outcome and times from virt-controller, the guest's pause at the switch-over from the source node's virt-handler")
+		Eventually(func(g Gomega) {
+			controller := scrapeComponent(ctx, g, "virt-controller")
+			g.Expect(gauge(controller, "kubevirt_vmi_migration_succeeded", map[string]string{"vmi": vm.Name, "vmim": migration.Name, "namespace": ns})).To(Equal(1.0))
+			g.Expect(gauge(controller, "kubevirt_vmi_migration_end_time_seconds", map[string]string{
+				"node": after.Status.NodeName, "namespace": ns, "name": vm.Name, "migration_name": migration.Name, "status": "succeeded",
+			})).To(Equal(float64(ms.EndTimestamp.Unix())))
+			g.Expect(histogram(controller, "kubevirt_vmi_migration_phase_transition_time_from_creation_seconds", map[string]string{"phase": "Succeeded"})).NotTo(BeNil())
+			downtime := histogram(scrapeComponent(ctx, g, "virt-handler"), "kubevirt_vmi_migration_downtime_seconds", map[string]string{"node": source})
+			g.Expect(downtime).NotTo(BeNil())
+			g.Expect(downtime.GetSampleCount()).To(BeNumerically(">=", 1))
+		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(2 * time.Second).Should(Succeed())
+
 		By("the source pod ended, the target pod runs the guest, and the VMI reports the target pod's address")
 		Eventually(func(g Gomega) {
 			p := &k8sv1.Pod{}
@@ -128,17 +145,24 @@ var _ = Describe("Live migration between two nodes (virt-controller, both nodes'
 		inGuest(in, out, `echo "counter-is-$counter"`, "counter-is-42")
 	})
 
-	It("cancels a migration half-way: the guest goes on running on the source node", func(ctx SpecContext) {
-		By("migrations capped at 1 MiB/s (spec.configuration.migrations.bandwidthPerMigration): a 128 MiB guest takes minutes")
-		ensureKubeVirtObject(ctx)
-		updateKubeVirtConfiguration(ctx, func(c *v1.KubeVirtConfiguration) {
-			c.MigrationConfiguration = &v1.MigrationConfiguration{BandwidthPerMigration: ptr.To(resource.MustParse("1Mi"))}
-		})
-		DeferCleanup(func(ctx SpecContext) {
-			updateKubeVirtConfiguration(ctx, func(c *v1.KubeVirtConfiguration) { c.MigrationConfiguration = nil })
-		})
+	It("cancels a migration half-way, slowed by a MigrationPolicy: the guest goes on running on the source node", func(ctx SpecContext) {
 		ns := newTestNamespace()
-		vm := startMigratable(ctx, alpineVMWithClaims(ns, "vm-stays", nil))
+		By("a MigrationPolicy caps this namespace's migrations of VMIs labelled lane=slow at 1 MiB/s: a 128 MiB guest takes minutes")
+		policy := &migrationsv1alpha1.MigrationPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: ns + "-slow-lane"},
+			Spec: migrationsv1alpha1.MigrationPolicySpec{
+				Selectors: &migrationsv1alpha1.Selectors{
+					NamespaceSelector:              migrationsv1alpha1.LabelSelector{k8sv1.LabelMetadataName: ns},
+					VirtualMachineInstanceSelector: migrationsv1alpha1.LabelSelector{"lane": "slow"},
+				},
+				BandwidthPerMigration: ptr.To(resource.MustParse("1Mi")),
+			},
+		}
+		Expect(crClient.Create(ctx, policy)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) { Expect(crClient.Delete(ctx, policy)).To(Succeed()) })
+		slow := alpineVMWithClaims(ns, "vm-stays", nil)
+		slow.Spec.Template.ObjectMeta.Labels = map[string]string{"lane": "slow"}
+		vm := startMigratable(ctx, slow)
 		source := getVMI(ctx, ns, vm.Name).Status.NodeName
 
 		By("virtctl migrate, then virtctl migrate-cancel once the guest's memory is on its way")
@@ -155,6 +179,15 @@ var _ = Describe("Live migration between two nodes (virt-controller, both nodes'
 			g.Expect(list.Items).To(HaveLen(1))
 			g.Expect(list.Items[0].Status.Phase).To(Equal(v1.MigrationRunning))
 		}).WithContext(ctx).WithTimeout(migrationTimeout).WithPolling(time.Second).Should(Succeed())
+		By("while it runs, the source node's virt-handler serves the job's figures and virt-controller counts it running")
+		Eventually(func(g Gomega) {
+			handlers := scrapeComponent(ctx, g, "virt-handler")
+			job := map[string]string{"node": source, "namespace": ns, "name": vm.Name}
+			g.Expect(gauge(handlers, "kubevirt_vmi_migration_data_processed_bytes", job)).To(BeNumerically(">", 0))
+			g.Expect(gauge(handlers, "kubevirt_vmi_migration_data_remaining_bytes", job)).To(BeNumerically(">", 0))
+			g.Expect(gauge(handlers, "kubevirt_vmi_migration_memory_transfer_rate_bytes", job)).To(And(BeNumerically(">=", 0), BeNumerically("<=", 4<<20)), "capped at 1 MiB/s")
+			g.Expect(total(scrapeComponent(ctx, g, "virt-controller"), "kubevirt_vmi_migrations_in_running_phase", nil)).To(BeNumerically(">=", 1))
+		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(2 * time.Second).Should(Succeed())
 		virtctlOK("VM vm-stays was scheduled to migrate-cancel\n", "migrate-cancel", vm.Name)
 
 		By("the migration is aborted and released; the VMI runs where it was, and its target pod goes")
@@ -174,6 +207,8 @@ var _ = Describe("Live migration between two nodes (virt-controller, both nodes'
 		Expect(condition(vmi, v1.VirtualMachineInstanceReady)).To(Equal(k8sv1.ConditionTrue))
 		ms := vmi.Status.MigrationState
 		Expect(ms).NotTo(BeNil())
+		Expect(ms.MigrationPolicyName).To(HaveValue(Equal(policy.Name)))
+		Expect(ms.MigrationConfiguration.BandwidthPerMigration.String()).To(Equal("1Mi"))
 		Expect(ms.AbortRequested).To(BeTrue())
 		Expect(ms.AbortStatus).To(Equal(v1.MigrationAbortSucceeded))
 		Expect(ms.Failed).To(BeTrue())
@@ -239,6 +274,87 @@ var _ = Describe("Live migration between two nodes (virt-controller, both nodes'
 		Expect(after.Status.NodeName).To(Equal(stuck.Status.NodeName))
 		Expect(launcherPod(ctx, after).Status.Phase).To(Equal(k8sv1.PodRunning))
 	})
+
+	// Last: the node it takes away does not come back in this run.
+	It("brings a failed node's runStrategy Always VM back on the other node and fails its lone VMI, after the node is declared out of service", Label("node-failure"), func(ctx SpecContext) {
+		powerOff := os.Getenv("HYPERNEST_NODE_POWER_OFF")
+		if powerOff == "" {
+			Skip("the node failure test powers a node off: set HYPERNEST_NODE_POWER_OFF to a command that does so for the node named by its argument (make functest sets hack/cluster/node-down.sh on the local cluster)")
+		}
+		nodes := schedulableNodeNames(ctx)
+		// The last by name: on the local cluster a node make functest added, never the
+		// first one, which holds the control plane and Hypernest's own pods.
+		failing, survivor := nodes[len(nodes)-1], nodes[0]
+		ns := newTestNamespace()
+
+		By("a VM (runStrategy Always) and a VMI without a VM run on " + failing + " (" + survivor + " cordoned while they start)")
+		setUnschedulable(ctx, survivor, true)
+		vm := alpineVMWithClaims(ns, "vm-always", nil)
+		lone := &v1.VirtualMachineInstance{ObjectMeta: metav1.ObjectMeta{Name: "vmi-lone", Namespace: ns}, Spec: *vm.Spec.Template.Spec.DeepCopy()}
+		Expect(crClient.Create(ctx, vm)).To(Succeed())
+		Expect(crClient.Create(ctx, lone)).To(Succeed())
+		before := waitForVMIPhase(ctx, ns, vm.Name, v1.Running)
+		Expect(before.Status.NodeName).To(Equal(failing))
+		Expect(waitForVMIPhase(ctx, ns, lone.Name, v1.Running).Status.NodeName).To(Equal(failing))
+		setUnschedulable(ctx, survivor, false)
+
+		By(failing + " fails: its network, kubelet, virt-handler and guests go at once (" + powerOff + ")")
+		start := time.Now()
+		out, err := exec.CommandContext(ctx, powerOff, failing).CombinedOutput()
+		GinkgoWriter.Printf("%s", out)
+		Expect(err).NotTo(HaveOccurred(), "%s %s: %s", powerOff, failing, out)
+		DeferCleanup(func(ctx SpecContext) {
+			// A failed machine's Node object is removed (node-up.sh registers it afresh).
+			Expect(client.IgnoreNotFound(crClient.Delete(ctx, &k8sv1.Node{ObjectMeta: metav1.ObjectMeta{Name: failing}}))).To(Succeed())
+		})
+
+		By("the node goes NotReady; while it may only have lost touch, its guests may still run, and nothing starts them again")
+		Eventually(func(g Gomega) {
+			node := &k8sv1.Node{}
+			g.Expect(crClient.Get(ctx, client.ObjectKey{Name: failing}, node)).To(Succeed())
+			g.Expect(nodeReady(node)).To(BeFalse())
+		}).WithContext(ctx).WithTimeout(3 * time.Minute).WithPolling(2 * time.Second).Should(Succeed())
+		notReady := time.Since(start)
+		for _, name := range []string{vm.Name, lone.Name} {
+			vmi := getVMI(ctx, ns, name)
+			Expect(vmi.Status.Phase).To(Equal(v1.Running), "VMI %s", name)
+			Expect(vmi.Status.NodeName).To(Equal(failing), "VMI %s", name)
+		}
+		Expect(getVMI(ctx, ns, vm.Name).UID).To(Equal(before.UID))
+
+		By("declared out of service (Kubernetes' non-graceful node shutdown): its pods go, the VM runs again on " + survivor + ", the lone VMI fails")
+		node := &k8sv1.Node{}
+		Expect(crClient.Get(ctx, client.ObjectKey{Name: failing}, node)).To(Succeed())
+		patch := client.MergeFrom(node.DeepCopy())
+		node.Spec.Taints = append(node.Spec.Taints, k8sv1.Taint{Key: k8sv1.TaintNodeOutOfService, Value: "nodeshutdown", Effect: k8sv1.TaintEffectNoExecute})
+		Expect(crClient.Patch(ctx, node, patch)).To(Succeed())
+		Eventually(func(g Gomega) {
+			vmi := &v1.VirtualMachineInstance{}
+			g.Expect(crClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: vm.Name}, vmi)).To(Succeed())
+			g.Expect(vmi.UID).NotTo(Equal(before.UID), "the VM's VMI is still the one of the failed node")
+			g.Expect(vmi.Status.Phase).To(Equal(v1.Running))
+			g.Expect(vmi.Status.NodeName).To(Equal(survivor))
+			failed := &v1.VirtualMachineInstance{}
+			g.Expect(crClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: lone.Name}, failed)).To(Succeed())
+			g.Expect(failed.Status.Phase).To(Equal(v1.Failed))
+		}).WithContext(ctx).WithTimeout(5 * time.Minute).WithPolling(2 * time.Second).Should(Succeed())
+		back := time.Since(start)
+
+		By("no guest runs twice: one launcher pod is left in the namespace, the new VMI's, on " + survivor)
+		pods := &k8sv1.PodList{}
+		Expect(crClient.List(ctx, pods, client.InNamespace(ns))).To(Succeed())
+		Expect(pods.Items).To(ConsistOf(And(
+			HaveField("ObjectMeta.Labels", HaveKeyWithValue(v1.CreatedByLabel, string(getVMI(ctx, ns, vm.Name).UID))),
+			HaveField("Spec.NodeName", survivor))))
+
+		By("virt-controller reads virt-handler's heartbeat: once its last beat is 5 minutes old, the node takes no VMIs (kubevirt.io/schedulable=false)")
+		Eventually(func(g Gomega) {
+			g.Expect(crClient.Get(ctx, client.ObjectKey{Name: failing}, node)).To(Succeed())
+			g.Expect(node.Labels).To(HaveKeyWithValue(v1.NodeSchedulable, "false"))
+		}).WithContext(ctx).WithTimeout(7 * time.Minute).WithPolling(5 * time.Second).Should(Succeed())
+		fmt.Fprintf(GinkgoWriter, "node failure: NotReady after %s, the VM running again on %s after %s, the heartbeat stale after %s\n",
+			notReady.Round(time.Second), survivor, back.Round(time.Second), time.Since(start).Round(time.Second))
+	})
 })
 
 // startMigratable creates the VM and waits until its guest runs and is live-migratable.
@@ -270,17 +386,43 @@ func drain(ctx context.Context, node string, vmi *v1.VirtualMachineInstance, tim
 
 // schedulableNodes counts the Ready nodes pods may be scheduled to.
 func schedulableNodes(ctx context.Context) int {
+	return len(schedulableNodeNames(ctx))
+}
+
+// schedulableNodeNames names the Ready nodes pods may be scheduled to, sorted.
+func schedulableNodeNames(ctx context.Context) []string {
 	nodes := &k8sv1.NodeList{}
 	Expect(crClient.List(ctx, nodes)).To(Succeed())
-	n := 0
+	var names []string
 	for _, node := range nodes.Items {
-		for _, c := range node.Status.Conditions {
-			if c.Type == k8sv1.NodeReady && c.Status == k8sv1.ConditionTrue && !node.Spec.Unschedulable {
-				n++
-			}
+		if nodeReady(&node) && !node.Spec.Unschedulable {
+			names = append(names, node.Name)
 		}
 	}
-	return n
+	slices.Sort(names)
+	return names
+}
+
+func nodeReady(node *k8sv1.Node) bool {
+	for _, c := range node.Status.Conditions {
+		if c.Type == k8sv1.NodeReady {
+			return c.Status == k8sv1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// setUnschedulable cordons or uncordons the node, as kubectl cordon does; a cordoned node
+// is uncordoned when the spec ends.
+func setUnschedulable(ctx context.Context, name string, unschedulable bool) {
+	node := &k8sv1.Node{}
+	Expect(crClient.Get(ctx, client.ObjectKey{Name: name}, node)).To(Succeed())
+	patch := client.MergeFrom(node.DeepCopy())
+	node.Spec.Unschedulable = unschedulable
+	Expect(crClient.Patch(ctx, node, patch)).To(Succeed())
+	if unschedulable {
+		DeferCleanup(setUnschedulable, name, false)
+	}
 }
 
 // guestUptime reads the guest's uptime in whole seconds on its shell.

@@ -242,4 +242,9 @@ type VirtualMachineInstanceMigrationState struct {
 	// MigrationPolicyName names the MigrationPolicy that applied, if one did.
 	// +optional
 	MigrationPolicyName *string `json:"migrationPolicyName,omitempty"`
+	// MigrationConfiguration is what this migration runs with: the cluster's settings,
+	// overlaid with those of the MigrationPolicy that applied. virt-controller writes it
+	// when it hands the migration to the nodes.
+	// +optional
+	MigrationConfiguration *MigrationConfiguration `json:"migrationConfiguration,omitempty"`
 }

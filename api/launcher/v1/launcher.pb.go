@@ -191,9 +191,13 @@ type MigrationStatus struct {
 	Mode string `protobuf:"bytes,8,opt,name=mode,proto3" json:"mode,omitempty"`
 	// copied_disks are the targets of the disks copied with the memory (block migration
 	// of the pod's local disks: containerDisk overlays, emptyDisks).
-	CopiedDisks   []string `protobuf:"bytes,9,rep,name=copied_disks,json=copiedDisks,proto3" json:"copied_disks,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CopiedDisks []string `protobuf:"bytes,9,rep,name=copied_disks,json=copiedDisks,proto3" json:"copied_disks,omitempty"`
+	// downtime_milliseconds is how long the guest was paused for the switch-over, as QEMU
+	// measured it (libvirt's completed job statistics); absent for a migration that failed
+	// or whose statistics libvirt did not keep.
+	DowntimeMilliseconds *uint64 `protobuf:"varint,10,opt,name=downtime_milliseconds,json=downtimeMilliseconds,proto3,oneof" json:"downtime_milliseconds,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *MigrationStatus) Reset() {
@@ -287,6 +291,13 @@ func (x *MigrationStatus) GetCopiedDisks() []string {
 		return x.CopiedDisks
 	}
 	return nil
+}
+
+func (x *MigrationStatus) GetDowntimeMilliseconds() uint64 {
+	if x != nil && x.DowntimeMilliseconds != nil {
+		return *x.DowntimeMilliseconds
+	}
+	return 0
 }
 
 type GuestAgentInfoResponse struct {
@@ -1175,8 +1186,10 @@ type DomainStats struct {
 	Vcpus                []*VCPUStats           `protobuf:"bytes,7,rep,name=vcpus,proto3" json:"vcpus,omitempty"`
 	Interfaces           []*InterfaceStats      `protobuf:"bytes,8,rep,name=interfaces,proto3" json:"interfaces,omitempty"`
 	Blocks               []*BlockStats          `protobuf:"bytes,9,rep,name=blocks,proto3" json:"blocks,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// migration: the figures of the live migration the domain is sending, while it runs.
+	Migration     *MigrationJobStats `protobuf:"bytes,10,opt,name=migration,proto3" json:"migration,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DomainStats) Reset() {
@@ -1272,6 +1285,93 @@ func (x *DomainStats) GetBlocks() []*BlockStats {
 	return nil
 }
 
+func (x *DomainStats) GetMigration() *MigrationJobStats {
+	if x != nil {
+		return x.Migration
+	}
+	return nil
+}
+
+// MigrationJobStats are libvirt's statistics of a running migration job
+// (virDomainGetJobStats): the data to send (memory and copied disks) in all, sent and
+// left, in bytes, the memory's transfer rate and the rate at which the guest dirties its
+// memory, in bytes per second. A figure libvirt did not report is absent.
+type MigrationJobStats struct {
+	state                   protoimpl.MessageState `protogen:"open.v1"`
+	DataTotalBytes          *uint64                `protobuf:"varint,1,opt,name=data_total_bytes,json=dataTotalBytes,proto3,oneof" json:"data_total_bytes,omitempty"`
+	DataProcessedBytes      *uint64                `protobuf:"varint,2,opt,name=data_processed_bytes,json=dataProcessedBytes,proto3,oneof" json:"data_processed_bytes,omitempty"`
+	DataRemainingBytes      *uint64                `protobuf:"varint,3,opt,name=data_remaining_bytes,json=dataRemainingBytes,proto3,oneof" json:"data_remaining_bytes,omitempty"`
+	MemoryBytesPerSecond    *uint64                `protobuf:"varint,4,opt,name=memory_bytes_per_second,json=memoryBytesPerSecond,proto3,oneof" json:"memory_bytes_per_second,omitempty"`
+	DirtyRateBytesPerSecond *uint64                `protobuf:"varint,5,opt,name=dirty_rate_bytes_per_second,json=dirtyRateBytesPerSecond,proto3,oneof" json:"dirty_rate_bytes_per_second,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
+}
+
+func (x *MigrationJobStats) Reset() {
+	*x = MigrationJobStats{}
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrationJobStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrationJobStats) ProtoMessage() {}
+
+func (x *MigrationJobStats) ProtoReflect() protoreflect.Message {
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrationJobStats.ProtoReflect.Descriptor instead.
+func (*MigrationJobStats) Descriptor() ([]byte, []int) {
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *MigrationJobStats) GetDataTotalBytes() uint64 {
+	if x != nil && x.DataTotalBytes != nil {
+		return *x.DataTotalBytes
+	}
+	return 0
+}
+
+func (x *MigrationJobStats) GetDataProcessedBytes() uint64 {
+	if x != nil && x.DataProcessedBytes != nil {
+		return *x.DataProcessedBytes
+	}
+	return 0
+}
+
+func (x *MigrationJobStats) GetDataRemainingBytes() uint64 {
+	if x != nil && x.DataRemainingBytes != nil {
+		return *x.DataRemainingBytes
+	}
+	return 0
+}
+
+func (x *MigrationJobStats) GetMemoryBytesPerSecond() uint64 {
+	if x != nil && x.MemoryBytesPerSecond != nil {
+		return *x.MemoryBytesPerSecond
+	}
+	return 0
+}
+
+func (x *MigrationJobStats) GetDirtyRateBytesPerSecond() uint64 {
+	if x != nil && x.DirtyRateBytesPerSecond != nil {
+		return *x.DirtyRateBytesPerSecond
+	}
+	return 0
+}
+
 // DomainMemoryStats are the balloon's figures (KiB; faults are counts).
 type DomainMemoryStats struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
@@ -1293,7 +1393,7 @@ type DomainMemoryStats struct {
 
 func (x *DomainMemoryStats) Reset() {
 	*x = DomainMemoryStats{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[15]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1305,7 +1405,7 @@ func (x *DomainMemoryStats) String() string {
 func (*DomainMemoryStats) ProtoMessage() {}
 
 func (x *DomainMemoryStats) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[15]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1318,7 +1418,7 @@ func (x *DomainMemoryStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DomainMemoryStats.ProtoReflect.Descriptor instead.
 func (*DomainMemoryStats) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{15}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DomainMemoryStats) GetAvailableKib() uint64 {
@@ -1413,7 +1513,7 @@ type VCPUStats struct {
 
 func (x *VCPUStats) Reset() {
 	*x = VCPUStats{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[16]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1425,7 +1525,7 @@ func (x *VCPUStats) String() string {
 func (*VCPUStats) ProtoMessage() {}
 
 func (x *VCPUStats) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[16]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1438,7 +1538,7 @@ func (x *VCPUStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VCPUStats.ProtoReflect.Descriptor instead.
 func (*VCPUStats) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{16}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *VCPUStats) GetId() uint32 {
@@ -1495,7 +1595,7 @@ type InterfaceStats struct {
 
 func (x *InterfaceStats) Reset() {
 	*x = InterfaceStats{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[17]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1507,7 +1607,7 @@ func (x *InterfaceStats) String() string {
 func (*InterfaceStats) ProtoMessage() {}
 
 func (x *InterfaceStats) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[17]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1520,7 +1620,7 @@ func (x *InterfaceStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterfaceStats.ProtoReflect.Descriptor instead.
 func (*InterfaceStats) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{17}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *InterfaceStats) GetName() string {
@@ -1605,7 +1705,7 @@ type BlockStats struct {
 
 func (x *BlockStats) Reset() {
 	*x = BlockStats{}
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[18]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1617,7 +1717,7 @@ func (x *BlockStats) String() string {
 func (*BlockStats) ProtoMessage() {}
 
 func (x *BlockStats) ProtoReflect() protoreflect.Message {
-	mi := &file_api_launcher_v1_launcher_proto_msgTypes[18]
+	mi := &file_api_launcher_v1_launcher_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1630,7 +1730,7 @@ func (x *BlockStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockStats.ProtoReflect.Descriptor instead.
 func (*BlockStats) Descriptor() ([]byte, []int) {
-	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{18}
+	return file_api_launcher_v1_launcher_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *BlockStats) GetName() string {
@@ -1706,7 +1806,7 @@ const file_api_launcher_v1_launcher_proto_rawDesc = "" +
 	"\x18bandwidth_mib_per_second\x18\x02 \x01(\x04R\x15bandwidthMibPerSecond\x12<\n" +
 	"\x1acompletion_timeout_seconds\x18\x03 \x01(\x03R\x18completionTimeoutSeconds\x128\n" +
 	"\x18progress_timeout_seconds\x18\x04 \x01(\x03R\x16progressTimeoutSeconds\x12#\n" +
-	"\rauto_converge\x18\x05 \x01(\bR\fautoConverge\"\xa8\x02\n" +
+	"\rauto_converge\x18\x05 \x01(\bR\fautoConverge\"\xfc\x02\n" +
 	"\x0fMigrationStatus\x12\x10\n" +
 	"\x03uid\x18\x01 \x01(\tR\x03uid\x12'\n" +
 	"\x0fstart_timestamp\x18\x02 \x01(\tR\x0estartTimestamp\x12#\n" +
@@ -1716,7 +1816,10 @@ const file_api_launcher_v1_launcher_proto_rawDesc = "" +
 	"\x0efailure_reason\x18\x06 \x01(\tR\rfailureReason\x12!\n" +
 	"\fabort_status\x18\a \x01(\tR\vabortStatus\x12\x12\n" +
 	"\x04mode\x18\b \x01(\tR\x04mode\x12!\n" +
-	"\fcopied_disks\x18\t \x03(\tR\vcopiedDisks\",\n" +
+	"\fcopied_disks\x18\t \x03(\tR\vcopiedDisks\x128\n" +
+	"\x15downtime_milliseconds\x18\n" +
+	" \x01(\x04H\x00R\x14downtimeMilliseconds\x88\x01\x01B\x18\n" +
+	"\x16_downtime_milliseconds\",\n" +
 	"\x16GuestAgentInfoResponse\x12\x12\n" +
 	"\x04info\x18\x01 \x01(\fR\x04info\"K\n" +
 	"\x19BootstrapSentinelResponse\x12\x14\n" +
@@ -1792,7 +1895,7 @@ const file_api_launcher_v1_launcher_proto_rawDesc = "" +
 	"\n" +
 	"version_id\x18\x06 \x01(\tR\tversionId\x12%\n" +
 	"\x0ekernel_version\x18\a \x01(\tR\rkernelVersion\x12\x18\n" +
-	"\amachine\x18\b \x01(\tR\amachine\"\xb3\x04\n" +
+	"\amachine\x18\b \x01(\tR\amachine\"\xfb\x04\n" +
 	"\vDomainStats\x120\n" +
 	"\x14cpu_time_nanoseconds\x18\x01 \x01(\x04R\x12cpuTimeNanoseconds\x12*\n" +
 	"\x11memory_actual_kib\x18\x02 \x01(\x04R\x0fmemoryActualKib\x12$\n" +
@@ -1804,9 +1907,22 @@ const file_api_launcher_v1_launcher_proto_rawDesc = "" +
 	"\n" +
 	"interfaces\x18\b \x03(\v2%.hypernest.launcher.v1.InterfaceStatsR\n" +
 	"interfaces\x129\n" +
-	"\x06blocks\x18\t \x03(\v2!.hypernest.launcher.v1.BlockStatsR\x06blocksB\x17\n" +
+	"\x06blocks\x18\t \x03(\v2!.hypernest.launcher.v1.BlockStatsR\x06blocks\x12F\n" +
+	"\tmigration\x18\n" +
+	" \x01(\v2(.hypernest.launcher.v1.MigrationJobStatsR\tmigrationB\x17\n" +
 	"\x15_cpu_user_nanosecondsB\x19\n" +
-	"\x17_cpu_system_nanoseconds\"\xfc\x04\n" +
+	"\x17_cpu_system_nanoseconds\"\xb2\x03\n" +
+	"\x11MigrationJobStats\x12-\n" +
+	"\x10data_total_bytes\x18\x01 \x01(\x04H\x00R\x0edataTotalBytes\x88\x01\x01\x125\n" +
+	"\x14data_processed_bytes\x18\x02 \x01(\x04H\x01R\x12dataProcessedBytes\x88\x01\x01\x125\n" +
+	"\x14data_remaining_bytes\x18\x03 \x01(\x04H\x02R\x12dataRemainingBytes\x88\x01\x01\x12:\n" +
+	"\x17memory_bytes_per_second\x18\x04 \x01(\x04H\x03R\x14memoryBytesPerSecond\x88\x01\x01\x12A\n" +
+	"\x1bdirty_rate_bytes_per_second\x18\x05 \x01(\x04H\x04R\x17dirtyRateBytesPerSecond\x88\x01\x01B\x13\n" +
+	"\x11_data_total_bytesB\x17\n" +
+	"\x15_data_processed_bytesB\x17\n" +
+	"\x15_data_remaining_bytesB\x1a\n" +
+	"\x18_memory_bytes_per_secondB\x1e\n" +
+	"\x1c_dirty_rate_bytes_per_second\"\xfc\x04\n" +
 	"\x11DomainMemoryStats\x12(\n" +
 	"\ravailable_kib\x18\x01 \x01(\x04H\x00R\favailableKib\x88\x01\x01\x12\"\n" +
 	"\n" +
@@ -1930,7 +2046,7 @@ func file_api_launcher_v1_launcher_proto_rawDescGZIP() []byte {
 }
 
 var file_api_launcher_v1_launcher_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_api_launcher_v1_launcher_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_api_launcher_v1_launcher_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_api_launcher_v1_launcher_proto_goTypes = []any{
 	(DomainState)(0),                  // 0: hypernest.launcher.v1.DomainState
 	(*MigrateRequest)(nil),            // 1: hypernest.launcher.v1.MigrateRequest
@@ -1948,59 +2064,61 @@ var file_api_launcher_v1_launcher_proto_goTypes = []any{
 	(*GuestInterface)(nil),            // 13: hypernest.launcher.v1.GuestInterface
 	(*GuestOSInfo)(nil),               // 14: hypernest.launcher.v1.GuestOSInfo
 	(*DomainStats)(nil),               // 15: hypernest.launcher.v1.DomainStats
-	(*DomainMemoryStats)(nil),         // 16: hypernest.launcher.v1.DomainMemoryStats
-	(*VCPUStats)(nil),                 // 17: hypernest.launcher.v1.VCPUStats
-	(*InterfaceStats)(nil),            // 18: hypernest.launcher.v1.InterfaceStats
-	(*BlockStats)(nil),                // 19: hypernest.launcher.v1.BlockStats
-	nil,                               // 20: hypernest.launcher.v1.LaunchOptions.QemuCapabilitiesEntry
+	(*MigrationJobStats)(nil),         // 16: hypernest.launcher.v1.MigrationJobStats
+	(*DomainMemoryStats)(nil),         // 17: hypernest.launcher.v1.DomainMemoryStats
+	(*VCPUStats)(nil),                 // 18: hypernest.launcher.v1.VCPUStats
+	(*InterfaceStats)(nil),            // 19: hypernest.launcher.v1.InterfaceStats
+	(*BlockStats)(nil),                // 20: hypernest.launcher.v1.BlockStats
+	nil,                               // 21: hypernest.launcher.v1.LaunchOptions.QemuCapabilitiesEntry
 }
 var file_api_launcher_v1_launcher_proto_depIdxs = []int32{
 	9,  // 0: hypernest.launcher.v1.SyncRequest.interfaces:type_name -> hypernest.launcher.v1.InterfacePlumbing
 	8,  // 1: hypernest.launcher.v1.SyncRequest.options:type_name -> hypernest.launcher.v1.LaunchOptions
-	20, // 2: hypernest.launcher.v1.LaunchOptions.qemu_capabilities:type_name -> hypernest.launcher.v1.LaunchOptions.QemuCapabilitiesEntry
+	21, // 2: hypernest.launcher.v1.LaunchOptions.qemu_capabilities:type_name -> hypernest.launcher.v1.LaunchOptions.QemuCapabilitiesEntry
 	0,  // 3: hypernest.launcher.v1.DomainStatus.state:type_name -> hypernest.launcher.v1.DomainState
 	13, // 4: hypernest.launcher.v1.DomainStatus.interfaces:type_name -> hypernest.launcher.v1.GuestInterface
 	14, // 5: hypernest.launcher.v1.DomainStatus.guest_os:type_name -> hypernest.launcher.v1.GuestOSInfo
 	9,  // 6: hypernest.launcher.v1.DomainStatus.plumbing:type_name -> hypernest.launcher.v1.InterfacePlumbing
 	12, // 7: hypernest.launcher.v1.DomainStatus.disk_errors:type_name -> hypernest.launcher.v1.DiskError
 	2,  // 8: hypernest.launcher.v1.DomainStatus.migration:type_name -> hypernest.launcher.v1.MigrationStatus
-	16, // 9: hypernest.launcher.v1.DomainStats.memory:type_name -> hypernest.launcher.v1.DomainMemoryStats
-	17, // 10: hypernest.launcher.v1.DomainStats.vcpus:type_name -> hypernest.launcher.v1.VCPUStats
-	18, // 11: hypernest.launcher.v1.DomainStats.interfaces:type_name -> hypernest.launcher.v1.InterfaceStats
-	19, // 12: hypernest.launcher.v1.DomainStats.blocks:type_name -> hypernest.launcher.v1.BlockStats
-	7,  // 13: hypernest.launcher.v1.Launcher.Sync:input_type -> hypernest.launcher.v1.SyncRequest
-	5,  // 14: hypernest.launcher.v1.Launcher.Pause:input_type -> hypernest.launcher.v1.Empty
-	5,  // 15: hypernest.launcher.v1.Launcher.Unpause:input_type -> hypernest.launcher.v1.Empty
-	10, // 16: hypernest.launcher.v1.Launcher.Shutdown:input_type -> hypernest.launcher.v1.ShutdownRequest
-	5,  // 17: hypernest.launcher.v1.Launcher.Kill:input_type -> hypernest.launcher.v1.Empty
-	5,  // 18: hypernest.launcher.v1.Launcher.GetDomain:input_type -> hypernest.launcher.v1.Empty
-	5,  // 19: hypernest.launcher.v1.Launcher.GetStats:input_type -> hypernest.launcher.v1.Empty
-	5,  // 20: hypernest.launcher.v1.Launcher.Ping:input_type -> hypernest.launcher.v1.Empty
-	5,  // 21: hypernest.launcher.v1.Launcher.WatchDomain:input_type -> hypernest.launcher.v1.Empty
-	5,  // 22: hypernest.launcher.v1.Launcher.GuestAgentInfo:input_type -> hypernest.launcher.v1.Empty
-	5,  // 23: hypernest.launcher.v1.Launcher.BootstrapSentinel:input_type -> hypernest.launcher.v1.Empty
-	7,  // 24: hypernest.launcher.v1.Launcher.PrepareMigrationTarget:input_type -> hypernest.launcher.v1.SyncRequest
-	1,  // 25: hypernest.launcher.v1.Launcher.Migrate:input_type -> hypernest.launcher.v1.MigrateRequest
-	5,  // 26: hypernest.launcher.v1.Launcher.CancelMigration:input_type -> hypernest.launcher.v1.Empty
-	6,  // 27: hypernest.launcher.v1.Launcher.Sync:output_type -> hypernest.launcher.v1.Result
-	6,  // 28: hypernest.launcher.v1.Launcher.Pause:output_type -> hypernest.launcher.v1.Result
-	6,  // 29: hypernest.launcher.v1.Launcher.Unpause:output_type -> hypernest.launcher.v1.Result
-	6,  // 30: hypernest.launcher.v1.Launcher.Shutdown:output_type -> hypernest.launcher.v1.Result
-	6,  // 31: hypernest.launcher.v1.Launcher.Kill:output_type -> hypernest.launcher.v1.Result
-	11, // 32: hypernest.launcher.v1.Launcher.GetDomain:output_type -> hypernest.launcher.v1.DomainStatus
-	15, // 33: hypernest.launcher.v1.Launcher.GetStats:output_type -> hypernest.launcher.v1.DomainStats
-	6,  // 34: hypernest.launcher.v1.Launcher.Ping:output_type -> hypernest.launcher.v1.Result
-	11, // 35: hypernest.launcher.v1.Launcher.WatchDomain:output_type -> hypernest.launcher.v1.DomainStatus
-	3,  // 36: hypernest.launcher.v1.Launcher.GuestAgentInfo:output_type -> hypernest.launcher.v1.GuestAgentInfoResponse
-	4,  // 37: hypernest.launcher.v1.Launcher.BootstrapSentinel:output_type -> hypernest.launcher.v1.BootstrapSentinelResponse
-	6,  // 38: hypernest.launcher.v1.Launcher.PrepareMigrationTarget:output_type -> hypernest.launcher.v1.Result
-	6,  // 39: hypernest.launcher.v1.Launcher.Migrate:output_type -> hypernest.launcher.v1.Result
-	6,  // 40: hypernest.launcher.v1.Launcher.CancelMigration:output_type -> hypernest.launcher.v1.Result
-	27, // [27:41] is the sub-list for method output_type
-	13, // [13:27] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	17, // 9: hypernest.launcher.v1.DomainStats.memory:type_name -> hypernest.launcher.v1.DomainMemoryStats
+	18, // 10: hypernest.launcher.v1.DomainStats.vcpus:type_name -> hypernest.launcher.v1.VCPUStats
+	19, // 11: hypernest.launcher.v1.DomainStats.interfaces:type_name -> hypernest.launcher.v1.InterfaceStats
+	20, // 12: hypernest.launcher.v1.DomainStats.blocks:type_name -> hypernest.launcher.v1.BlockStats
+	16, // 13: hypernest.launcher.v1.DomainStats.migration:type_name -> hypernest.launcher.v1.MigrationJobStats
+	7,  // 14: hypernest.launcher.v1.Launcher.Sync:input_type -> hypernest.launcher.v1.SyncRequest
+	5,  // 15: hypernest.launcher.v1.Launcher.Pause:input_type -> hypernest.launcher.v1.Empty
+	5,  // 16: hypernest.launcher.v1.Launcher.Unpause:input_type -> hypernest.launcher.v1.Empty
+	10, // 17: hypernest.launcher.v1.Launcher.Shutdown:input_type -> hypernest.launcher.v1.ShutdownRequest
+	5,  // 18: hypernest.launcher.v1.Launcher.Kill:input_type -> hypernest.launcher.v1.Empty
+	5,  // 19: hypernest.launcher.v1.Launcher.GetDomain:input_type -> hypernest.launcher.v1.Empty
+	5,  // 20: hypernest.launcher.v1.Launcher.GetStats:input_type -> hypernest.launcher.v1.Empty
+	5,  // 21: hypernest.launcher.v1.Launcher.Ping:input_type -> hypernest.launcher.v1.Empty
+	5,  // 22: hypernest.launcher.v1.Launcher.WatchDomain:input_type -> hypernest.launcher.v1.Empty
+	5,  // 23: hypernest.launcher.v1.Launcher.GuestAgentInfo:input_type -> hypernest.launcher.v1.Empty
+	5,  // 24: hypernest.launcher.v1.Launcher.BootstrapSentinel:input_type -> hypernest.launcher.v1.Empty
+	7,  // 25: hypernest.launcher.v1.Launcher.PrepareMigrationTarget:input_type -> hypernest.launcher.v1.SyncRequest
+	1,  // 26: hypernest.launcher.v1.Launcher.Migrate:input_type -> hypernest.launcher.v1.MigrateRequest
+	5,  // 27: hypernest.launcher.v1.Launcher.CancelMigration:input_type -> hypernest.launcher.v1.Empty
+	6,  // 28: hypernest.launcher.v1.Launcher.Sync:output_type -> hypernest.launcher.v1.Result
+	6,  // 29: hypernest.launcher.v1.Launcher.Pause:output_type -> hypernest.launcher.v1.Result
+	6,  // 30: hypernest.launcher.v1.Launcher.Unpause:output_type -> hypernest.launcher.v1.Result
+	6,  // 31: hypernest.launcher.v1.Launcher.Shutdown:output_type -> hypernest.launcher.v1.Result
+	6,  // 32: hypernest.launcher.v1.Launcher.Kill:output_type -> hypernest.launcher.v1.Result
+	11, // 33: hypernest.launcher.v1.Launcher.GetDomain:output_type -> hypernest.launcher.v1.DomainStatus
+	15, // 34: hypernest.launcher.v1.Launcher.GetStats:output_type -> hypernest.launcher.v1.DomainStats
+	6,  // 35: hypernest.launcher.v1.Launcher.Ping:output_type -> hypernest.launcher.v1.Result
+	11, // 36: hypernest.launcher.v1.Launcher.WatchDomain:output_type -> hypernest.launcher.v1.DomainStatus
+	3,  // 37: hypernest.launcher.v1.Launcher.GuestAgentInfo:output_type -> hypernest.launcher.v1.GuestAgentInfoResponse
+	4,  // 38: hypernest.launcher.v1.Launcher.BootstrapSentinel:output_type -> hypernest.launcher.v1.BootstrapSentinelResponse
+	6,  // 39: hypernest.launcher.v1.Launcher.PrepareMigrationTarget:output_type -> hypernest.launcher.v1.Result
+	6,  // 40: hypernest.launcher.v1.Launcher.Migrate:output_type -> hypernest.launcher.v1.Result
+	6,  // 41: hypernest.launcher.v1.Launcher.CancelMigration:output_type -> hypernest.launcher.v1.Result
+	28, // [28:42] is the sub-list for method output_type
+	14, // [14:28] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_api_launcher_v1_launcher_proto_init() }
@@ -2008,18 +2126,20 @@ func file_api_launcher_v1_launcher_proto_init() {
 	if File_api_launcher_v1_launcher_proto != nil {
 		return
 	}
+	file_api_launcher_v1_launcher_proto_msgTypes[1].OneofWrappers = []any{}
 	file_api_launcher_v1_launcher_proto_msgTypes[14].OneofWrappers = []any{}
 	file_api_launcher_v1_launcher_proto_msgTypes[15].OneofWrappers = []any{}
 	file_api_launcher_v1_launcher_proto_msgTypes[16].OneofWrappers = []any{}
 	file_api_launcher_v1_launcher_proto_msgTypes[17].OneofWrappers = []any{}
 	file_api_launcher_v1_launcher_proto_msgTypes[18].OneofWrappers = []any{}
+	file_api_launcher_v1_launcher_proto_msgTypes[19].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_launcher_v1_launcher_proto_rawDesc), len(file_api_launcher_v1_launcher_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,6 +22,7 @@ import (
 	"github.com/hypernest/hypernest/api/core/v1/defaults"
 	"github.com/hypernest/hypernest/api/core/v1/validation"
 	itv1 "github.com/hypernest/hypernest/api/instancetype/v1beta1"
+	migrationsv1alpha1 "github.com/hypernest/hypernest/api/migrations/v1alpha1"
 	poolv1 "github.com/hypernest/hypernest/api/pool/v1beta1"
 	"github.com/hypernest/hypernest/pkg/clusterconfig"
 	"github.com/hypernest/hypernest/pkg/instancetype"
@@ -51,6 +52,7 @@ func Register(mux *http.ServeMux, scheme *runtime.Scheme, c client.Client, looku
 	mux.Handle(wiring.ValidatePreferencePath, &admission.Webhook{Handler: &preferenceValidator{decoder: decoder}})
 	mux.Handle(wiring.MutateMigrationPath, &admission.Webhook{Handler: &migrationMutator{decoder: decoder}})
 	mux.Handle(wiring.ValidateMigrationPath, &admission.Webhook{Handler: &migrationValidator{decoder: decoder, reader: lookups, namespace: namespace}})
+	mux.Handle(wiring.ValidateMigrationPolicyPath, &admission.Webhook{Handler: &migrationPolicyValidator{decoder: decoder}})
 	mux.Handle(wiring.ValidateEvictionPath, &admission.Webhook{Handler: &evictionValidator{decoder: decoder, reader: lookups, writer: c, config: config}})
 }
 
@@ -400,6 +402,17 @@ func (v *instancetypeValidator) Handle(_ context.Context, req admission.Request)
 		spec = &obj.Spec
 	}
 	return invalid(instancetype.ValidateInstancetypeSpec(field.NewPath("spec"), spec))
+}
+
+// migrationPolicyValidator checks MigrationPolicies.
+type migrationPolicyValidator struct{ decoder admission.Decoder }
+
+func (v *migrationPolicyValidator) Handle(_ context.Context, req admission.Request) admission.Response {
+	policy := &migrationsv1alpha1.MigrationPolicy{}
+	if err := v.decoder.Decode(req, policy); err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	return invalid(validation.ValidateMigrationPolicySpec(field.NewPath("spec"), &policy.Spec))
 }
 
 // preferenceValidator checks preferences, namespaced and cluster-wide.

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
@@ -167,5 +168,72 @@ func TestVendorNameOfAClusterKindIsReadOncePerScrape(t *testing.T) {
 	}
 	if reader.gets != 1 {
 		t.Fatalf("%d reads of the cluster instance type, want 1", reader.gets)
+	}
+}
+
+// The migration series from a fake cache: KubeVirt's grouping of the phases, the
+// outcome gauges, and the VMI's migration times naming the migration ("<none>" once it is
+// gone). The functional migration test reads them on a cluster.
+func TestCollectMigrations(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := v1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	migration := func(name string, phase v1.VirtualMachineInstanceMigrationPhase) *v1.VirtualMachineInstanceMigration {
+		return &v1.VirtualMachineInstanceMigration{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: types.UID(name + "-uid")},
+			Spec:       v1.VirtualMachineInstanceMigrationSpec{VMIName: "vmi-" + name},
+			Status:     v1.VirtualMachineInstanceMigrationStatus{Phase: phase},
+		}
+	}
+	started, ended := metav1.NewTime(time.Unix(1_700_000_000, 0)), metav1.NewTime(time.Unix(1_700_000_030, 0))
+	moved := &v1.VirtualMachineInstance{
+		ObjectMeta: metav1.ObjectMeta{Name: "vmi-done", Namespace: "ns"},
+		Status: v1.VirtualMachineInstanceStatus{Phase: v1.Running, NodeName: "node2", MigrationState: &v1.VirtualMachineInstanceMigrationState{
+			MigrationUID: "done-uid", StartTimestamp: &started, EndTimestamp: &ended, Completed: true,
+		}},
+	}
+	orphan := &v1.VirtualMachineInstance{
+		ObjectMeta: metav1.ObjectMeta{Name: "vmi-orphan", Namespace: "ns"},
+		Status: v1.VirtualMachineInstanceStatus{Phase: v1.Running, NodeName: "node1", MigrationState: &v1.VirtualMachineInstanceMigrationState{
+			MigrationUID: "deleted-uid", StartTimestamp: &started,
+		}},
+	}
+	reader := fake.NewClientBuilder().WithScheme(scheme).WithObjects(
+		migration("new", v1.MigrationPhaseUnset), migration("waiting", v1.MigrationPending),
+		migration("placing", v1.MigrationScheduling), migration("preparing", v1.MigrationPreparingTarget),
+		migration("copying", v1.MigrationRunning), migration("done", v1.MigrationSucceeded),
+		migration("broken", v1.MigrationFailed), moved, orphan).Build()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(&collector{reader: reader, leading: alwaysLeading{}, useEmulation: func(context.Context) bool { return true }})
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]float64{
+		"kubevirt_vmi_migrations_in_unset_phase": 1, "kubevirt_vmi_migrations_in_pending_phase": 1,
+		"kubevirt_vmi_migrations_in_scheduling_phase": 1, "kubevirt_vmi_migrations_in_running_phase": 2,
+	} {
+		if v, ok := value(families, name, nil); !ok || v != want {
+			t.Errorf("%s = %v (%v), want %v", name, v, ok, want)
+		}
+	}
+	if v, ok := value(families, "kubevirt_vmi_migration_succeeded", map[string]string{"vmi": "vmi-done", "vmim": "done", "namespace": "ns"}); !ok || v != 1 {
+		t.Errorf("kubevirt_vmi_migration_succeeded = %v (%v), want 1", v, ok)
+	}
+	if v, ok := value(families, "kubevirt_vmi_migration_failed", map[string]string{"vmi": "vmi-broken", "vmim": "broken"}); !ok || v != 1 {
+		t.Errorf("kubevirt_vmi_migration_failed = %v (%v), want 1", v, ok)
+	}
+	if _, ok := value(families, "kubevirt_vmi_migration_succeeded", map[string]string{"vmim": "copying"}); ok {
+		t.Error("a running migration reported as succeeded")
+	}
+	if v, _ := value(families, "kubevirt_vmi_migration_end_time_seconds", map[string]string{"node": "node2", "name": "vmi-done", "migration_name": "done", "status": "succeeded"}); v != float64(ended.Unix()) {
+		t.Errorf("kubevirt_vmi_migration_end_time_seconds = %v, want %d", v, ended.Unix())
+	}
+	if v, _ := value(families, "kubevirt_vmi_migration_start_time_seconds", map[string]string{"name": "vmi-orphan", "migration_name": "<none>"}); v != float64(started.Unix()) {
+		t.Errorf("kubevirt_vmi_migration_start_time_seconds of a VMI whose migration is gone = %v, want %d", v, started.Unix())
+	}
+	if _, ok := value(families, "kubevirt_vmi_migration_end_time_seconds", map[string]string{"name": "vmi-orphan"}); ok {
+		t.Error("an end time for a migration that has not ended")
 	}
 }

@@ -57,8 +57,11 @@ type Leading interface{ Leading() bool }
 // VMIs' phase transitions. useEmulation says how the launcher pods' overhead is computed
 // when the KubeVirt object does not say (the --use-emulation default).
 func Setup(mgr manager.Manager, status Leading, useEmulation func(context.Context) bool) error {
-	hnmetrics.Registry.MustRegister(phaseFromCreation, phaseBetween, phaseFromDeletion)
+	hnmetrics.Registry.MustRegister(phaseFromCreation, phaseBetween, phaseFromDeletion, migrationPhaseFromCreation)
 	hnmetrics.Registry.MustRegister(&collector{reader: mgr.GetClient(), leading: status, useEmulation: useEmulation})
+	if err := mgr.Add(hnmetrics.OnLeader(func(ctx context.Context) error { return observeMigrationsOnLeader(ctx, mgr) })); err != nil {
+		return err
+	}
 	return mgr.Add(hnmetrics.OnLeader(func(ctx context.Context) error {
 		informer, err := mgr.GetCache().GetInformer(ctx, &v1.VirtualMachineInstance{})
 		if err != nil {
@@ -194,6 +197,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range vmStatusDescs {
 		ch <- d
 	}
+	for _, d := range migrationDescs() {
+		ch <- d
+	}
 }
 
 // scrapeTimeout bounds one scrape's reads of the cache (which do not leave the process
@@ -250,6 +256,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for labels, n := range counts {
 		ch <- prometheus.MustNewConstMetric(vmiPhaseCountDesc, prometheus.GaugeValue, float64(n), labels[:]...)
 	}
+	c.collectMigrations(ctx, ch, vmis.Items)
 
 	vms := &v1.VirtualMachineList{}
 	if err := c.reader.List(ctx, vms); err != nil {

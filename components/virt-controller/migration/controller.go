@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -77,6 +78,9 @@ type Reconciler struct {
 	Recorder  record.EventRecorder
 	// Config renders launcher pods as the VMI controller does.
 	Config func(context.Context) services.LauncherPodConfig
+	// Migrations is the cluster's migration settings, KubeVirt's defaults filled in
+	// (a copy the caller may change); a MigrationPolicy overlays its own.
+	Migrations func(context.Context) *v1.MigrationConfiguration
 	// Limits are the most migrations with a target pod, cluster-wide and leaving one
 	// node (the KubeVirt object's spec.configuration.migrations, read at each decision);
 	// nil means KubeVirt's defaults.
@@ -448,12 +452,20 @@ func (r *Reconciler) handOff(ctx context.Context, vmim *v1.VirtualMachineInstanc
 	if err != nil {
 		return err
 	}
+	config, policy, err := r.migrationConfiguration(ctx, vmi)
+	if err != nil {
+		return fmt.Errorf("choosing the migration's settings: %w", err)
+	}
 	base := vmi.DeepCopy()
 	vmi.Status.MigrationState = &v1.VirtualMachineInstanceMigrationState{
-		MigrationUID: vmim.UID,
-		SourceNode:   vmi.Status.NodeName,
-		TargetNode:   target.Spec.NodeName,
-		TargetPod:    target.Name,
+		MigrationUID:           vmim.UID,
+		SourceNode:             vmi.Status.NodeName,
+		TargetNode:             target.Spec.NodeName,
+		TargetPod:              target.Name,
+		MigrationConfiguration: config,
+	}
+	if policy != "" {
+		vmi.Status.MigrationState.MigrationPolicyName = ptr.To(policy)
 	}
 	if source != nil {
 		vmi.Status.MigrationState.SourcePod = source.Name

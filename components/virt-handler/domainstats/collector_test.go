@@ -3,6 +3,7 @@ package domainstats
 import (
 	"context"
 	"errors"
+	"maps"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,7 @@ func TestCollect(t *testing.T) {
 		Vcpus:              []*launcherv1.VCPUStats{{Id: 0, State: i32(1), TimeNanoseconds: u64(500_000_000)}},
 		Interfaces:         []*launcherv1.InterfaceStats{{Name: "default", RxBytes: u64(42)}},
 		Blocks:             []*launcherv1.BlockStats{{Name: "containerdisk", ReadRequests: u64(9), ReadTimeNanoseconds: u64(3_000_000)}},
+		Migration:          &launcherv1.MigrationJobStats{DataTotalBytes: u64(300 << 20), DataRemainingBytes: u64(100 << 20), MemoryBytesPerSecond: u64(1 << 20)},
 	}
 	c := &Collector{Node: "node1", Reader: reader, Targets: func() []Target {
 		return []Target{
@@ -61,16 +63,19 @@ func TestCollect(t *testing.T) {
 		return m.Gauge.GetValue()
 	}
 	for name, want := range map[string]float64{
-		"kubevirt_vmi_cpu_usage_seconds_total":          2.5,
-		"kubevirt_vmi_cpu_user_usage_seconds_total":     1,
-		"kubevirt_vmi_memory_resident_bytes":            1000 * 1024,
-		"kubevirt_vmi_memory_domain_bytes":              128 << 20,
-		"kubevirt_vmi_memory_pgmajfault_total":          7,
-		"kubevirt_vmi_vcpu_seconds_total":               0.5,
-		"kubevirt_vmi_network_receive_bytes_total":      42,
-		"kubevirt_vmi_storage_iops_read_total":          9,
-		"kubevirt_vmi_storage_read_times_seconds_total": 0.003,
-		"kubevirt_vmi_network_traffic_bytes_total":      42,
+		"kubevirt_vmi_cpu_usage_seconds_total":              2.5,
+		"kubevirt_vmi_cpu_user_usage_seconds_total":         1,
+		"kubevirt_vmi_memory_resident_bytes":                1000 * 1024,
+		"kubevirt_vmi_memory_domain_bytes":                  128 << 20,
+		"kubevirt_vmi_memory_pgmajfault_total":              7,
+		"kubevirt_vmi_vcpu_seconds_total":                   0.5,
+		"kubevirt_vmi_network_receive_bytes_total":          42,
+		"kubevirt_vmi_storage_iops_read_total":              9,
+		"kubevirt_vmi_storage_read_times_seconds_total":     0.003,
+		"kubevirt_vmi_network_traffic_bytes_total":          42,
+		"kubevirt_vmi_migration_data_bytes_total":           300 << 20,
+		"kubevirt_vmi_migration_data_remaining_bytes":       100 << 20,
+		"kubevirt_vmi_migration_memory_transfer_rate_bytes": 1 << 20,
 	} {
 		m, ok := got[name]
 		if !ok {
@@ -81,7 +86,7 @@ func TestCollect(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, v, want)
 		}
 	}
-	for _, absent := range []string{"kubevirt_vmi_cpu_system_usage_seconds_total", "kubevirt_vmi_memory_unused_bytes", "kubevirt_vmi_network_transmit_bytes_total"} {
+	for _, absent := range []string{"kubevirt_vmi_cpu_system_usage_seconds_total", "kubevirt_vmi_memory_unused_bytes", "kubevirt_vmi_network_transmit_bytes_total", "kubevirt_vmi_migration_dirty_memory_rate_bytes"} {
 		if _, ok := got[absent]; ok {
 			t.Errorf("%s: served though libvirt did not report it", absent)
 		}
@@ -98,5 +103,12 @@ func TestCollect(t *testing.T) {
 		if labels[k] != v {
 			t.Errorf("label %s = %q, want %q", k, labels[k], v)
 		}
+	}
+	migrationLabels := map[string]string{}
+	for _, l := range got["kubevirt_vmi_migration_data_remaining_bytes"].GetLabel() {
+		migrationLabels[l.GetName()] = l.GetValue()
+	}
+	if want := map[string]string{"node": "node1", "namespace": "ns", "name": "vm1"}; !maps.Equal(migrationLabels, want) {
+		t.Errorf("migration labels %v, want KubeVirt's %v", migrationLabels, want)
 	}
 }

@@ -19,7 +19,9 @@ import (
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	"github.com/hypernest/hypernest/api/core/v1/defaults"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
+	"github.com/hypernest/hypernest/components/virt-handler/domainstats"
 	"github.com/hypernest/hypernest/components/virt-handler/migrationproxy"
+	"github.com/hypernest/hypernest/pkg/clusterconfig"
 )
 
 // MigrationTLS is the mutual TLS of the connections between the two nodes' handlers of
@@ -282,7 +284,12 @@ func (r *Reconciler) syncMigrationSource(ctx context.Context, vmi *v1.VirtualMac
 	if err := r.connectToTarget(vmi, pod, l); err != nil {
 		return err
 	}
+	// What virt-controller handed the migration (the cluster's settings or a
+	// MigrationPolicy's); the cluster's for a migration handed over without them.
 	settings := r.Config(ctx).Migration()
+	if ms.MigrationConfiguration != nil {
+		settings = clusterconfig.SettingsOf(ms.MigrationConfiguration)
+	}
 	req := &launcherv1.MigrateRequest{
 		Uid:                    string(ms.MigrationUID),
 		BandwidthMibPerSecond:  settings.BandwidthMiBPerSecond,
@@ -380,6 +387,9 @@ func (r *Reconciler) mirrorMigration(vmi *v1.VirtualMachineInstance, lm *launche
 	}
 	if lm.Failed {
 		r.Recorder.Eventf(vmi, k8sv1.EventTypeWarning, "Migrated", "VirtualMachineInstance migration uid %s failed. reason:%s", ms.MigrationUID, lm.FailureReason)
+	} else if lm.DowntimeMilliseconds != nil {
+		// Once: ms.Completed keeps this from being seen again.
+		domainstats.MigrationDowntime.WithLabelValues(r.NodeName).Observe(float64(*lm.DowntimeMilliseconds) / 1000)
 	}
 }
 

@@ -144,8 +144,12 @@ func (m *Manager) Migrate(req *launcherv1.MigrateRequest) error {
 	go m.monitorMigration(d, req, done)
 	go func() {
 		err := d.MigrateToURI3(destination, params, flags)
-		close(done)
-		m.finishMigration(req.Uid, err)
+		var downtime *uint64
+		if err == nil {
+			downtime = completedDowntime(d)
+		}
+		close(done) // the monitor frees d
+		m.finishMigration(req.Uid, err, downtime)
 	}()
 	return nil
 }
@@ -223,15 +227,53 @@ func (m *Manager) monitorMigration(d *libvirt.Domain, req *launcherv1.MigrateReq
 	}
 }
 
+// completedDowntime reads the guest's pause at the switch-over from the statistics
+// libvirt keeps of the migration job that just completed; nil when it kept none.
+func completedDowntime(d *libvirt.Domain) *uint64 {
+	info, err := d.GetJobStats(libvirt.DOMAIN_JOB_STATS_COMPLETED)
+	if err != nil || !info.DowntimeSet {
+		return nil
+	}
+	return &info.Downtime
+}
+
+// migrationJobStats are the running migration job's figures for the metrics.
+func migrationJobStats(d *libvirt.Domain) (*launcherv1.MigrationJobStats, error) {
+	info, err := d.GetJobStats(0)
+	if err != nil {
+		return nil, err
+	}
+	if info.Type == libvirt.DOMAIN_JOB_NONE {
+		return nil, nil
+	}
+	set := func(ok bool, v uint64) *uint64 {
+		if !ok {
+			return nil
+		}
+		return &v
+	}
+	stats := &launcherv1.MigrationJobStats{
+		DataTotalBytes:       set(info.DataTotalSet, info.DataTotal),
+		DataProcessedBytes:   set(info.DataProcessedSet, info.DataProcessed),
+		DataRemainingBytes:   set(info.DataRemainingSet, info.DataRemaining),
+		MemoryBytesPerSecond: set(info.MemBpsSet, info.MemBps),
+	}
+	// libvirt counts dirtied pages; the metric is in bytes.
+	if info.MemDirtyRateSet && info.MemPageSizeSet {
+		stats.DirtyRateBytesPerSecond = set(true, info.MemDirtyRate*info.MemPageSize)
+	}
+	return stats, nil
+}
+
 // finishMigration records how MigrateToURI3 returned.
-func (m *Manager) finishMigration(uid string, err error) {
+func (m *Manager) finishMigration(uid string, err error, downtime *uint64) {
 	m.mu.Lock()
 	mig := m.migration
 	if mig == nil || mig.Uid != uid {
 		m.mu.Unlock()
 		return
 	}
-	mig.Completed, mig.EndTimestamp = true, timestamp(time.Now())
+	mig.Completed, mig.EndTimestamp, mig.DowntimeMilliseconds = true, timestamp(time.Now()), downtime
 	if err != nil {
 		mig.Failed = true
 		switch {

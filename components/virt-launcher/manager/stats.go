@@ -51,6 +51,14 @@ func (m *Manager) Stats() (*launcherv1.DomainStats, error) {
 			}
 		}
 	}
+	m.mu.Lock()
+	migrating := m.migration != nil && !m.migration.Completed
+	m.mu.Unlock()
+	if migrating {
+		if stats.Migration, err = migrationJobStats(d); err != nil {
+			m.log.V(1).Info("no statistics of the migration job", "error", err.Error())
+		}
+	}
 	return stats, nil
 }
 

@@ -17,6 +17,7 @@ import (
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	itv1 "github.com/hypernest/hypernest/api/instancetype/v1beta1"
+	migrationsv1alpha1 "github.com/hypernest/hypernest/api/migrations/v1alpha1"
 	subresourcesv1 "github.com/hypernest/hypernest/api/subresources/v1"
 	"github.com/hypernest/hypernest/pkg/wiring"
 )
@@ -184,6 +185,10 @@ func APIObjects(cfg Config, caBundle []byte) []client.Object {
 				MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "virt-launcher-pods", Expression: `object.metadata.name.startsWith("virt-launcher")`}},
 				FailurePolicy:   fail, SideEffects: ptr.To(admissionregistrationv1.SideEffectClassNoneOnDryRun), AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
 			{Name: "kubevirts-validator.kubevirt.io", ClientConfig: webhookClient(wiring.ValidateKubeVirts), Rules: rule("kubevirts", create, update),
+				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
+			{Name: "migration-policy-validator.kubevirt.io", ClientConfig: webhookClient(wiring.ValidateMigrationPolicyPath),
+				Rules: []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{create, update}, Rule: admissionregistrationv1.Rule{
+					APIGroups: []string{migrationsv1alpha1.GroupName}, APIVersions: []string{"*"}, Resources: []string{"migrationpolicies"}, Scope: ptr.To(admissionregistrationv1.ClusterScope)}}},
 				FailurePolicy: fail, SideEffects: none, AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](10)},
 			{Name: "virtualmachineinstancetypes-validator.instancetype.kubevirt.io", ClientConfig: webhookClient(wiring.ValidateInstancetypePath),
 				Rules:         instancetypeRule(create, update, "virtualmachineinstancetypes", "virtualmachineclusterinstancetypes"),

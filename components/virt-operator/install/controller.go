@@ -10,6 +10,7 @@ import (
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	itv1 "github.com/hypernest/hypernest/api/instancetype/v1beta1"
+	migrationsv1alpha1 "github.com/hypernest/hypernest/api/migrations/v1alpha1"
 	"github.com/hypernest/hypernest/pkg/wiring"
 )
 
@@ -37,6 +38,10 @@ func ControllerObjects(cfg Config) []client.Object {
 			// and status written, the oldest final ones deleted (a VMI keeps its five newest).
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstancemigrations"}, Verbs: []string{"get", "list", "watch", "create", "delete", "patch", "update"}},
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstancemigrations/status", "virtualmachineinstancemigrations/finalizers"}, Verbs: []string{"patch", "update"}},
+			// A migration runs with the MigrationPolicy that selects its VMI, by the VMI's
+			// and its namespace's labels.
+			{APIGroups: []string{migrationsv1alpha1.GroupName}, Resources: []string{"migrationpolicies"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get"}},
 			// Replica sets are only read; their status written; their finalizers
 			// subresource lets their VMIs' owner references block the set's deletion.
 			{APIGroups: []string{v1.GroupName}, Resources: []string{"virtualmachineinstancereplicasets"}, Verbs: []string{"get", "list", "watch"}},

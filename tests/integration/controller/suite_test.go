@@ -28,6 +28,7 @@ import (
 
 	kubevirtv1 "github.com/hypernest/hypernest/api/core/v1"
 	itv1 "github.com/hypernest/hypernest/api/instancetype/v1beta1"
+	migrationsv1alpha1 "github.com/hypernest/hypernest/api/migrations/v1alpha1"
 	poolv1 "github.com/hypernest/hypernest/api/pool/v1beta1"
 	"github.com/hypernest/hypernest/components/virt-api/webhooks"
 	"github.com/hypernest/hypernest/components/virt-controller/pool"
@@ -92,6 +93,7 @@ var _ = BeforeSuite(func() {
 	Expect(kubevirtv1.AddToScheme(scheme)).To(Succeed())
 	Expect(poolv1.AddToScheme(scheme)).To(Succeed())
 	Expect(itv1.AddToScheme(scheme)).To(Succeed())
+	Expect(migrationsv1alpha1.AddToScheme(scheme)).To(Succeed())
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 

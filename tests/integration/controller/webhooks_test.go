@@ -6,9 +6,13 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	kubevirtv1 "github.com/hypernest/hypernest/api/core/v1"
 	"github.com/hypernest/hypernest/api/core/v1/defaults"
+	migrationsv1alpha1 "github.com/hypernest/hypernest/api/migrations/v1alpha1"
 )
 
 // The suite serves virt-api's webhooks to envtest's apiserver; this shows they are in
@@ -34,5 +38,30 @@ var _ = Describe("virt-api's webhooks in front of the controllers", func() {
 		Expect(vmis[0].Spec.Domain.Machine).NotTo(BeNil())
 		Expect(vmis[0].Spec.Domain.Machine.Type).To(Equal(defaults.DefaultMachineType))
 		Expect(strings.HasPrefix(vmis[0].Name, "good")).To(BeTrue())
+	})
+})
+
+var _ = Describe("virt-api's MigrationPolicy validator", func() {
+	It("refuses the settings Hypernest's migrations cannot honour, naming the field, and stores the rest", func(ctx SpecContext) {
+		bad := &migrationsv1alpha1.MigrationPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: "post-copy"},
+			Spec: migrationsv1alpha1.MigrationPolicySpec{Selectors: &migrationsv1alpha1.Selectors{},
+				AllowPostCopy: ptr.To(true), CompletionTimeoutPerGiB: ptr.To[int64](-1)},
+		}
+		err := k8sClient.Create(ctx, bad)
+		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want 422 Invalid, got %v", err)
+		Expect(err.Error()).To(ContainSubstring(`admission webhook "migration-policy-validator.kubevirt.io" denied the request`))
+		Expect(err.Error()).To(ContainSubstring("spec.allowPostCopy"))
+		Expect(err.Error()).To(ContainSubstring("spec.completionTimeoutPerGiB"))
+
+		good := &migrationsv1alpha1.MigrationPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: "slow-lane"},
+			Spec: migrationsv1alpha1.MigrationPolicySpec{
+				Selectors:             &migrationsv1alpha1.Selectors{NamespaceSelector: migrationsv1alpha1.LabelSelector{"lane": "slow"}},
+				BandwidthPerMigration: ptr.To(resource.MustParse("64Mi")), AllowPostCopy: ptr.To(false),
+			},
+		}
+		Expect(k8sClient.Create(ctx, good)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) { Expect(k8sClient.Delete(ctx, good)).To(Succeed()) })
 	})
 })

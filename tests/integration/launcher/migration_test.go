@@ -64,6 +64,18 @@ var _ = Describe("live migration between two launchers", func() {
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(s.State.String() + "/" + s.Reason).To(Equal("PAUSED/" + launcherv1.ReasonPausedMigration))
 		}).WithTimeout(2 * time.Minute).Should(Succeed())
+		By("the running job's figures are in the source's statistics (kubevirt_vmi_migration_*)")
+		Eventually(func(g Gomega) {
+			stats, err := source.client.GetStats(context.Background(), &launcherv1.Empty{})
+			g.Expect(err).NotTo(HaveOccurred())
+			job := stats.GetMigration()
+			g.Expect(job).NotTo(BeNil())
+			g.Expect(job.DataTotalBytes).NotTo(BeNil())
+			g.Expect(job.DataProcessedBytes).To(HaveValue(BeNumerically(">", 0)))
+			g.Expect(job.DataRemainingBytes).To(HaveValue(BeNumerically("<", *job.DataTotalBytes)))
+			// Capped at 1 MiB/s: the rate libvirt measures (in bytes per second) is near it.
+			g.Expect(job.MemoryBytesPerSecond).To(HaveValue(And(BeNumerically(">", 0), BeNumerically("<=", 4*slowBandwidthMiB<<20))))
+		}).WithTimeout(time.Minute).Should(Succeed())
 		r, err = source.client.CancelMigration(context.Background(), &launcherv1.Empty{})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(r.Ok).To(BeTrue(), r.Message)
@@ -79,6 +91,7 @@ var _ = Describe("live migration between two launchers", func() {
 		Expect(first.FailureReason).To(Equal("Live migration has been aborted"))
 		Expect(first.Mode).To(Equal("PreCopy"))
 		Expect(first.CopiedDisks).To(ConsistOf("vda", "vdc"), "the containerDisk's overlay and the emptyDisk travel; the read-only cloud-init disk does not")
+		Expect(first.DowntimeMilliseconds).To(BeNil(), "a cancelled migration paused nothing")
 		Expect(source.state()).To(Equal(launcherv1.DomainState_RUNNING), "the guest runs on at the source")
 		Eventually(func(g Gomega) {
 			g.Expect(target.state()).To(Equal(launcherv1.DomainState_NO_DOMAIN))
@@ -105,7 +118,8 @@ var _ = Describe("live migration between two launchers", func() {
 		Expect(s.Migration.Failed).To(BeFalse(), s.Migration.FailureReason)
 		Expect(s.Migration.StartTimestamp).NotTo(BeEmpty())
 		Expect(s.Migration.EndTimestamp).NotTo(BeEmpty())
-		GinkgoWriter.Printf("migration took %s\n", time.Since(began).Round(time.Millisecond))
+		Expect(s.Migration.DowntimeMilliseconds).NotTo(BeNil(), "libvirt's completed job statistics give the switch-over's pause")
+		GinkgoWriter.Printf("migration took %s, the guest paused %d ms\n", time.Since(began).Round(time.Millisecond), *s.Migration.DowntimeMilliseconds)
 		// Asked now, while the source launcher still answers (it exits 2 s after its
 		// domain is gone): a repeated request for the same migration changes nothing.
 		r, err = source.client.Migrate(context.Background(), &launcherv1.MigrateRequest{Uid: "migration-2"})

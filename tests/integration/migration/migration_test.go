@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubevirtv1 "github.com/hypernest/hypernest/api/core/v1"
+	migrationsv1alpha1 "github.com/hypernest/hypernest/api/migrations/v1alpha1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
 )
 
@@ -223,6 +224,12 @@ var _ = Describe("VirtualMachineInstanceMigration", func() {
 		Expect(got.Labels).To(HaveKeyWithValue(kubevirtv1.MigrationTargetNodeNameLabel, targetNode))
 		Expect(got.Status.MigrationState).To(Equal(&kubevirtv1.VirtualMachineInstanceMigrationState{
 			MigrationUID: vmim.UID, SourceNode: sourceNode, TargetNode: targetNode, SourcePod: source.Name, TargetPod: target.Name,
+			// No KubeVirt object and no policy: KubeVirt's defaults, written out.
+			MigrationConfiguration: &kubevirtv1.MigrationConfiguration{
+				ParallelMigrationsPerCluster: ptr.To[uint32](5), ParallelOutboundMigrationsPerNode: ptr.To[uint32](2),
+				BandwidthPerMigration: ptr.To(resource.MustParse("0")), CompletionTimeoutPerGiB: ptr.To[int64](150),
+				ProgressTimeout: ptr.To[int64](150), AllowAutoConverge: ptr.To(false),
+			},
 		}))
 
 		By("the handlers' reports move it on")
@@ -356,6 +363,46 @@ var _ = Describe("VirtualMachineInstanceMigration", func() {
 		migrations := migrateOff(ns, oneNode, "single", 2)
 		expectTargetPods(ns, 1)
 		deleteMigrations(migrations)
+	})
+
+	It("hands a migration the settings of the MigrationPolicy that selects its VMI best, over the cluster's", func() {
+		ctx := context.Background()
+		labelled := &corev1.Namespace{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: ns}, labelled)).To(Succeed())
+		labelled.Labels["tier"] = "gold"
+		Expect(k8sClient.Update(ctx, labelled)).To(Succeed())
+		policy := func(name string, selectors migrationsv1alpha1.Selectors, bandwidth string) {
+			p := &migrationsv1alpha1.MigrationPolicy{
+				ObjectMeta: metav1.ObjectMeta{Name: ns + "-" + name},
+				Spec: migrationsv1alpha1.MigrationPolicySpec{Selectors: &selectors, BandwidthPerMigration: ptr.To(resource.MustParse(bandwidth)),
+					AllowAutoConverge: ptr.To(true)},
+			}
+			Expect(k8sClient.Create(ctx, p)).To(Succeed())
+			DeferCleanup(func() { Expect(k8sClient.Delete(context.Background(), p)).To(Succeed()) })
+		}
+		// Both select the VMI; the second matches one more label (its namespace's).
+		policy("vmi-only", migrationsv1alpha1.Selectors{VirtualMachineInstanceSelector: migrationsv1alpha1.LabelSelector{"workload": "db"}}, "8Mi")
+		policy("vmi-and-namespace", migrationsv1alpha1.Selectors{
+			VirtualMachineInstanceSelector: migrationsv1alpha1.LabelSelector{"workload": "db"},
+			NamespaceSelector:              migrationsv1alpha1.LabelSelector{"tier": "gold"},
+		}, "16Mi")
+		// Selects no VMI here: a label the VMI lacks.
+		policy("other", migrationsv1alpha1.Selectors{VirtualMachineInstanceSelector: migrationsv1alpha1.LabelSelector{"workload": "web"}}, "1Mi")
+
+		vmi, _ := runningVMI(ns, "db", sourceNode)
+		withLabel := vmi.DeepCopy()
+		withLabel.Labels["workload"] = "db"
+		Expect(k8sClient.Patch(ctx, withLabel, client.MergeFrom(vmi))).To(Succeed())
+		vmim := newMigration(ns, "move-db", vmi.Name)
+		bindAndRun(targetPodOf(vmim), targetNode)
+		waitForPhase(vmim, kubevirtv1.MigrationPreparingTarget)
+		got := &kubevirtv1.VirtualMachineInstance{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(vmi), got)).To(Succeed())
+		ms := got.Status.MigrationState
+		Expect(ms.MigrationPolicyName).To(HaveValue(Equal(ns + "-vmi-and-namespace")))
+		Expect(ms.MigrationConfiguration.BandwidthPerMigration.String()).To(Equal("16Mi"))
+		Expect(ms.MigrationConfiguration.AllowAutoConverge).To(HaveValue(BeTrue()))
+		Expect(ms.MigrationConfiguration.CompletionTimeoutPerGiB).To(HaveValue(Equal(int64(150))), "what the policy leaves out is the cluster's")
 	})
 
 	It("keeps the five newest final migrations of a VMI", func() {

@@ -27,6 +27,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	kubevirtv1 "github.com/hypernest/hypernest/api/core/v1"
+	migrationsv1alpha1 "github.com/hypernest/hypernest/api/migrations/v1alpha1"
 	"github.com/hypernest/hypernest/components/virt-controller/evacuation"
 	"github.com/hypernest/hypernest/components/virt-controller/migration"
 	"github.com/hypernest/hypernest/components/virt-controller/node"
@@ -75,6 +76,7 @@ var _ = BeforeSuite(func() {
 	scheme := runtime.NewScheme()
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	Expect(kubevirtv1.AddToScheme(scheme)).To(Succeed())
+	Expect(migrationsv1alpha1.AddToScheme(scheme)).To(Succeed())
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
@@ -88,7 +90,8 @@ var _ = BeforeSuite(func() {
 		Config: func(context.Context) services.LauncherPodConfig {
 			return services.LauncherPodConfig{Image: "localhost/hypernest/virt-launcher:test", ImagePullPolicy: corev1.PullNever, UseEmulation: true}
 		},
-		Limits: func(ctx context.Context) (int, int) { return clusterConfig.Get(ctx).MigrationLimits() },
+		Limits:     func(ctx context.Context) (int, int) { return clusterConfig.Get(ctx).MigrationLimits() },
+		Migrations: func(ctx context.Context) *kubevirtv1.MigrationConfiguration { return clusterConfig.Get(ctx).MigrationConfiguration() },
 	}).SetupWithManager(mgr, 2)).To(Succeed())
 	Expect((&node.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("node-controller")}).SetupWithManager(mgr, 2)).To(Succeed())
 	Expect((&evacuation.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("evacuation-controller"), Config: clusterConfig.Get}).SetupWithManager(mgr, 2)).To(Succeed())
