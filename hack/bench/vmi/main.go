@@ -70,6 +70,7 @@ func main() {
 	flag.StringVar(&kwok.binary, "kwok-binary", "", "KWOK's controller binary: run the density benchmark on fake nodes (empty: skip it)")
 	flag.IntVar(&kwok.nodes, "kwok-nodes", 100, "fake nodes for the density benchmark (110 pods each)")
 	flag.IntVar(&kwok.vmis, "kwok-vmis", 10000, "VMIs for the density benchmark")
+	migrationCount := flag.Int("migrations", 0, "only live-migrate one booted guest this many times between two nodes, adding the figures to the JSON the run before wrote (0: the VMI benchmark)")
 	flag.Parse()
 	// The density run's VMI watch logs through controller-runtime; the benchmark prints
 	// its own progress.
@@ -78,7 +79,18 @@ func main() {
 	if *warmUp >= 0 {
 		rec.ClusterUpWarmS = ptr.To(*warmUp)
 	}
-	err := run(*kubeconfig, *conformance, *count, *bursts, kwok, rec, svgPath(*jsonOut))
+	var err error
+	if *migrationCount > 0 {
+		if err := readRecord(*jsonOut, rec); err != nil {
+			fmt.Fprintln(os.Stderr, "vmi bench: reading", *jsonOut+":", err)
+			os.Exit(1)
+		}
+		if err = runMigrations(*kubeconfig, *conformance, *migrationCount, rec); err == nil {
+			printRecord(rec)
+		}
+	} else {
+		err = run(*kubeconfig, *conformance, *count, *bursts, kwok, rec, svgPath(*jsonOut))
+	}
 	if werr := rec.write(*jsonOut); werr != nil {
 		fmt.Fprintln(os.Stderr, "vmi bench: writing", *jsonOut+":", werr)
 	} else {
@@ -107,10 +119,18 @@ type kwokOptions struct {
 	nodes, vmis int
 }
 
-func run(kubeconfig, conformance string, count int, bursts string, kwok kwokOptions, rec *record, svgOut string) error {
+// clients are the benchmark's connections to the cluster.
+type clients struct {
+	cfg    *rest.Config
+	scheme *runtime.Scheme
+	c      client.Client
+	cs     kubernetes.Interface
+}
+
+func connect(kubeconfig string) (*clients, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
@@ -121,12 +141,51 @@ func run(kubeconfig, conformance string, count int, bursts string, kwok kwokOpti
 	cfg.WarningHandler = rest.NewWarningWriter(os.Stderr, rest.WarningWriterOptions{Deduplicate: true})
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
+		return nil, err
+	}
+	return &clients{cfg: cfg, scheme: scheme, c: c, cs: cs}, nil
+}
+
+// demoTemplate is KubeVirt's vmi-nocloud.yaml from the conformance folder, with no
+// shutdown grace (the benchmark does not measure shutdowns).
+func demoTemplate(conformance string) (*v1.VirtualMachineInstance, error) {
+	data, err := os.ReadFile(filepath.Join(conformance, "vmi-nocloud.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	obj, _, err := hnscheme.StrictDecoder().Decode(data, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	template := obj.(*v1.VirtualMachineInstance)
+	template.Spec.TerminationGracePeriodSeconds = ptr.To[int64](0)
+	return template, nil
+}
+
+// runMigrations is --migrations: Hypernest as the VMI benchmark installed it, on a
+// cluster that has had a second node added since.
+func runMigrations(kubeconfig, conformance string, n int, rec *record) error {
+	k, err := connect(kubeconfig)
+	if err != nil {
 		return err
 	}
+	template, err := demoTemplate(conformance)
+	if err != nil {
+		return err
+	}
+	return migrations(context.Background(), k.c, k.cs, template, n, rec)
+}
+
+func run(kubeconfig, conformance string, count int, bursts string, kwok kwokOptions, rec *record, svgOut string) error {
+	k, err := connect(kubeconfig)
+	if err != nil {
+		return err
+	}
+	cfg, scheme, c, cs := k.cfg, k.scheme, k.c, k.cs
 	ctx := context.Background()
 	oomBefore, oomErr := oomKills()
 	countOOMKills := func() {
@@ -140,23 +199,16 @@ func run(kubeconfig, conformance string, count int, bursts string, kwok kwokOpti
 		return err
 	}
 	rec.Emulated = icfg.UseEmulation
-	data, err := os.ReadFile(filepath.Join(conformance, "vmi-nocloud.yaml"))
+	template, err := demoTemplate(conformance)
 	if err != nil {
 		return err
 	}
-	obj, _, err := hnscheme.StrictDecoder().Decode(data, nil, nil)
-	if err != nil {
-		return err
-	}
-	template := obj.(*v1.VirtualMachineInstance)
 
 	ns := &k8sv1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "bench-vmi-"}}
 	if err := c.Create(ctx, ns); err != nil {
 		return err
 	}
 	defer c.Delete(context.Background(), ns)
-	// Quick teardown between runs: the benchmark does not measure shutdowns.
-	template.Spec.TerminationGracePeriodSeconds = ptr.To[int64](0)
 	var samples []sample
 	for i := 0; i < count; i++ {
 		vmi := template.DeepCopy()
@@ -739,5 +791,9 @@ func printRecord(r *record) {
 	}
 	if r.KWOKControllerCPUS != nil {
 		row("  virt-controller CPU time / RSS after", f(r.KWOKControllerCPUS, "s")+" / "+f(r.KWOKControllerRSS, "MiB"), "")
+	}
+	if r.Migrations != nil {
+		row(fmt.Sprintf("live migration, booted 128 MiB guest (%d), P50 / max", *r.Migrations), f(r.MigrationP50, "s")+" / "+f(r.MigrationMax, "s"), "")
+		row("  guest paused at the switch-over, P50 / max", f(r.MigrationDowntimeP50, "ms")+" / "+f(r.MigrationDowntimeMax, "ms"), "")
 	}
 }

@@ -74,6 +74,15 @@ type record struct {
 	LoadAverage        string   `json:"load_average_at_start"`
 	BootingBurstP50    *float64 `json:"booting_burst_create_to_running_p50_s"`
 	BootingBurstN      int      `json:"booting_burst_vmis"`
+	// Live migrations of the booted demo guest between two nodes (--migrations): from
+	// the create call to the migration object showing Succeeded, and the guest's pause
+	// at the switch-over in milliseconds (QEMU's figure, from virt-handler's
+	// kubevirt_vmi_migration_downtime_seconds).
+	Migrations           *int     `json:"migrations"`
+	MigrationP50         *float64 `json:"migration_time_p50_s"`
+	MigrationMax         *float64 `json:"migration_time_max_s"`
+	MigrationDowntimeP50 *float64 `json:"migration_downtime_p50_ms"`
+	MigrationDowntimeMax *float64 `json:"migration_downtime_max_ms"`
 }
 
 func (r *record) write(path string) error {
