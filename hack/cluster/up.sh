@@ -69,6 +69,14 @@ sysctl -qw net.ipv4.ip_forward=1
 if [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
   sysctl -qw net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1
 fi
+# /run/netns, where containerd pins the pods' network namespaces, is made a shared mount
+# point now, as `ip netns add` makes it: done by node-up.sh's `ip netns add` after pods
+# exist, that bind mount would stack over their namespaces' mounts, and containerd could
+# never remove them ("remove netns: ... device or resource busy": every pod of node 1
+# deleted after a second node came up stayed Terminating).
+mkdir -p /run/netns
+mountpoint -q /run/netns || mount --bind /run/netns /run/netns
+mount --make-shared /run/netns
 
 # ---------------------------------------------------------------- PKI
 "$(dirname "${BASH_SOURCE[0]}")/pki.sh" "$NODE_IP"
