@@ -220,7 +220,7 @@ var _ = Describe("Two nodes: live migration, drains and a node failure (virt-con
 		Expect(sourcePod.Status.Phase).To(Equal(k8sv1.PodRunning))
 
 		By("the guest still answers on its console")
-		in, out := alpineRootShell(virtctl, ns, vm.Name)
+		in, out := loginBooted(virtctl, ns, vm.Name)
 		inGuest(in, out, `echo "still-$((40+2))"`, "still-42")
 	})
 
@@ -293,6 +293,7 @@ var _ = Describe("Two nodes: live migration, drains and a node failure (virt-con
 		lone := &v1.VirtualMachineInstance{ObjectMeta: metav1.ObjectMeta{Name: "vmi-lone", Namespace: ns}, Spec: *vm.Spec.Template.Spec.DeepCopy()}
 		Expect(crClient.Create(ctx, vm)).To(Succeed())
 		Expect(crClient.Create(ctx, lone)).To(Succeed())
+		waitForVMStatus(ctx, ns, vm.Name, v1.VirtualMachineStatusRunning)
 		before := waitForVMIPhase(ctx, ns, vm.Name, v1.Running)
 		Expect(before.Status.NodeName).To(Equal(failing))
 		Expect(waitForVMIPhase(ctx, ns, lone.Name, v1.Running).Status.NodeName).To(Equal(failing))
@@ -438,6 +439,21 @@ func guestUptime(in io.Writer, out *gbytes.Buffer) int {
 // reconnectConsole opens the serial console of a guest whose root shell is logged in
 // already, and waits for its prompt.
 func reconnectConsole(virtctl, ns, name string) (io.Writer, *gbytes.Buffer) {
+	return consoleShowing(virtctl, ns, name, `localhost:~# `)
+}
+
+// loginBooted opens the serial console of an Alpine guest that may have finished booting
+// before (its boot banner gone by), and logs in as root.
+func loginBooted(virtctl, ns, name string) (io.Writer, *gbytes.Buffer) {
+	in, out := consoleShowing(virtctl, ns, name, `localhost login: `)
+	_, _ = io.WriteString(in, "root\n")
+	Eventually(out).WithTimeout(time.Minute).Should(gbytes.Say(`localhost:~# `))
+	return in, out
+}
+
+// consoleShowing opens the guest's serial console and presses Enter until it shows
+// prompt (a booting guest gets there in its own time).
+func consoleShowing(virtctl, ns, name, prompt string) (io.Writer, *gbytes.Buffer) {
 	console := exec.Command(virtctl, "-n", ns, "console", name)
 	in, err := console.StdinPipe()
 	Expect(err).NotTo(HaveOccurred())
@@ -447,7 +463,7 @@ func reconnectConsole(virtctl, ns, name string) (io.Writer, *gbytes.Buffer) {
 	Eventually(func() *gbytes.Buffer {
 		_, _ = io.WriteString(in, "\n")
 		return session.Out
-	}).WithTimeout(time.Minute).WithPolling(2 * time.Second).Should(gbytes.Say(`localhost:~# `))
+	}).WithTimeout(vmiTimeout).WithPolling(2 * time.Second).Should(gbytes.Say(prompt))
 	return in, session.Out
 }
 
