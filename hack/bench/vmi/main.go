@@ -86,7 +86,7 @@ func main() {
 			os.Exit(1)
 		}
 		if err = runMigrations(*kubeconfig, *conformance, *migrationCount, rec); err == nil {
-			printRecord(rec)
+			printMigrations(rec)
 		}
 	} else {
 		err = run(*kubeconfig, *conformance, *count, *bursts, kwok, rec, svgPath(*jsonOut))
@@ -792,8 +792,20 @@ func printRecord(r *record) {
 	if r.KWOKControllerCPUS != nil {
 		row("  virt-controller CPU time / RSS after", f(r.KWOKControllerCPUS, "s")+" / "+f(r.KWOKControllerRSS, "MiB"), "")
 	}
-	if r.Migrations != nil {
-		row(fmt.Sprintf("live migration, booted 128 MiB guest (%d), P50 / max", *r.Migrations), f(r.MigrationP50, "s")+" / "+f(r.MigrationMax, "s"), "")
-		row("  guest paused at the switch-over, P50 / max", f(r.MigrationDowntimeP50, "ms")+" / "+f(r.MigrationDowntimeMax, "ms"), "")
+}
+
+// printMigrations prints the live migration figures (--migrations).
+func printMigrations(r *record) {
+	if r.Migrations == nil {
+		return
 	}
+	f := func(v *float64, unit string) string {
+		if v == nil {
+			return "not measured"
+		}
+		return fmt.Sprintf("%.2f %s", *v, unit)
+	}
+	fmt.Printf("\nlive migration of a booted 128 MiB guest between two nodes of this machine (%d), create -> Succeeded P50 / max: %s / %s\n",
+		*r.Migrations, f(r.MigrationP50, "s"), f(r.MigrationMax, "s"))
+	fmt.Printf("  the guest paused at the switch-over, P50 / max: %s / %s\n", f(r.MigrationDowntimeP50, "ms"), f(r.MigrationDowntimeMax, "ms"))
 }

@@ -43,10 +43,19 @@ func migrations(ctx context.Context, c client.Client, cs kubernetes.Interface, t
 	defer c.Delete(context.Background(), ns)
 	vmi := template.DeepCopy()
 	vmi.Name, vmi.Namespace = "bench-migrating", ns.Name
+	// The guest boots on this machine's own node (the oldest: the one cluster-up started),
+	// whose pods' folders the benchmark reads its console from; the others are cordoned
+	// meanwhile.
+	uncordon, err := cordonAllButFirst(ctx, c)
+	defer uncordon()
+	if err != nil {
+		return err
+	}
 	s, err := one(ctx, c, vmi) // booted: the cloud-init marker is on its console
 	if err != nil {
 		return fmt.Errorf("VMI %s: %w", vmi.Name, err)
 	}
+	uncordon()
 	fmt.Printf("migrating guest booted (create->Running %.1fs, then %.1fs to the cloud-init marker)\n", s.toRunning.Seconds(), s.toMarker.Seconds())
 	if err := wait(time.Minute, func() (bool, error) {
 		err := c.Get(ctx, client.ObjectKeyFromObject(vmi), vmi)
@@ -185,4 +194,40 @@ func readRecord(path string, rec *record) error {
 		return err
 	}
 	return json.Unmarshal(data, rec)
+}
+
+// cordonAllButFirst marks every node but the oldest unschedulable; the function it
+// returns undoes that (once, however often it is called).
+func cordonAllButFirst(ctx context.Context, c client.Client) (func(), error) {
+	nodes := &k8sv1.NodeList{}
+	if err := c.List(ctx, nodes); err != nil {
+		return func() {}, err
+	}
+	sort.Slice(nodes.Items, func(i, j int) bool {
+		return nodes.Items[i].CreationTimestamp.Before(&nodes.Items[j].CreationTimestamp)
+	})
+	var cordoned []*k8sv1.Node
+	undo := func() {
+		for _, n := range cordoned {
+			patch := client.MergeFrom(n.DeepCopy())
+			n.Spec.Unschedulable = false
+			if err := c.Patch(context.Background(), n, patch); err != nil {
+				fmt.Fprintf(os.Stderr, "uncordoning %s: %v (kubectl uncordon %s)\n", n.Name, err, n.Name)
+			}
+		}
+		cordoned = nil
+	}
+	for i := 1; i < len(nodes.Items); i++ {
+		n := &nodes.Items[i]
+		if n.Spec.Unschedulable {
+			continue
+		}
+		patch := client.MergeFrom(n.DeepCopy())
+		n.Spec.Unschedulable = true
+		if err := c.Patch(ctx, n, patch); err != nil {
+			return undo, err
+		}
+		cordoned = append(cordoned, n)
+	}
+	return undo, nil
 }
