@@ -14,8 +14,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubevirtv1 "github.com/hypernest/hypernest/api/core/v1"
-	migrationsv1alpha1 "github.com/hypernest/hypernest/api/migrations/v1alpha1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
+	migrationsv1alpha1 "github.com/hypernest/hypernest/api/migrations/v1alpha1"
 )
 
 const (

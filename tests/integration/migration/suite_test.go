@@ -90,8 +90,10 @@ var _ = BeforeSuite(func() {
 		Config: func(context.Context) services.LauncherPodConfig {
 			return services.LauncherPodConfig{Image: "localhost/hypernest/virt-launcher:test", ImagePullPolicy: corev1.PullNever, UseEmulation: true}
 		},
-		Limits:     func(ctx context.Context) (int, int) { return clusterConfig.Get(ctx).MigrationLimits() },
-		Migrations: func(ctx context.Context) *kubevirtv1.MigrationConfiguration { return clusterConfig.Get(ctx).MigrationConfiguration() },
+		Limits: func(ctx context.Context) (int, int) { return clusterConfig.Get(ctx).MigrationLimits() },
+		Migrations: func(ctx context.Context) *kubevirtv1.MigrationConfiguration {
+			return clusterConfig.Get(ctx).MigrationConfiguration()
+		},
 	}).SetupWithManager(mgr, 2)).To(Succeed())
 	Expect((&node.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("node-controller")}).SetupWithManager(mgr, 2)).To(Succeed())
 	Expect((&evacuation.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("evacuation-controller"), Config: clusterConfig.Get}).SetupWithManager(mgr, 2)).To(Succeed())
