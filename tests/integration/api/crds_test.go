@@ -287,7 +287,7 @@ spec:
 		Expect(err).NotTo(HaveOccurred(), out)
 		files, err := filepath.Glob(filepath.Join(repoRoot, "manifests", "crds", "*.yaml"))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(files).To(HaveLen(10), "kubevirt.io (5), pool.kubevirt.io (1), instancetype.kubevirt.io (4)")
+		Expect(files).To(HaveLen(11), "kubevirt.io (5), pool.kubevirt.io (1), instancetype.kubevirt.io (4), migrations.kubevirt.io (1)")
 		Expect(strings.Count(out, "customresourcedefinition.apiextensions.k8s.io/")).To(Equal(len(files)), out)
 	})
 })
