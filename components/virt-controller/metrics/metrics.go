@@ -59,20 +59,27 @@ type Leading interface{ Leading() bool }
 func Setup(mgr manager.Manager, status Leading, useEmulation func(context.Context) bool) error {
 	hnmetrics.Registry.MustRegister(phaseFromCreation, phaseBetween, phaseFromDeletion, migrationPhaseFromCreation)
 	hnmetrics.Registry.MustRegister(&collector{reader: mgr.GetClient(), leading: status, useEmulation: useEmulation})
-	if err := mgr.Add(hnmetrics.OnLeader(func(ctx context.Context) error { return observeMigrationsOnLeader(ctx, mgr) })); err != nil {
+	if err := mgr.Add(onLeaderUpdates(mgr, &v1.VirtualMachineInstanceMigration{}, observeMigrationTransition)); err != nil {
 		return err
 	}
-	return mgr.Add(hnmetrics.OnLeader(func(ctx context.Context) error {
-		informer, err := mgr.GetCache().GetInformer(ctx, &v1.VirtualMachineInstance{})
+	return mgr.Add(onLeaderUpdates(mgr, &v1.VirtualMachineInstance{}, observeTransition))
+}
+
+// onLeaderUpdates is a runnable that, while this replica leads, calls observe with the
+// old and new object of each update the cache sees of T's kind. Only the leader observes
+// transitions, so that a histogram summed over the replicas counts each one once.
+func onLeaderUpdates[T client.Object](mgr manager.Manager, kind T, observe func(old, updated T)) manager.Runnable {
+	return hnmetrics.OnLeader(func(ctx context.Context) error {
+		informer, err := mgr.GetCache().GetInformer(ctx, kind)
 		if err != nil {
 			return err
 		}
 		registration, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 			UpdateFunc: func(oldObj, newObj any) {
-				old, ok1 := oldObj.(*v1.VirtualMachineInstance)
-				vmi, ok2 := newObj.(*v1.VirtualMachineInstance)
+				old, ok1 := oldObj.(T)
+				updated, ok2 := newObj.(T)
 				if ok1 && ok2 {
-					observeTransition(old, vmi)
+					observe(old, updated)
 				}
 			},
 		})
@@ -81,7 +88,7 @@ func Setup(mgr manager.Manager, status Leading, useEmulation func(context.Contex
 		}
 		<-ctx.Done()
 		return informer.RemoveEventHandler(registration)
-	}))
+	})
 }
 
 // observeTransition records a VMI's change of phase, as KubeVirt does: the time from

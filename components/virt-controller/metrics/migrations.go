@@ -5,9 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
-	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 )
@@ -115,29 +113,8 @@ func (c *collector) collectMigrations(ctx context.Context, ch chan<- prometheus.
 	}
 }
 
-// observeMigrationsOnLeader records, on the elected replica, each migration's time from
-// creation to every phase it enters.
-func observeMigrationsOnLeader(ctx context.Context, mgr manager.Manager) error {
-	informer, err := mgr.GetCache().GetInformer(ctx, &v1.VirtualMachineInstanceMigration{})
-	if err != nil {
-		return err
-	}
-	registration, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		UpdateFunc: func(oldObj, newObj any) {
-			old, ok1 := oldObj.(*v1.VirtualMachineInstanceMigration)
-			m, ok2 := newObj.(*v1.VirtualMachineInstanceMigration)
-			if ok1 && ok2 {
-				observeMigrationTransition(old, m)
-			}
-		},
-	})
-	if err != nil {
-		return err
-	}
-	<-ctx.Done()
-	return informer.RemoveEventHandler(registration)
-}
-
+// observeMigrationTransition records a migration's time from creation to each phase it
+// enters (on the leader, through onLeaderUpdates).
 func observeMigrationTransition(old, m *v1.VirtualMachineInstanceMigration) {
 	if old.Status.Phase == m.Status.Phase || m.Status.Phase == v1.MigrationPhaseUnset {
 		return
