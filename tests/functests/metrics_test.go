@@ -247,6 +247,12 @@ func hasLabels(m *dto.Metric, want map[string]string) bool {
 	return true
 }
 
+// sampleCount is the number of observations in the histogram series of name whose labels
+// include want; 0 when there is no such series yet (nothing observed).
+func sampleCount(families map[string]*dto.MetricFamily, name string, want map[string]string) uint64 {
+	return histogram(families, name, want).GetSampleCount()
+}
+
 func histogram(families map[string]*dto.MetricFamily, name string, want map[string]string) *dto.Histogram {
 	if m := sample(families, name, want); m != nil {
 		return m.Histogram

@@ -111,6 +111,10 @@ type launcher struct {
 	// migration proxyUID.
 	proxy    *migrationproxy.Proxy
 	proxyUID types.UID
+	// downtimeObserved is the migration whose switch-over pause went into the downtime
+	// histogram: a status patch that loses a conflict leaves the cached VMI's
+	// migrationState not Completed, and the retry must not observe it again.
+	downtimeObserved types.UID
 }
 
 // SetupWithManager wires the controller: VMIs on this node, their launcher pods, and

@@ -259,7 +259,7 @@ func (r *Reconciler) syncMigrationSource(ctx context.Context, vmi *v1.VirtualMac
 		lm = nil // an earlier migration's record
 	}
 	if lm != nil {
-		r.mirrorMigration(vmi, lm, s)
+		r.mirrorMigration(vmi, l, lm, s)
 	}
 	if ms.Completed || ms.Failed {
 		l.stopProxy()
@@ -361,7 +361,7 @@ func (r *Reconciler) connectToTarget(vmi *v1.VirtualMachineInstance, pod *k8sv1.
 }
 
 // mirrorMigration copies the launcher's record of the migration into the VMI's status s.
-func (r *Reconciler) mirrorMigration(vmi *v1.VirtualMachineInstance, lm *launcherv1.MigrationStatus, s *v1.VirtualMachineInstanceStatus) {
+func (r *Reconciler) mirrorMigration(vmi *v1.VirtualMachineInstance, l *launcher, lm *launcherv1.MigrationStatus, s *v1.VirtualMachineInstanceStatus) {
 	ms := s.MigrationState
 	if t := parseTime(lm.StartTimestamp); t != nil && ms.StartTimestamp == nil {
 		ms.StartTimestamp = t
@@ -387,8 +387,8 @@ func (r *Reconciler) mirrorMigration(vmi *v1.VirtualMachineInstance, lm *launche
 	}
 	if lm.Failed {
 		r.Recorder.Eventf(vmi, k8sv1.EventTypeWarning, "Migrated", "VirtualMachineInstance migration uid %s failed. reason:%s", ms.MigrationUID, lm.FailureReason)
-	} else if lm.DowntimeMilliseconds != nil {
-		// Once: ms.Completed keeps this from being seen again.
+	} else if lm.DowntimeMilliseconds != nil && l.downtimeObserved != ms.MigrationUID {
+		l.downtimeObserved = ms.MigrationUID
 		domainstats.MigrationDowntime.WithLabelValues(r.NodeName).Observe(float64(*lm.DowntimeMilliseconds) / 1000)
 	}
 }

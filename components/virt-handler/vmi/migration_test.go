@@ -4,10 +4,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"k8s.io/utils/ptr"
+
 	k8sv1 "k8s.io/api/core/v1"
 
 	v1 "github.com/hypernest/hypernest/api/core/v1"
 	launcherv1 "github.com/hypernest/hypernest/api/launcher/v1"
+	"github.com/hypernest/hypernest/components/virt-handler/domainstats"
 )
 
 // A guest is live-migratable unless a disk or its network cannot follow it, and then
@@ -66,6 +71,35 @@ func TestApplyDomainDuringMigration(t *testing.T) {
 	}
 }
 
+// The guest's pause at the switch-over goes into the downtime histogram once per
+// migration, also when the status patch that recorded the end lost a conflict and the
+// retry sees the migration as not Completed again.
+func TestMirrorMigrationObservesDowntimeOnce(t *testing.T) {
+	r, _ := newReconciler()
+	r.NodeName = "node-downtime-once"
+	vmi := scheduledVMI()
+	l := &launcher{}
+	lm := &launcherv1.MigrationStatus{Uid: "m1", StartTimestamp: "2026-12-03T10:00:00Z", Completed: true, EndTimestamp: "2026-12-03T10:00:05Z", DowntimeMilliseconds: ptr.To[uint64](300)}
+	for attempt := range 2 {
+		s := vmi.Status.DeepCopy()
+		s.MigrationState = &v1.VirtualMachineInstanceMigrationState{MigrationUID: "m1", SourceNode: r.NodeName}
+		r.mirrorMigration(vmi, l, lm, s)
+		if !s.MigrationState.Completed {
+			t.Fatalf("attempt %d: not Completed: %+v", attempt, s.MigrationState)
+		}
+	}
+	observed := &dto.Metric{}
+	if err := domainstats.MigrationDowntime.WithLabelValues(r.NodeName).(prometheus.Histogram).Write(observed); err != nil {
+		t.Fatal(err)
+	}
+	if got := observed.GetHistogram().GetSampleCount(); got != 1 {
+		t.Errorf("downtime observed %d times for one migration, want 1", got)
+	}
+	if got := observed.GetHistogram().GetSampleSum(); got != 0.3 {
+		t.Errorf("downtime sum %v s, want 0.3", got)
+	}
+}
+
 // The migration's record in the launcher is mirrored into the VMI's status, KubeVirt's
 // fields: the start, the method, and the end, either way.
 func TestMirrorMigration(t *testing.T) {
@@ -74,14 +108,14 @@ func TestMirrorMigration(t *testing.T) {
 	s := vmi.Status.DeepCopy()
 	s.MigrationState = &v1.VirtualMachineInstanceMigrationState{MigrationUID: "m1", SourceNode: "node01", TargetNode: "node02"}
 	lm := &launcherv1.MigrationStatus{Uid: "m1", StartTimestamp: "2026-12-03T10:00:00.5Z", Mode: string(v1.MigrationPreCopy), CopiedDisks: []string{"vda"}}
-	r.mirrorMigration(vmi, lm, s)
+	r.mirrorMigration(vmi, &launcher{}, lm, s)
 	ms := s.MigrationState
 	if ms.StartTimestamp == nil || ms.Completed || ms.Mode != v1.MigrationPreCopy || s.MigrationMethod != v1.BlockMigration || s.MigrationTransport != v1.MigrationTransportUnix {
 		t.Fatalf("running: %+v, method %q, transport %q", ms, s.MigrationMethod, s.MigrationTransport)
 	}
 	lm.Completed, lm.Failed, lm.FailureReason, lm.EndTimestamp = true, true, "Live migration has been aborted", "2026-12-03T10:00:03Z"
 	lm.AbortStatus = string(v1.MigrationAbortSucceeded)
-	r.mirrorMigration(vmi, lm, s)
+	r.mirrorMigration(vmi, &launcher{}, lm, s)
 	if !ms.Completed || !ms.Failed || ms.FailureReason != lm.FailureReason || ms.EndTimestamp == nil || ms.AbortStatus != v1.MigrationAbortSucceeded {
 		t.Fatalf("ended: %+v", ms)
 	}
