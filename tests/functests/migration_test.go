@@ -228,7 +228,7 @@ var _ = Describe("Two nodes: live migration, drains and a node failure (virt-con
 		Expect(sourcePod.Status.Phase).To(Equal(k8sv1.PodRunning))
 
 		By("the guest still answers on its console")
-		in, out := loginBooted(virtctl, ns, vm.Name)
+		in, out := alpineRootShell(virtctl, ns, vm.Name)
 		inGuest(in, out, `echo "still-$((40+2))"`, "still-42")
 	})
 
@@ -447,21 +447,13 @@ func guestUptime(in io.Writer, out *gbytes.Buffer) int {
 // reconnectConsole opens the serial console of a guest whose root shell is logged in
 // already, and waits for its prompt.
 func reconnectConsole(virtctl, ns, name string) (io.Writer, *gbytes.Buffer) {
-	return consoleShowing(virtctl, ns, name, `localhost:~# `)
-}
-
-// loginBooted opens the serial console of an Alpine guest that may have finished booting
-// before (its boot banner gone by), and logs in as root.
-func loginBooted(virtctl, ns, name string) (io.Writer, *gbytes.Buffer) {
-	in, out := consoleShowing(virtctl, ns, name, `localhost login: `)
-	_, _ = io.WriteString(in, "root\n")
-	Eventually(out).WithTimeout(time.Minute).Should(gbytes.Say(`localhost:~# `))
-	return in, out
+	in, session := consoleShowing(virtctl, ns, name, `localhost:~# `)
+	return in, session.Out
 }
 
 // consoleShowing opens the guest's serial console and presses Enter until it shows
 // prompt (a booting guest gets there in its own time).
-func consoleShowing(virtctl, ns, name, prompt string) (io.Writer, *gbytes.Buffer) {
+func consoleShowing(virtctl, ns, name, prompt string) (io.Writer, *gexec.Session) {
 	console := exec.Command(virtctl, "-n", ns, "console", name)
 	in, err := console.StdinPipe()
 	Expect(err).NotTo(HaveOccurred())
@@ -472,7 +464,7 @@ func consoleShowing(virtctl, ns, name, prompt string) (io.Writer, *gbytes.Buffer
 		_, _ = io.WriteString(in, "\n")
 		return session.Out
 	}).WithTimeout(vmiTimeout).WithPolling(2 * time.Second).Should(gbytes.Say(prompt))
-	return in, session.Out
+	return in, session
 }
 
 // targetPodCount counts the VMI's migration target pods that are not being deleted.

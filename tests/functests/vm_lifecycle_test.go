@@ -319,26 +319,21 @@ var _ = Describe("VMs from kubectl and virtctl (virt-controller, virt-api)", Ord
 	})
 })
 
-// alpineRootShell opens the serial console of the VMI name with virtctl, waits for the
-// alpine demo guest's banner and logs in as root (no password), as Alpine's console does;
-// it returns the console's input and output.
+// alpineRootShell opens the serial console of the Alpine demo guest name with virtctl
+// and logs in as root (no password), as Alpine's console does; it returns the console's
+// input and output.
 func alpineRootShell(virtctl, ns, name string) (io.Writer, *gbytes.Buffer) {
 	in, session := alpineConsole(virtctl, ns, name)
 	return in, session.Out
 }
 
 // alpineConsole is alpineRootShell's console session, for a spec that must close it (a
-// second console would take the guest's serial port over from it).
+// second console would take the guest's serial port over from it). It presses Enter
+// until the login prompt shows, so it logs in whether the guest is still booting or its
+// boot banner went by before the console opened.
 func alpineConsole(virtctl, ns, name string) (io.Writer, *gexec.Session) {
-	console := exec.Command(virtctl, "-n", ns, "console", name)
-	in, err := console.StdinPipe()
-	Expect(err).NotTo(HaveOccurred())
-	session, err := gexec.Start(console, GinkgoWriter, GinkgoWriter)
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(session.Kill)
-	Eventually(session.Out).WithTimeout(vmiTimeout).Should(gbytes.Say(`Welcome to Alpine Linux`))
 	// Without cloud-init data the guest keeps Alpine's host name, as KubeVirt's tests expect.
-	Eventually(session.Out).WithTimeout(time.Minute).Should(gbytes.Say(`localhost login: `))
+	in, session := consoleShowing(virtctl, ns, name, `localhost login: `)
 	_, _ = io.WriteString(in, "root\n")
 	Eventually(session.Out).WithTimeout(time.Minute).Should(gbytes.Say(`localhost:~# `))
 	return in, session
