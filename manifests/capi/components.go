@@ -73,7 +73,7 @@ func meta(name, namespace string) metav1.ObjectMeta {
 
 // ManagerRules are the provider's cluster-wide rights: its own kinds, reading Cluster API's
 // Clusters and Machines, the bootstrap Secrets it copies and the Services it fronts the
-// control planes with, and the VMs it makes.
+// control planes with, the VMs it makes and the VMIs it moves off drained nodes.
 func ManagerRules() []rbacv1.PolicyRule {
 	all := []string{"get", "list", "watch", "create", "update", "patch", "delete"}
 	read := []string{"get", "list", "watch"}
@@ -86,7 +86,9 @@ func ManagerRules() []rbacv1.PolicyRule {
 		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 		{APIGroups: []string{"kubevirt.io"}, Resources: []string{"virtualmachines"}, Verbs: all},
-		{APIGroups: []string{"kubevirt.io"}, Resources: []string{"virtualmachineinstances", "kubevirts"}, Verbs: read},
+		// A VMI is deleted to move it off a drained node (evictionStrategy External).
+		{APIGroups: []string{"kubevirt.io"}, Resources: []string{"virtualmachineinstances"}, Verbs: []string{"get", "list", "watch", "delete"}},
+		{APIGroups: []string{"kubevirt.io"}, Resources: []string{"kubevirts"}, Verbs: read},
 		{APIGroups: []string{"subresources.kubevirt.io"}, Resources: []string{"virtualmachineinstances/bootstrapstatus"}, Verbs: []string{"get"}},
 	}
 }

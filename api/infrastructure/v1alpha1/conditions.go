@@ -22,8 +22,12 @@ const (
 	// VMLostReason: the VM was deleted or stopped behind the provider's back; the machine
 	// is not silently given a new identity (Cluster API remediates it).
 	VMLostReason = "VMLost"
-	// VMLiveMigratableCondition tells whether the VM can be live-migrated.
+	// VMLiveMigratableCondition tells whether the VM can be live-migrated: True with
+	// reason Available, or False with the reason and message of the VMI's LiveMigratable
+	// condition (as CAPK reports it; HyperShift sums it up per node pool).
 	VMLiveMigratableCondition = "VMLiveMigratable"
+	// VMLiveMigratableReason: the VMI's LiveMigratable condition is True.
+	VMLiveMigratableReason = "Available"
 
 	// BootstrapExecSucceededCondition tells whether the bootstrap data ran in the guest
 	// (Cluster API's sentinel file exists).

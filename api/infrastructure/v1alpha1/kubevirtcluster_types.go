@@ -19,6 +19,12 @@ const (
 	KubevirtMachineNamespaceLabel = "capk.cluster.x-k8s.io/kubevirt-machine-namespace"
 )
 
+// VmiDeletionGraceTime on a KubevirtMachine is CAPK's deadline (RFC 3339, UTC) for
+// draining the machine's Node in the nested cluster when the infrastructure node under
+// its VMI is drained and the VMI's evictionStrategy is External: the provider deletes
+// the VMI once the Node is drained or this time has passed, and removes the annotation.
+const VmiDeletionGraceTime = "capk.cluster.x-k8s.io/vmi-deletion-grace-time" //nolint:revive // CAPK's Go name
+
 // KubevirtClusterSpec defines the desired state of KubevirtCluster.
 type KubevirtClusterSpec struct {
 	// ControlPlaneEndpoint represents the endpoint used to communicate with the control

@@ -109,7 +109,7 @@ func (r *MachineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 	defer func() {
 		setMachineReady(km)
 		if err := helper.Patch(ctx, km, patch.WithOwnedConditions{Conditions: []string{
-			infrav1.ReadyCondition, infrav1.VMProvisionedCondition, infrav1.BootstrapExecSucceededCondition, clusterv1.PausedCondition,
+			infrav1.ReadyCondition, infrav1.VMProvisionedCondition, infrav1.BootstrapExecSucceededCondition, infrav1.VMLiveMigratableCondition, clusterv1.PausedCondition,
 		}}); err != nil && !apierrors.IsNotFound(err) {
 			reterr = kerrors.NewAggregate([]error{reterr, err})
 		}
@@ -133,6 +133,8 @@ func (r *MachineReconciler) reconcileNormal(ctx context.Context, s *machineScope
 		r.waitForBootstrapData,
 		r.reconcileUserData,
 		r.reconcileVM,
+		r.readVMI,
+		r.evacuate,
 		r.waitForVMI,
 		r.checkBootstrap,
 	}
@@ -150,7 +152,12 @@ func (r *MachineReconciler) reconcileNormal(ctx context.Context, s *machineScope
 		r.Recorder.Eventf(s.km, corev1.EventTypeNormal, "Provisioned", "VM %s/%s runs and its bootstrap check passed", s.vmNamespace, s.km.Name)
 	}
 	s.km.Status.Initialization.Provisioned = ptr.To(true)
-	return r.updateWorkloadNode(ctx, s)
+	updated, err := r.updateWorkloadNode(ctx, s)
+	if err != nil {
+		return updated, err
+	}
+	uncordoned, err := r.uncordonEvacuatedNode(ctx, s)
+	return util.LowestNonZeroResult(updated, uncordoned), err
 }
 
 func (r *MachineReconciler) waitForClusterInfrastructure(ctx context.Context, s *machineScope) (bool, ctrl.Result, error) {
@@ -298,9 +305,9 @@ func (r *MachineReconciler) lost(s *machineScope, msg string) (bool, ctrl.Result
 	return false, ctrl.Result{}, nil
 }
 
-// waitForVMI waits until the VM's VMI is Ready, then records the machine's addresses and
-// provider ID.
-func (r *MachineReconciler) waitForVMI(ctx context.Context, s *machineScope) (bool, ctrl.Result, error) {
+// readVMI reads the VM's VMI (nil while there is none), fails the machine whose VM was
+// stopped behind the provider's back, and reports whether the VMI can live-migrate.
+func (r *MachineReconciler) readVMI(ctx context.Context, s *machineScope) (bool, ctrl.Result, error) {
 	vmi := &kubevirtv1.VirtualMachineInstance{}
 	err := s.infra.Get(ctx, client.ObjectKey{Namespace: s.vmNamespace, Name: s.km.Name}, vmi)
 	switch {
@@ -314,6 +321,18 @@ func (r *MachineReconciler) waitForVMI(ctx context.Context, s *machineScope) (bo
 		return r.lost(s, fmt.Sprintf("VM %s/%s was stopped behind the provider's back: %s", s.vmNamespace, s.km.Name, why))
 	}
 	s.km.Status.FailureReason, s.km.Status.FailureMessage = nil, nil
+	if migratable, reason, message, known := vm.LiveMigratable(vmi); known && migratable {
+		conditions.Set(s.km, metav1.Condition{Type: infrav1.VMLiveMigratableCondition, Status: metav1.ConditionTrue, Reason: infrav1.VMLiveMigratableReason})
+	} else if known {
+		conditions.Set(s.km, metav1.Condition{Type: infrav1.VMLiveMigratableCondition, Status: metav1.ConditionFalse, Reason: reason, Message: message})
+	}
+	return true, ctrl.Result{}, nil
+}
+
+// waitForVMI waits until the VM's VMI is Ready, then records the machine's addresses and
+// provider ID.
+func (r *MachineReconciler) waitForVMI(_ context.Context, s *machineScope) (bool, ctrl.Result, error) {
+	vmi := s.vmi
 	if !vm.IsReady(vmi) {
 		s.km.Status.Ready = false
 		setVMProvisioned(s.km, metav1.ConditionFalse, infrav1.VMNotReadyReason, vm.NotReadyReason(s.vm, vmi))

@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/cluster-api/util"
@@ -17,10 +18,10 @@ import (
 // nested cluster yet is looked at again: kubeadm join under TCG takes minutes.
 const nodeRecheck = 15 * time.Second
 
-// workloadClient reads the nested cluster's kubeconfig from the Secret Cluster API
+// workloadConfig reads the nested cluster's kubeconfig from the Secret Cluster API
 // keeps for it: <cluster>-kubeconfig, key "value" (Cluster API's contract; its own
 // util/kubeconfig reader would pull the kubeadm bootstrap types into this binary).
-func workloadClient(ctx context.Context, c client.Client, cluster client.ObjectKey) (client.Client, error) {
+func workloadConfig(ctx context.Context, c client.Client, cluster client.ObjectKey) (*rest.Config, error) {
 	secret := &corev1.Secret{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: cluster.Namespace, Name: cluster.Name + "-kubeconfig"}, secret); err != nil {
 		return nil, err
@@ -32,6 +33,15 @@ func workloadClient(ctx context.Context, c client.Client, cluster client.ObjectK
 	config.UserAgent = "capk-manager"
 	// The nested cluster may be slow (TCG) or unreachable: fail fast, retry later.
 	config.Timeout = 10 * time.Second
+	return config, nil
+}
+
+// workloadClient is a client of the nested cluster (workloadConfig).
+func workloadClient(ctx context.Context, c client.Client, cluster client.ObjectKey) (client.Client, error) {
+	config, err := workloadConfig(ctx, c, cluster)
+	if err != nil {
+		return nil, err
+	}
 	return client.New(config, client.Options{})
 }
 

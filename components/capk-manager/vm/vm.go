@@ -254,6 +254,50 @@ func Stopped(vm *kubevirtv1.VirtualMachine, vmi *kubevirtv1.VirtualMachineInstan
 	return false, ""
 }
 
+// EvacuationRequested reports the infrastructure node a drain asks the VMI to leave, when
+// the VMI's eviction strategy is External: virt-api then refuses the eviction of its pod
+// and marks the VMI with status.evacuationNodeName, leaving the move to the provider.
+// clusterDefault is the infrastructure cluster's evictionStrategy (KubeVirt object), which
+// applies when the VMI names none. Other strategies are KubeVirt's to carry out (a
+// LiveMigrate VMI is marked the same way, for the migration that moves it), and a VMI
+// already being deleted needs nothing more.
+func EvacuationRequested(vmi *kubevirtv1.VirtualMachineInstance, clusterDefault *kubevirtv1.EvictionStrategy) (string, bool) {
+	if vmi == nil || vmi.Status.EvacuationNodeName == "" || vmi.DeletionTimestamp != nil {
+		return "", false
+	}
+	strategy := vmi.Spec.EvictionStrategy
+	if strategy == nil {
+		strategy = clusterDefault
+	}
+	if strategy == nil || *strategy != kubevirtv1.EvictionStrategyExternal {
+		return "", false
+	}
+	return vmi.Status.EvacuationNodeName, true
+}
+
+// LiveMigratable is the VMI's LiveMigratable condition as the machine's VMLiveMigratable
+// condition reports it (CAPK's): True, or False with the VMI's reason and message;
+// known is false while the VMI reports none.
+func LiveMigratable(vmi *kubevirtv1.VirtualMachineInstance) (migratable bool, reason, message string, known bool) {
+	if vmi == nil {
+		return false, "", "", false
+	}
+	for _, c := range vmi.Status.Conditions {
+		if c.Type != kubevirtv1.VirtualMachineInstanceIsMigratable {
+			continue
+		}
+		if c.Status == corev1.ConditionTrue {
+			return true, "", "", true
+		}
+		reason := c.Reason
+		if reason == "" {
+			reason = "NotLiveMigratable" // a condition's reason may not be empty
+		}
+		return false, reason, c.Message, true
+	}
+	return false, "", "", false
+}
+
 // Capacity is what one machine of the template offers the nested cluster, for
 // autoscaling from zero: its vCPUs and guest memory.
 func Capacity(spec *infrav1.KubevirtMachineSpec) corev1.ResourceList {

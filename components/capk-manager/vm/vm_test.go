@@ -98,3 +98,58 @@ func TestCapacity(t *testing.T) {
 		t.Fatalf("without a CPU topology, the request: %v", got)
 	}
 }
+
+// Only a VMI that a drain marked and whose strategy is External, its own or the
+// cluster's, is the provider's to move; a LiveMigrate VMI is marked the same way for
+// KubeVirt's migration, and a VMI being deleted is on its way already.
+func TestEvacuationRequested(t *testing.T) {
+	external, liveMigrate := ptr.To(kubevirtv1.EvictionStrategyExternal), ptr.To(kubevirtv1.EvictionStrategyLiveMigrate)
+	vmi := func(own *kubevirtv1.EvictionStrategy, marked string, deleting bool) *kubevirtv1.VirtualMachineInstance {
+		v := &kubevirtv1.VirtualMachineInstance{Spec: kubevirtv1.VirtualMachineInstanceSpec{EvictionStrategy: own}}
+		v.Status.EvacuationNodeName = marked
+		if deleting {
+			v.DeletionTimestamp = ptr.To(metav1.Now())
+		}
+		return v
+	}
+	for name, tc := range map[string]struct {
+		vmi            *kubevirtv1.VirtualMachineInstance
+		clusterDefault *kubevirtv1.EvictionStrategy
+		want           bool
+	}{
+		"External, marked":                       {vmi(external, "node01", false), nil, true},
+		"the cluster's External, marked":         {vmi(nil, "node01", false), external, true},
+		"its own LiveMigrate over the cluster's": {vmi(liveMigrate, "node01", false), external, false},
+		"External, not marked":                   {vmi(external, "", false), nil, false},
+		"External, marked, being deleted":        {vmi(external, "node01", true), nil, false},
+		"no strategy anywhere, marked":           {vmi(nil, "node01", false), nil, false},
+		"no VMI":                                 {nil, external, false},
+	} {
+		node, got := EvacuationRequested(tc.vmi, tc.clusterDefault)
+		if got != tc.want || (got && node != "node01") {
+			t.Errorf("%s: got %v (node %q), want %v", name, got, node, tc.want)
+		}
+	}
+}
+
+func TestLiveMigratable(t *testing.T) {
+	vmi := &kubevirtv1.VirtualMachineInstance{}
+	if _, _, _, known := LiveMigratable(vmi); known {
+		t.Error("known without a LiveMigratable condition")
+	}
+	vmi.Status.Conditions = []kubevirtv1.VirtualMachineInstanceCondition{{
+		Type: kubevirtv1.VirtualMachineInstanceIsMigratable, Status: corev1.ConditionFalse,
+		Reason: "DisksNotLiveMigratable", Message: "PVC data is not shared, live migration requires that all PVCs must be shared (using ReadWriteMany access mode)",
+	}}
+	if ok, reason, msg, known := LiveMigratable(vmi); ok || !known || reason != "DisksNotLiveMigratable" || msg == "" {
+		t.Errorf("false condition: %v %q %q %v", ok, reason, msg, known)
+	}
+	vmi.Status.Conditions[0].Reason = ""
+	if _, reason, _, _ := LiveMigratable(vmi); reason != "NotLiveMigratable" {
+		t.Errorf("empty reason reported as %q: a condition's reason may not be empty", reason)
+	}
+	vmi.Status.Conditions[0].Status = corev1.ConditionTrue
+	if ok, _, _, known := LiveMigratable(vmi); !ok || !known {
+		t.Error("true condition not reported")
+	}
+}

@@ -159,6 +159,21 @@ func getVM(ctx context.Context, g Gomega, ns, name string) *kubevirtv1.VirtualMa
 	return vm
 }
 
+// nestedKubeconfig writes the kubeconfig Secret Cluster API keeps for the nested cluster
+// of the Cluster name (<name>-kubeconfig, key "value"); the test apiserver stands in for
+// the nested cluster.
+func nestedKubeconfig(ctx context.Context, ns, name string) {
+	kubeconfig, err := clientcmd.Write(clientcmdapi.Config{
+		Clusters:       map[string]*clientcmdapi.Cluster{"nested": {Server: restConfig.Host, CertificateAuthorityData: restConfig.CAData}},
+		AuthInfos:      map[string]*clientcmdapi.AuthInfo{"admin": {ClientCertificateData: restConfig.CertData, ClientKeyData: restConfig.KeyData}},
+		Contexts:       map[string]*clientcmdapi.Context{"nested": {Cluster: "nested", AuthInfo: "admin"}},
+		CurrentContext: "nested",
+	})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name + "-kubeconfig", Namespace: ns},
+		Data: map[string][]byte{"value": kubeconfig}})).To(Succeed())
+}
+
 const cloudConfig = "#cloud-config\n# kubeadm's bootstrap data, shortened\nruncmd:\n  - echo hello\n"
 
 var _ = Describe("KubevirtCluster", func() {
@@ -466,15 +481,7 @@ var _ = Describe("KubevirtMachine", func() {
 		ns := newNamespace()
 		cluster, _ := provisionedCluster(ctx, ns, "theta")
 		By("the nested cluster's kubeconfig Secret, as Cluster API writes it: here the test apiserver stands in")
-		kubeconfig, err := clientcmd.Write(clientcmdapi.Config{
-			Clusters:       map[string]*clientcmdapi.Cluster{"nested": {Server: restConfig.Host, CertificateAuthorityData: restConfig.CAData}},
-			AuthInfos:      map[string]*clientcmdapi.AuthInfo{"admin": {ClientCertificateData: restConfig.CertData, ClientKeyData: restConfig.KeyData}},
-			Contexts:       map[string]*clientcmdapi.Context{"nested": {Cluster: "nested", AuthInfo: "admin"}},
-			CurrentContext: "nested",
-		})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "theta-kubeconfig", Namespace: ns},
-			Data: map[string][]byte{"value": kubeconfig}})).To(Succeed())
+		nestedKubeconfig(ctx, ns, "theta")
 		_, km := newMachine(ctx, cluster, "theta-md-1", false, machineSpec(infrav1.BootstrapCheckNone), cloudConfig)
 		var vm *kubevirtv1.VirtualMachine
 		Eventually(func(g Gomega) { vm = getVM(ctx, g, ns, "theta-md-1") }).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
