@@ -17,6 +17,7 @@ import (
 	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
 	k8sv1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -163,6 +164,29 @@ var _ = Describe("VMs from kubectl and virtctl (virt-controller, virt-api)", Ord
 			g.Expect(vmi.Status.NodeName).To(Equal(node), "a migration cancelled before it began leaves the guest where it was")
 			g.Expect(targetPodCount(g, ctx, ns, vmi)).To(BeZero(), "the cancelled migration's target pod is removed")
 		}).WithContext(ctx).WithTimeout(2 * time.Minute).Should(Succeed())
+
+		By("virtctl evacuate-cancel: a drain with evictionStrategy External marks the VMI; a user the edit role covers clears the mark")
+		setClusterEvictionStrategy(ctx, ptr.To(v1.EvictionStrategyExternal))
+		DeferCleanup(func(ctx SpecContext) { setClusterEvictionStrategy(ctx, nil) })
+		pod := launcherPod(ctx, getVMI(ctx, ns, vm.Name))
+		eviction := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: ns}}
+		// Dry runs until virt-api reads External: before, the eviction would go ahead.
+		Eventually(func(g Gomega) {
+			dryRun := eviction.DeepCopy()
+			dryRun.DeleteOptions = &metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}}
+			g.Expect(apierrors.IsTooManyRequests(kubeClient.PolicyV1().Evictions(ns).Evict(ctx, dryRun))).To(BeTrue())
+		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
+		Expect(kubeClient.PolicyV1().Evictions(ns).Evict(ctx, eviction)).To(MatchError(ContainSubstring(`Eviction triggered evacuation of VMI "` + ns + `/vm-cirros"`)))
+		Expect(getVMI(ctx, ns, vm.Name).Status.EvacuationNodeName).To(Equal(node))
+		setClusterEvictionStrategy(ctx, nil)
+		Expect(fails(ns, "--as=mallory", "evacuate-cancel", "vm", vm.Name)).To(ContainSubstring("forbidden"))
+		Expect(succeeds(ns, "--as=alice", "evacuate-cancel", "vm", vm.Name, "--dry-run")).
+			To(Equal("Dry Run execution\nVM " + ns + "/vm-cirros was canceled evacuation\n"))
+		Expect(getVMI(ctx, ns, vm.Name).Status.EvacuationNodeName).To(Equal(node), "a dry run clears nothing")
+		Expect(succeeds(ns, "--as=alice", "evacuate-cancel", "vm", vm.Name)).To(Equal("VM " + ns + "/vm-cirros was canceled evacuation\n"))
+		Expect(getVMI(ctx, ns, vm.Name).Status.EvacuationNodeName).To(BeEmpty())
+		Expect(succeeds(ns, "--as=alice", "evacuate-cancel", "vmi", vm.Name)).To(Equal("VMI "+ns+"/vm-cirros was canceled evacuation\n"), "nothing left to cancel")
+		Expect(fails(ns, "evacuate-cancel", "pod", vm.Name)).To(ContainSubstring(`unsupported resource type "pod"`))
 
 		By("a second console takes the serial port over from the first, which ends saying so (as in KubeVirt)")
 		first := exec.Command(virtctl, "-n", ns, "console", vm.Name)

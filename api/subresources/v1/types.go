@@ -22,7 +22,7 @@ var (
 func addKnownTypes(scheme *runtime.Scheme) error {
 	scheme.AddKnownTypes(SchemeGroupVersion,
 		&StartOptions{}, &StopOptions{}, &RestartOptions{}, &PauseOptions{}, &UnpauseOptions{},
-		&MigrateOptions{}, &BootstrapStatus{},
+		&MigrateOptions{}, &EvacuateCancelOptions{}, &BootstrapStatus{},
 	)
 	return nil
 }
@@ -81,6 +81,22 @@ type MigrateOptions struct {
 	// spec.addedNodeSelector.
 	// +optional
 	AddedNodeSelector map[string]string `json:"addedNodeSelector,omitempty"`
+}
+
+// EvacuateCancelOptions is the body of PUT .../virtualmachines/<name>/evacuate/cancel and
+// .../virtualmachineinstances/<name>/evacuate/cancel, which clear the VMI's
+// status.evacuationNodeName: no evacuation migration is made for it any more.
+//
+// +kubebuilder:object:root=true
+type EvacuateCancelOptions struct {
+	metav1.TypeMeta `json:",inline"`
+	// DryRun, when [All], validates the request without acting on it.
+	// +optional
+	DryRun []string `json:"dryRun,omitempty"`
+	// EvacuationNodeName is the node the caller saw the VMI evacuating from: the cancel
+	// is refused when the VMI evacuates from another node by then. Empty cancels whatever
+	// evacuation the VMI has (KubeVirt's virt-api refuses an empty name).
+	EvacuationNodeName string `json:"evacuationNodeName"`
 }
 
 // PauseOptions is the body of PUT .../virtualmachineinstances/<name>/pause.

@@ -22,6 +22,7 @@ func resourceList() *metav1.APIResourceList {
 		APIResources: []metav1.APIResource{
 			r("virtualmachines/start", put), r("virtualmachines/stop", put), r("virtualmachines/restart", put),
 			r("virtualmachines/migrate", put),
+			r("virtualmachines/evacuate/cancel", put), r("virtualmachineinstances/evacuate/cancel", put),
 			r("virtualmachineinstances/pause", put), r("virtualmachineinstances/unpause", put),
 			r("virtualmachineinstances/console", get), r("virtualmachineinstances/vnc", get),
 			r("virtualmachineinstances/guestosinfo", get), r("virtualmachineinstances/bootstrapstatus", get),

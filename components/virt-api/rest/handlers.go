@@ -1,6 +1,6 @@
 // Package rest serves subresources.kubevirt.io/v1, which the Kubernetes API server's
-// aggregation layer forwards to virt-api: VM start, stop, restart and migrate, and VMI pause,
-// unpause, console and VNC. Every call is authenticated as coming through the API
+// aggregation layer forwards to virt-api: VM start, stop, restart, migrate and
+// evacuate/cancel, and VMI pause, unpause, evacuate/cancel, console and VNC. Every call is authenticated as coming through the API
 // server and authorised against the caller's own RBAC.
 package rest
 
@@ -72,6 +72,10 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("PUT "+vm+"stop", a.authorized("update", "virtualmachines", "stop", a.stop))
 	mux.HandleFunc("PUT "+vm+"restart", a.authorized("update", "virtualmachines", "restart", a.restart))
 	mux.HandleFunc("PUT "+vm+"migrate", a.authorized("update", "virtualmachines", "migrate", a.migrate))
+	// evacuate/cancel: a subresource two segments deep, authorised as KubeVirt does, on
+	// the whole name.
+	mux.HandleFunc("PUT "+vm+"evacuate/cancel", a.authorized("update", "virtualmachines", "evacuate/cancel", a.evacuateCancelVM))
+	mux.HandleFunc("PUT "+vmi+"evacuate/cancel", a.authorized("update", "virtualmachineinstances", "evacuate/cancel", a.evacuateCancelVMI))
 	mux.HandleFunc("PUT "+vmi+"pause", a.authorized("update", "virtualmachineinstances", "pause", a.pause))
 	mux.HandleFunc("PUT "+vmi+"unpause", a.authorized("update", "virtualmachineinstances", "unpause", a.unpause))
 	mux.HandleFunc("GET "+vmi+"console", a.authorized("get", "virtualmachineinstances", "console", a.streamTo("console")))

@@ -221,7 +221,12 @@ func UserRoles() []client.Object {
 	subresources := []string{"virtualmachines/start", "virtualmachines/stop", "virtualmachines/restart", "virtualmachines/migrate",
 		"virtualmachineinstances/pause", "virtualmachineinstances/unpause", "virtualmachineinstances/console", "virtualmachineinstances/vnc",
 		"virtualmachineinstances/guestosinfo", "virtualmachineinstances/bootstrapstatus",
-		"virtualmachineinstances/portforward", "virtualmachines/portforward"}
+		"virtualmachineinstances/portforward", "virtualmachines/portforward",
+		// evacuate/cancel is two segments deep: the API server authorises the call it
+		// forwards by the first ("virtualmachines/evacuate"), virt-api by the whole name
+		// (KubeVirt's rule, which its roles grant alone).
+		"virtualmachines/evacuate", "virtualmachineinstances/evacuate",
+		"virtualmachines/evacuate/cancel", "virtualmachineinstances/evacuate/cancel"}
 	// What the guest agent tells about a guest is readable by whoever may read the VMI, as
 	// in KubeVirt's view role.
 	readSubresources := []string{"virtualmachineinstances/guestosinfo", "virtualmachineinstances/bootstrapstatus"}

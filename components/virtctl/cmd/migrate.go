@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -74,6 +75,56 @@ func newMigrateCancelCommand(cfg *clientConfig) *cobra.Command {
 				return nil
 			}
 			return fmt.Errorf("Found no migration to cancel for %s", name) //nolint:staticcheck // KubeVirt's wording
+		},
+	}
+	cmd.Flags().BoolVar(&dry, "dry-run", false, "check the request without acting on it")
+	return cmd
+}
+
+// newEvacuateCancelCommand stops the evacuation of a VM's or VMI's guest, as KubeVirt's
+// virtctl does: virt-api clears the VMI's status.evacuationNodeName, naming the node the
+// VMI runs on, so that no newer evacuation from another node is cleared by mistake.
+func newEvacuateCancelCommand(cfg *clientConfig) *cobra.Command {
+	var dry bool
+	cmd := &cobra.Command{
+		Use:   "evacuate-cancel (vm NAME | vmi NAME)",
+		Short: "Cancel the evacuation of a virtual machine (its VMI is no longer migrated off a drained node).",
+		Long: "Cancel the evacuation of a virtual machine: virt-controller makes no new evacuation\n" +
+			"migration for its VMI (one in flight goes on: virtctl migrate-cancel stops it). Stop the\n" +
+			"drain and uncordon the node first, or the drain's next eviction marks the VMI again.",
+		Example: "  virtctl evacuate-cancel vm myvm\n  virtctl evacuate-cancel vmi myvmi",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kind, name := args[0], args[1]
+			var resource, label string
+			switch strings.ToLower(kind) {
+			case "vm", "vms", "virtualmachine", "virtualmachines":
+				resource, label = "virtualmachines", "VM"
+			case "vmi", "vmis", "virtualmachineinstance", "virtualmachineinstances":
+				resource, label = "virtualmachineinstances", "VMI"
+			default:
+				return fmt.Errorf("unsupported resource type %q: use vm or vmi", kind)
+			}
+			ns, kv, err := cfg.kubevirtIn()
+			if err != nil {
+				return err
+			}
+			vmi := &v1.VirtualMachineInstance{}
+			if err := kv.Get().Namespace(ns).Resource("virtualmachineinstances").Name(name).Do(cmd.Context()).Into(vmi); err != nil {
+				return fmt.Errorf("error retrieving VMI for evacuation cancel for %s %s/%s: %s", label, ns, name, message(err))
+			}
+			if vmi.Status.NodeName == "" {
+				return fmt.Errorf("%s %s/%s doesn't report Node name", label, ns, name)
+			}
+			if dry {
+				fmt.Fprintln(cmd.OutOrStdout(), "Dry Run execution")
+			}
+			opts := &subresourcesv1.EvacuateCancelOptions{DryRun: dryRun(dry), EvacuationNodeName: vmi.Status.NodeName}
+			if err := put(cmd, cfg, resource, name, "evacuate/cancel", opts); err != nil {
+				return fmt.Errorf("error canceling evacuation for %s %s/%s: %s", label, ns, name, message(err))
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s/%s was canceled evacuation\n", label, ns, name)
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "check the request without acting on it")

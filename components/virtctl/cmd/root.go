@@ -106,7 +106,7 @@ func NewRootCommand() *cobra.Command {
 	root.AddCommand(
 		newStartCommand(cfg), newStopCommand(cfg), newRestartCommand(cfg),
 		newPauseCommand(cfg, true), newPauseCommand(cfg, false),
-		newMigrateCommand(cfg), newMigrateCancelCommand(cfg),
+		newMigrateCommand(cfg), newMigrateCancelCommand(cfg), newEvacuateCancelCommand(cfg),
 		newConsoleCommand(cfg), newVNCCommand(cfg), newGuestOSInfoCommand(cfg), newVersionCommand(cfg), newCreateCommand(cfg), newExposeCommand(cfg), newPortForwardCommand(cfg),
 	)
 	return root
