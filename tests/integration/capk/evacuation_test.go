@@ -61,18 +61,25 @@ func setNodeStatus(ctx context.Context, node *corev1.Node, bootID string) {
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 }
 
+// runningMachine is a worker machine <cluster>-md-1 of a new cluster whose nested
+// cluster is reachable, its VM's eviction strategy set, and its VMI running at ip
+// (virt-controller's and virt-handler's part done by hand).
+func runningMachine(ctx context.Context, cluster string, strategy kubevirtv1.EvictionStrategy, ip string) (string, *infrav1.KubevirtMachine, *kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance) {
+	ns := newNamespace()
+	c, _ := provisionedCluster(ctx, ns, cluster)
+	nestedKubeconfig(ctx, ns, cluster)
+	spec := machineSpec(infrav1.BootstrapCheckNone)
+	spec.VirtualMachineTemplate.Spec.Template.Spec.EvictionStrategy = ptr.To(strategy)
+	_, km := newMachine(ctx, c, cluster+"-md-1", false, spec, cloudConfig)
+	var vm *kubevirtv1.VirtualMachine
+	Eventually(func(g Gomega) { vm = getVM(ctx, g, ns, km.Name) }).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
+	return ns, km, vm, runVMI(ctx, vm, ip)
+}
+
 var _ = Describe("A machine on a drained infrastructure node (evictionStrategy External, as CAPK's templates)", func() {
 	It("drains its Node in the nested cluster, then deletes its VMI for the VM to start again elsewhere, and uncordons the Node once it is back", func(ctx SpecContext) {
-		ns := newNamespace()
-		cluster, _ := provisionedCluster(ctx, ns, "iota")
-		nestedKubeconfig(ctx, ns, "iota")
-		spec := machineSpec(infrav1.BootstrapCheckNone)
-		spec.VirtualMachineTemplate.Spec.Template.Spec.EvictionStrategy = ptr.To(kubevirtv1.EvictionStrategyExternal)
-		_, km := newMachine(ctx, cluster, "iota-md-1", false, spec, cloudConfig)
-		var vm *kubevirtv1.VirtualMachine
-		Eventually(func(g Gomega) { vm = getVM(ctx, g, ns, "iota-md-1") }).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
+		ns, km, vm, vmi := runningMachine(ctx, "iota", kubevirtv1.EvictionStrategyExternal, "10.244.0.12")
 		Expect(vm.Spec.Template.Spec.EvictionStrategy).To(Equal(ptr.To(kubevirtv1.EvictionStrategyExternal)))
-		vmi := runVMI(ctx, vm, "10.244.0.12")
 
 		By("the VMI cannot live-migrate: the machine's VMLiveMigratable condition says why, in the VMI's words")
 		kubevirtv1.SetVMICondition(&vmi.Status, kubevirtv1.VirtualMachineInstanceIsMigratable, corev1.ConditionFalse, "DisksNotLiveMigratable",
@@ -166,15 +173,7 @@ var _ = Describe("A machine on a drained infrastructure node (evictionStrategy E
 	})
 
 	It("leaves a LiveMigrate machine's VMI to KubeVirt's migration", func(ctx SpecContext) {
-		ns := newNamespace()
-		cluster, _ := provisionedCluster(ctx, ns, "kappa")
-		nestedKubeconfig(ctx, ns, "kappa")
-		spec := machineSpec(infrav1.BootstrapCheckNone)
-		spec.VirtualMachineTemplate.Spec.Template.Spec.EvictionStrategy = ptr.To(kubevirtv1.EvictionStrategyLiveMigrate)
-		_, km := newMachine(ctx, cluster, "kappa-md-1", false, spec, cloudConfig)
-		var vm *kubevirtv1.VirtualMachine
-		Eventually(func(g Gomega) { vm = getVM(ctx, g, ns, "kappa-md-1") }).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
-		vmi := runVMI(ctx, vm, "10.244.0.13")
+		_, km, _, vmi := runningMachine(ctx, "kappa", kubevirtv1.EvictionStrategyLiveMigrate, "10.244.0.13")
 		kubevirtv1.SetVMICondition(&vmi.Status, kubevirtv1.VirtualMachineInstanceIsMigratable, corev1.ConditionTrue, "", "")
 		vmi.Status.EvacuationNodeName = "infra-node-1"
 		Expect(k8sClient.Status().Update(ctx, vmi)).To(Succeed())
