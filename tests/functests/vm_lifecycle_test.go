@@ -166,6 +166,7 @@ var _ = Describe("VMs from kubectl and virtctl (virt-controller, virt-api)", Ord
 		}).WithContext(ctx).WithTimeout(2 * time.Minute).Should(Succeed())
 
 		By("virtctl evacuate-cancel: a drain with evictionStrategy External marks the VMI; a user the edit role covers clears the mark")
+		ensureKubeVirtObject(ctx) // the spec installs the components without the operator
 		setClusterEvictionStrategy(ctx, ptr.To(v1.EvictionStrategyExternal))
 		DeferCleanup(func(ctx SpecContext) { setClusterEvictionStrategy(ctx, nil) })
 		pod := launcherPod(ctx, getVMI(ctx, ns, vm.Name))
