@@ -3,6 +3,7 @@ package cmd
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,7 +21,9 @@ func put(cmd *cobra.Command, cfg *clientConfig, resource, name, subresource stri
 	if err != nil {
 		return err
 	}
-	return client.Put().Namespace(ns).Resource(resource).Name(name).SubResource(subresource).
+	// A nested subresource (evacuate/cancel) goes as its segments: client-go refuses a
+	// segment holding '/'.
+	return client.Put().Namespace(ns).Resource(resource).Name(name).SubResource(strings.Split(subresource, "/")...).
 		Body(data).SetHeader("Content-Type", "application/json").Do(cmd.Context()).Error()
 }
 

@@ -140,3 +140,31 @@ func TestMigrateCancelWithNothingInFlight(t *testing.T) {
 		t.Errorf("calls %+v; want the list only", got)
 	}
 }
+
+func TestEvacuateCancelPutsToTheNestedSubresource(t *testing.T) {
+	srv, calls := apiServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			writeJSONAnswer(w, http.StatusOK, &v1.VirtualMachineInstance{
+				TypeMeta:   metav1.TypeMeta{Kind: "VirtualMachineInstance", APIVersion: "kubevirt.io/v1"},
+				ObjectMeta: metav1.ObjectMeta{Name: "vm", Namespace: "ns"},
+				Status:     v1.VirtualMachineInstanceStatus{NodeName: "node-1"},
+			})
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	out, err := runVirtctl(t, srv.URL, "evacuate-cancel", "vm", "vm", "--dry-run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != "Dry Run execution\nVM ns/vm was canceled evacuation\n" {
+		t.Errorf("output %q", out)
+	}
+	got := calls()
+	if len(got) != 2 || got[1].method != http.MethodPut || got[1].path != "/apis/subresources.kubevirt.io/v1/namespaces/ns/virtualmachines/vm/evacuate/cancel" {
+		t.Fatalf("calls %+v", got)
+	}
+	if want := `{"dryRun":["All"],"evacuationNodeName":"node-1"}`; got[1].body != want {
+		t.Errorf("body %s, want %s", got[1].body, want)
+	}
+}
